@@ -1,0 +1,74 @@
+// Typed errors shared by the daemon, the wire layer and the SDK. Every error Chorus
+// raises on purpose is a ChorusError with a stable `code` (part of the public contract:
+// callers switch on it) and a `name` equal to its class name. Browser-safe: no Node import.
+
+export type ChorusErrorCode =
+  // wire
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_MALFORMED_FRAME'
+  | 'ERR_PROTOCOL_VERSION'
+  | 'ERR_CLUSTER_MISMATCH'
+  | 'ERR_AUTH'
+  | 'ERR_HANDSHAKE'
+  // client requests
+  | 'ERR_NOT_MEMBER'
+  | 'ERR_ALREADY_MEMBER'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_BAD_GROUP_NAME'
+  | 'ERR_NOT_SUPPORTED'
+  | 'ERR_LEFT'
+  // connection
+  | 'ERR_DISCONNECTED'
+  | 'ERR_CLOSED'
+  | 'ERR_CONNECT'
+  // configuration
+  | 'ERR_CONFIG'
+  // broken invariant: a bug
+  | 'ERR_INVARIANT';
+
+export class ChorusError extends Error {
+  readonly code: ChorusErrorCode;
+  constructor(code: ChorusErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A wire-level problem with one connection: that connection is closed, nothing else. */
+export class WireError extends ChorusError {}
+export class FrameTooLargeError extends WireError {
+  constructor(bytes: number, maxBytes: number) {
+    super('ERR_FRAME_TOO_LARGE', `frame of ${bytes} bytes exceeds the maximum of ${maxBytes}`);
+  }
+}
+export class MalformedFrameError extends WireError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_MALFORMED_FRAME', message, options);
+  }
+}
+export class HandshakeError extends WireError {}
+
+/** A request the daemon refused; the SDK rejects the caller's promise with it. */
+export class RequestError extends ChorusError {}
+
+/** The connection to the daemon is gone. */
+export class ConnectionError extends ChorusError {}
+
+export class ConfigError extends ChorusError {
+  constructor(message: string) {
+    super('ERR_CONFIG', message);
+  }
+}
+
+/** A broken invariant: a bug. The daemon stops rather than run on in a bad state. */
+export class InvariantError extends ChorusError {
+  constructor(message: string) {
+    super('ERR_INVARIANT', message);
+  }
+}
+
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InvariantError(message);
+}
