@@ -1,0 +1,96 @@
+// Inputs and outputs of the pure protocol core. The daemon (real IO) and the simulator
+// (fake IO) both drive a DaemonNode through `step(input) → CoreOutput`; nothing in
+// src/core touches sockets, timers, clocks or randomness.
+import type { chorus } from '../wire/gen/chorus.js';
+
+export type PeerFrame = chorus.IPeerFrame;
+export type DaemonEvent = chorus.IDaemonEvent;
+export type ClientRequest = chorus.IClientRequest;
+
+/** A daemon's identity: unique name plus the incarnation picked at start. */
+export interface DaemonId {
+  readonly name: string;
+  readonly incarnation: string;
+}
+
+/** `name#incarnation`: the key of one run of one daemon. */
+export type PeerKey = string;
+
+export function peerKey(id: DaemonId): PeerKey {
+  return `${id.name}#${id.incarnation}`;
+}
+
+/** A member of a daemon view. */
+export interface ViewMember {
+  readonly id: DaemonId;
+  readonly key: PeerKey;
+  readonly advertise: string;
+  /** Id of the daemon view this member joined in: "oldest" = smallest, then name, then incarnation. */
+  readonly joinedView: number;
+}
+
+export interface DaemonView {
+  readonly id: number;
+  /** Oldest first; index = the member's sender index in this view. */
+  readonly members: readonly ViewMember[];
+}
+
+export type CoreInput =
+  /** Time passes. The only clock the core sees. */
+  | { readonly kind: 'tick'; readonly nowMs: number }
+  /** A frame from a peer (after the link's handshake). */
+  | { readonly kind: 'peer-frame'; readonly from: PeerKey; readonly frame: chorus.IPeerFrame }
+  /** An outbound link to a peer completed its handshake (seeds are learned this way). */
+  | { readonly kind: 'peer-up'; readonly peer: PeerKey; readonly id: DaemonId; readonly advertise: string }
+  | { readonly kind: 'peer-down'; readonly peer: PeerKey }
+  | { readonly kind: 'client-connect'; readonly client: string; readonly name: string }
+  | { readonly kind: 'client-request'; readonly client: string; readonly request: chorus.IClientRequest }
+  | { readonly kind: 'client-disconnect'; readonly client: string }
+  /** Leave the daemon view on purpose (SIGTERM). */
+  | { readonly kind: 'leave' };
+
+/** Trace events: what the checker and the logs see. */
+export type TraceEvent =
+  | { readonly type: 'daemon-view'; readonly viewId: number; readonly members: readonly string[] }
+  | {
+      readonly type: 'group-view';
+      readonly group: string;
+      readonly viewId: number;
+      readonly members: readonly string[];
+      readonly joined: readonly string[];
+      readonly left: readonly string[];
+    }
+  | { readonly type: 'view-change-start'; readonly ballot: number; readonly proposer: string; readonly members: readonly string[] }
+  | { readonly type: 'left' };
+
+export interface ClientOutput {
+  readonly client: string;
+  readonly event: chorus.IDaemonEvent;
+}
+
+export interface PeerOutput {
+  readonly to: PeerKey;
+  readonly frame: chorus.IPeerFrame;
+}
+
+/**
+ * What one step asks the driver to do, in this order: learn addresses, send frames,
+ * hand client events to clients, close clients, then arm a wake-up at `wakeAtMs`.
+ */
+export interface CoreOutput {
+  /** Where to dial peers the core wants to talk to. */
+  readonly addresses: Array<{ peer: PeerKey; advertise: string }>;
+  readonly sends: PeerOutput[];
+  readonly clientEvents: ClientOutput[];
+  /** Clients to disconnect (the daemon left, or a policy expelled them). */
+  readonly closeClients: Array<{ client: string; reason: string }>;
+  readonly traces: TraceEvent[];
+  /** Earliest time the core wants a tick; undefined: no timer needed. */
+  wakeAtMs: number | undefined;
+  /** The daemon has left the view (after a `leave` input): the driver may exit. */
+  left: boolean;
+}
+
+export function emptyOutput(): CoreOutput {
+  return { addresses: [], sends: [], clientEvents: [], closeClients: [], traces: [], wakeAtMs: undefined, left: false };
+}
