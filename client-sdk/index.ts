@@ -1,0 +1,30 @@
+// Public surface of the client SDK (`chorus/client`, API.md "Client SDK"). This list is
+// the contract: everything not exported here is internal and may change.
+
+export { connect, Client } from './client.js';
+export { Group } from './group.js';
+export type {
+  ClientEvents,
+  ConnectOptions,
+  GroupEvents,
+  JoinOptions,
+  LeaveCause,
+  Message,
+  MulticastOptions,
+  Order,
+  StateReader,
+  StateTransfer,
+  View,
+  WebSocketConstructor,
+  WebSocketLike,
+} from './types.js';
+export {
+  ChorusError,
+  ConnectionError,
+  HandshakeError,
+  RequestError,
+  WireError,
+  MalformedFrameError,
+  FrameTooLargeError,
+} from '../src/errors.js';
+export type { ChorusErrorCode } from '../src/errors.js';

@@ -1,0 +1,453 @@
+// One connection to the local daemon: handshake, request/reply matching, and routing of
+// the daemon's events to the groups joined over it (proto/chorus.proto, "SDK <-> daemon").
+//
+// Internal: `Client` and `Group` are the public faces of a session. A session lives for
+// one WebSocket; when the socket ends, every pending request fails with the same typed
+// error and no group hears anything more (there is no reconnect: a new connection is a
+// new client id, so the application must join again).
+
+import { ChorusError, ConnectionError, HandshakeError, RequestError } from '../src/errors.js';
+import { PROTOCOL_MAX, PROTOCOL_MIN, decodeDaemonFrame, encodeClientFrame } from '../src/wire/codec.js';
+import { chorus } from '../src/wire/gen/chorus.js';
+import { errorCodeFromWire, errorMessageFromWire, messageFromWire, orderToWire, viewFromWire } from './convert.js';
+import { Outbox } from './outbox.js';
+import { openTransport, type Transport } from './transport.js';
+import type { ConnectOptions, Message, Order, View } from './types.js';
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Flushes wait while the socket buffers more than this (see Outbox). */
+const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+/** Frame budget when the daemon announces no message limit. */
+const DEFAULT_FRAME_BUDGET_BYTES = 1024 * 1024;
+/** `close()` resolves at the latest this long after it was called, even if the socket lingers. */
+const CLOSE_WAIT_MS = 1_000;
+/** Request ids are uint32 on the wire; 0 means "no request". */
+const MAX_REQ = 0xffff_ffff;
+
+// WebSocket close codes. Browsers let a client send only 1000 or 3000-4999, so a
+// protocol violation uses a private-use code rather than RFC 6455's 1002.
+const CLOSE_NORMAL = 1000;
+const CLOSE_PROTOCOL_VIOLATION = 4002;
+
+/** What the daemon told us in HelloOk. */
+export interface HelloInfo {
+  clientId: string;
+  daemon: string;
+  protocol: number;
+  /** 0: the daemon announced no limit. */
+  maxMessageBytes: number;
+}
+
+/** The receiving side of one joined group (implemented by Group). */
+export interface GroupSink {
+  view(view: View): void;
+  message(msg: Message): void;
+  block(): void;
+  unblock(): void;
+  expelled(reason: string): void;
+}
+
+/** What a Group may ask of its session. */
+export interface GroupLink {
+  readonly maxMessageBytes: number;
+  /** Routes the group's events to `sink`; called once, by the Group's constructor. */
+  attach(sink: GroupSink): void;
+  /** Resolves with the message id. */
+  multicast(data: Uint8Array, order: Order, waitDelivered: boolean): Promise<string>;
+  leave(): Promise<void>;
+}
+
+// A group name's entry: joining until the daemon's reply, then a member until the leave
+// reply or an expulsion removes it.
+type Slot = { phase: 'joining'; firstView: View | undefined } | { phase: 'member'; sink: GroupSink | undefined };
+
+interface Pending {
+  resolve(reply: chorus.Reply.$Properties): void;
+  reject(err: Error): void;
+}
+
+type RequestBody =
+  | { join: chorus.JoinGroup.$Properties }
+  | { leave: chorus.LeaveGroup.$Properties }
+  | { multicast: chorus.Multicast.$Properties };
+
+// The inbound stream: daemon events, then possibly the connection's end, in the order
+// they happened.
+type Inbound = chorus.DaemonEvent.$Properties | { end: ConnectionError };
+
+export class Session {
+  #transport: Transport | undefined;
+  #outbox: Outbox | undefined;
+  #info: HelloInfo | undefined;
+  #nextReq = 1;
+  readonly #pending = new Map<number, Pending>();
+  readonly #groups = new Map<string, Slot>();
+
+  #handshake: { resolve(): void; reject(err: Error): void } | undefined;
+  /** Set once the session is over: what every later call fails with. */
+  #ended: ConnectionError | undefined;
+  #socketClosed = false;
+  #onSocketClosed: (() => void) | undefined;
+
+  #inbox: Inbound[] = [];
+  #inboxHead = 0;
+  #held = false;
+  #draining = false;
+
+  /** Called once when the session ends: `err` unless the application closed it. */
+  onEnd: (err?: Error) => void = () => {};
+
+  private constructor() {}
+
+  /** Opens the socket and runs the hello handshake. */
+  static async open(options: ConnectOptions): Promise<Session> {
+    const session = new Session();
+    await session.#connect(options);
+    return session;
+  }
+
+  get info(): HelloInfo {
+    if (!this.#info) throw new ConnectionError('ERR_CONNECT', 'not connected');
+    return this.#info;
+  }
+
+  /** The error calls fail with once the session is over, else undefined. */
+  get ended(): ConnectionError | undefined {
+    return this.#ended;
+  }
+
+  /** Whether `name` is joined or being joined over this connection. */
+  has(name: string): boolean {
+    return this.#groups.has(name);
+  }
+
+  // ------------------------------------------------------------ handshake
+
+  async #connect(options: ConnectOptions): Promise<void> {
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    try {
+      this.#transport = await openTransport(
+        options.url,
+        { frame: (bytes) => this.#receive(bytes), closed: (info) => this.#closed(info) },
+        { WebSocket: options.WebSocket, signal: abort.signal },
+      );
+      const answered = new Promise<void>((resolve, reject) => {
+        this.#handshake = { resolve, reject };
+      });
+      const onAbort = () => {
+        const reason: unknown = abort.signal.reason;
+        const message = reason instanceof Error ? reason.message : String(reason);
+        this.#failHandshake(new ConnectionError('ERR_CONNECT', `handshake with ${options.url} failed: ${message}`, { cause: reason }));
+      };
+      if (abort.signal.aborted) onAbort();
+      else abort.signal.addEventListener('abort', onAbort, { once: true });
+      // The hello goes alone and at once: nothing else may precede it.
+      const hello: chorus.ClientHello.$Properties = {
+        protocolMin: PROTOCOL_MIN,
+        protocolMax: PROTOCOL_MAX,
+        name: options.name,
+        token: options.token ?? '',
+      };
+      this.#transport.send(encodeClientFrame({ requests: [{ req: this.#takeReq(), hello }] }));
+      await answered;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #onHelloOk(ok: chorus.HelloOk.$Properties): void {
+    const protocol = ok.protocol ?? 0;
+    if (protocol < PROTOCOL_MIN || protocol > PROTOCOL_MAX) {
+      this.#failHandshake(
+        new HandshakeError('ERR_PROTOCOL_VERSION', `daemon chose protocol ${protocol}, this SDK speaks ${PROTOCOL_MIN}..${PROTOCOL_MAX}`),
+      );
+      return;
+    }
+    const maxMessageBytes = ok.maxMessageBytes ?? 0;
+    this.#info = { clientId: ok.clientId ?? '', daemon: ok.daemon ?? '', protocol, maxMessageBytes };
+    this.#outbox = new Outbox(this.#transport!, {
+      frameBudgetBytes: maxMessageBytes > 0 ? maxMessageBytes : DEFAULT_FRAME_BUDGET_BYTES,
+      highWaterBytes: HIGH_WATER_BYTES,
+    });
+    const handshake = this.#handshake!;
+    this.#handshake = undefined;
+    handshake.resolve();
+  }
+
+  /** Ends a session whose handshake has not completed; connect() rejects with `err`. */
+  #failHandshake(err: ChorusError): void {
+    const handshake = this.#handshake;
+    if (!handshake) return;
+    this.#handshake = undefined;
+    this.#ended = new ConnectionError('ERR_CLOSED', 'the connection was never established', { cause: err });
+    this.#transport?.close(CLOSE_NORMAL, err.code);
+    handshake.reject(err);
+  }
+
+  // ------------------------------------------------------------ requests
+
+  #takeReq(): number {
+    const req = this.#nextReq;
+    this.#nextReq = req >= MAX_REQ ? 1 : req + 1;
+    return req;
+  }
+
+  /** Queues one request; `pending` hears its reply or the connection's end. */
+  #request(body: RequestBody, pending: Pending): void {
+    if (this.#ended) {
+      pending.reject(this.#ended);
+      return;
+    }
+    const req = this.#takeReq();
+    let frame: Uint8Array;
+    try {
+      frame = encodeClientFrame({ requests: [{ req, ...body }] });
+    } catch (err) {
+      // Only reachable from untyped callers (e.g. a group name that is not a string).
+      pending.reject(new RequestError('ERR_BAD_REQUEST', `cannot encode the request: ${String(err)}`, { cause: err }));
+      return;
+    }
+    this.#pending.set(req, pending);
+    this.#outbox!.push(frame);
+  }
+
+  /**
+   * Joins `name`. `create` runs when the daemon confirms the join, synchronously, so
+   * the handle exists before any later event of the group is routed.
+   */
+  join<T>(name: string, create: (view: View, link: GroupLink) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#ended) {
+        reject(this.#ended);
+        return;
+      }
+      const slot: Slot = { phase: 'joining', firstView: undefined };
+      this.#groups.set(name, slot);
+      this.#request(
+        { join: { group: name, wantState: false, offerState: false } },
+        {
+          resolve: (reply) => {
+            if (this.#groups.get(name) === slot) this.#groups.delete(name);
+            if (!reply.ok) {
+              reject(refused(reply));
+              return;
+            }
+            if (!slot.firstView) {
+              // This request has left the pending map: reject it by hand.
+              reject(this.#protocolViolation(`the daemon confirmed the join of ${JSON.stringify(name)} without a view`));
+              return;
+            }
+            const member: Slot = { phase: 'member', sink: undefined };
+            this.#groups.set(name, member);
+            const handle = create(slot.firstView, this.#link(name, member));
+            // The application attaches its listeners when its `await join()` resumes,
+            // a few microtasks from now. Events that follow this reply (often in the same
+            // frame) wait until then, or they would fire into the void.
+            this.#hold();
+            resolve(handle);
+          },
+          reject: (err) => {
+            if (this.#groups.get(name) === slot) this.#groups.delete(name);
+            reject(err);
+          },
+        },
+      );
+    });
+  }
+
+  #link(name: string, slot: Slot & { phase: 'member' }): GroupLink {
+    return {
+      maxMessageBytes: this.info.maxMessageBytes,
+      attach: (sink) => {
+        slot.sink = sink;
+      },
+      multicast: (data, order, waitDelivered) =>
+        new Promise<string>((resolve, reject) => {
+          this.#request(
+            { multicast: { group: name, order: orderToWire(order), data, waitDelivered } },
+            {
+              resolve: (reply) => (reply.ok ? resolve(reply.messageId ?? '') : reject(refused(reply))),
+              reject,
+            },
+          );
+        }),
+      leave: () =>
+        new Promise<void>((resolve, reject) => {
+          this.#request(
+            { leave: { group: name } },
+            {
+              resolve: (reply) => {
+                if (!reply.ok) {
+                  reject(refused(reply));
+                  return;
+                }
+                // Removed before any later event is routed: nothing of the group fires
+                // after leave() resolved.
+                if (this.#groups.get(name) === slot) this.#groups.delete(name);
+                resolve();
+              },
+              reject,
+            },
+          );
+        }),
+    };
+  }
+
+  // ------------------------------------------------------------ inbound
+
+  #receive(bytes: Uint8Array): void {
+    if (this.#ended) return;
+    let frame: chorus.DaemonFrame.$Properties;
+    try {
+      frame = decodeDaemonFrame(bytes);
+    } catch (err) {
+      if (this.#handshake) {
+        this.#failHandshake(new ConnectionError('ERR_CONNECT', `daemon sent a malformed frame during the handshake`, { cause: err }));
+      } else {
+        this.#protocolViolation(`daemon sent a malformed frame: ${err instanceof Error ? err.message : String(err)}`, err);
+      }
+      return;
+    }
+    const events = frame.events ?? [];
+    for (const event of events) this.#inbox.push(event);
+    this.#drain();
+  }
+
+  #closed(info: { code: number; reason: string; err?: Error }): void {
+    this.#socketClosed = true;
+    this.#onSocketClosed?.();
+    if (this.#handshake) {
+      const why = info.err ? info.err.message : `code ${info.code}${info.reason ? `, ${info.reason}` : ''}`;
+      this.#failHandshake(new ConnectionError('ERR_CONNECT', `daemon closed the connection during the handshake (${why})`, { cause: info.err }));
+      return;
+    }
+    if (this.#ended) return;
+    const why = info.err ? info.err.message : `code ${info.code}${info.reason ? `: ${info.reason}` : ''}`;
+    // Behind any held events: they arrived before the socket closed.
+    this.#inbox.push({ end: new ConnectionError('ERR_DISCONNECTED', `connection to the daemon lost (${why})`, { cause: info.err }) });
+    this.#drain();
+  }
+
+  /** Pauses routing until the next macrotask (see `join`). */
+  #hold(): void {
+    if (this.#held) return;
+    this.#held = true;
+    setTimeout(() => {
+      this.#held = false;
+      this.#drain();
+    }, 0);
+  }
+
+  #drain(): void {
+    if (this.#draining) return; // re-entered from a listener: the outer loop continues
+    this.#draining = true;
+    try {
+      while (!this.#held && !this.#ended && this.#inboxHead < this.#inbox.length) {
+        const item = this.#inbox[this.#inboxHead++]!;
+        if ('end' in item) this.#end(item.end);
+        else this.#dispatch(item);
+      }
+    } finally {
+      this.#draining = false;
+      if (this.#inboxHead === this.#inbox.length || this.#ended) {
+        this.#inbox = [];
+        this.#inboxHead = 0;
+      }
+    }
+  }
+
+  #dispatch(event: chorus.DaemonEvent.$Properties): void {
+    if (this.#handshake) {
+      if (event.helloOk) this.#onHelloOk(event.helloOk);
+      else if (event.reply && !event.reply.ok) this.#failHandshake(new HandshakeError(errorCodeFromWire(event.reply.errorCode, 'ERR_HANDSHAKE'), errorMessageFromWire(event.reply, 'ERR_HANDSHAKE')));
+      else this.#failHandshake(new ConnectionError('ERR_CONNECT', 'daemon answered the hello with something other than HelloOk'));
+      return;
+    }
+    if (event.reply) {
+      const req = event.reply.req ?? 0;
+      const pending = this.#pending.get(req);
+      // An unknown req is ignored: its caller can no longer be told anything.
+      if (!pending) return;
+      this.#pending.delete(req);
+      pending.resolve(event.reply);
+    } else if (event.view) {
+      const slot = this.#groups.get(event.view.group ?? '');
+      if (!slot) return;
+      const view = viewFromWire(event.view);
+      if (slot.phase === 'joining') slot.firstView = view; // the view join() resolves with
+      else slot.sink?.view(view);
+    } else if (event.delivery) {
+      const slot = this.#groups.get(event.delivery.group ?? '');
+      // The daemon delivers nothing to a member before confirming its join.
+      if (slot?.phase === 'member') slot.sink?.message(messageFromWire(event.delivery));
+    } else if (event.signal) {
+      const name = event.signal.group ?? '';
+      const slot = this.#groups.get(name);
+      if (slot?.phase !== 'member') return;
+      switch (event.signal.kind ?? 0) {
+        case chorus.GroupSignal.Kind.BLOCK:
+          slot.sink?.block();
+          break;
+        case chorus.GroupSignal.Kind.UNBLOCK:
+          slot.sink?.unblock();
+          break;
+        case chorus.GroupSignal.Kind.EXPELLED:
+          this.#groups.delete(name);
+          slot.sink?.expelled(event.signal.reason || 'expelled');
+          break;
+      }
+    }
+    // A HelloOk after the handshake, or an event kind a newer daemon added: ignored.
+  }
+
+  // ------------------------------------------------------------ the end
+
+  /** The daemon broke the protocol: close the connection, fail everything. */
+  #protocolViolation(message: string, cause?: unknown): ConnectionError {
+    const err = new ConnectionError('ERR_DISCONNECTED', `closing the connection: ${message}`, { cause });
+    this.#end(err);
+    this.#transport?.close(CLOSE_PROTOCOL_VIOLATION, 'protocol violation');
+    return err;
+  }
+
+  /** Ends the session: every pending request fails with `err`, groups hear nothing more. */
+  #end(err: ConnectionError, byApplication = false): void {
+    if (this.#ended) return;
+    this.#ended = err;
+    this.#outbox?.stop();
+    this.#inbox = [];
+    this.#inboxHead = 0;
+    // Groups first: a rejection handler that looks at a group finds it silent already.
+    this.#groups.clear();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(err);
+    this.onEnd(byApplication ? undefined : err);
+  }
+
+  /** Closes the connection on the application's request. */
+  close(): Promise<void> {
+    if (!this.#ended) {
+      // Requests issued before close() (not awaited) still leave, before the close frame.
+      this.#outbox?.flushAll();
+      this.#end(new ConnectionError('ERR_CLOSED', 'the client was closed'), true);
+      this.#transport?.close(CLOSE_NORMAL, 'client closed');
+    }
+    if (this.#socketClosed || !this.#transport) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      const previous = this.#onSocketClosed;
+      this.#onSocketClosed = () => {
+        previous?.();
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+function refused(reply: chorus.Reply.$Properties): RequestError {
+  return new RequestError(errorCodeFromWire(reply.errorCode, 'ERR_BAD_REQUEST'), errorMessageFromWire(reply, 'ERR_BAD_REQUEST'));
+}

@@ -1,0 +1,133 @@
+// Public types of the client SDK (docs: API.md, "Client SDK"). Shapes listed in API.md
+// are part of the contract: add fields only, never rename or remove one.
+
+/** Delivery order of one multicast (DESIGN.md, guarantee 4). Default: `total`. */
+export type Order = 'fifo' | 'causal' | 'total' | 'safe';
+
+/**
+ * Why a member appears in a view's `joined` or `left` list. Joined members carry
+ * `join`; departed ones say whether they left on purpose, crashed, were cut off by a
+ * partition, or were expelled (e.g. a slow consumer).
+ */
+export type LeaveCause = 'join' | 'leave' | 'crash' | 'partition' | 'expelled';
+
+/** One group view, the same at every member (guarantee 1). */
+export interface View {
+  /** Grows by one per view of the group. */
+  id: number;
+  /** Client ids in join order, oldest first: the same array at every member. */
+  members: string[];
+  joined: string[];
+  left: string[];
+  causes: Record<string, LeaveCause>;
+}
+
+/** One delivered multicast. */
+export interface Message {
+  /** Unique in the cluster, the same at every member. */
+  id: string;
+  /** Client id of the sender. */
+  sender: string;
+  /**
+   * The payload: a view into the received frame, not a copy (copy it to keep it long:
+   * it holds the whole frame's buffer alive).
+   */
+  data: Uint8Array;
+  order: Order;
+  /** The view the message was sent and delivered in (guarantee 2). */
+  viewId: number;
+  /** Position in the group's total order (meaningful for `total` and `safe`). */
+  seq: number;
+}
+
+/**
+ * The subset of the WHATWG WebSocket the SDK uses. Both the browser's `WebSocket` and
+ * the `ws` package's class satisfy it; handler parameters are declared loosely (and
+ * bivariantly, see `Handler`) so that either constructor can be passed as-is.
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onerror: Handler<unknown> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+// Method syntax makes the parameter bivariant, so a DOM handler typed with
+// `MessageEvent` is assignable to a handler typed with `{ data: unknown }`.
+type Handler<E> = { bivariant(event: E): void }['bivariant'];
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ConnectOptions {
+  /** The daemon's client gateway, e.g. `ws://127.0.0.1:7400`. */
+  url: string;
+  /** This application's name, shown in the daemon's status and logs. */
+  name: string;
+  /** Presented when the daemon requires client tokens. */
+  token?: string;
+  /**
+   * WebSocket implementation to use instead of `globalThis.WebSocket` (or, where there
+   * is none, the `ws` package).
+   */
+  WebSocket?: WebSocketConstructor;
+  /** Give up on connecting (socket open + handshake) after this long. Default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+/** A state snapshot being received by a joiner: chunks, or all of it at once. */
+export interface StateReader extends AsyncIterable<Uint8Array> {
+  bytes(): Promise<Uint8Array>;
+}
+
+/**
+ * State transfer for `join()` (DESIGN.md, guarantee 6). `provide()` runs at an existing
+ * member on a checkpoint request; `install()` runs at the joiner before any message of
+ * its first view.
+ */
+export interface StateTransfer {
+  provide: () =>
+    | Uint8Array
+    | AsyncIterable<Uint8Array>
+    | Promise<Uint8Array | AsyncIterable<Uint8Array>>;
+  install: (state: StateReader) => void | Promise<void>;
+}
+
+export interface JoinOptions {
+  /** Not implemented yet: passing it makes `join()` reject with ERR_NOT_SUPPORTED. */
+  state?: StateTransfer;
+}
+
+export interface MulticastOptions {
+  /** Default `total`. */
+  order?: Order;
+  /**
+   * `accepted` (default): resolve once the local daemon has accepted the message.
+   * `delivered`: resolve once the sender itself has delivered it.
+   */
+  wait?: 'accepted' | 'delivered';
+}
+
+/** Events of a `Client`. */
+export interface ClientEvents {
+  /** The connection ended: `err` is set unless `close()` ended it. */
+  close: [err?: Error];
+}
+
+/** Events of a `Group`. None fires before `join()` has resolved. */
+export interface GroupEvents {
+  /** A new view (the first view is `group.view` when `join()` resolves). */
+  view: [view: View];
+  message: [msg: Message];
+  /** A view change started: sends wait for the next view. */
+  block: [];
+  unblock: [];
+  /** This member is about to provide state to `joiner`. */
+  checkpoint: [req: { joiner: string }];
+  /** The handle is dead ('partitioned', 'slow-consumer', ...); the client stays open. */
+  expelled: [reason: string];
+}

@@ -1,0 +1,275 @@
+// Protobuf encode/decode of the three top-level frames (PeerFrame between daemons,
+// ClientFrame SDK → daemon, DaemonFrame daemon → SDK), with validation.
+//
+// Every frame comes from another process, possibly buggy or hostile. A decode must never
+// crash the daemon and must never hand the core a frame it cannot act on: any protobufjs
+// failure becomes a MalformedFrameError (the connection is closed, nothing else), and
+// after decoding we check what the schema cannot express — a oneof that must be set,
+// enum values we know, sub-messages the protocol cannot do without, seq counters that
+// are exact integers. Group names and other strings are validated where they are used.
+//
+// Decoding stays on the fast path of the generated static code: no reflection, no
+// toObject, one walk over the decoded arrays. Browser-safe (the SDK uses it): no Node
+// import.
+
+import { MalformedFrameError } from '../errors.js';
+import { chorus } from './gen/chorus.js';
+
+// ---------------------------------------------------------------- versions and limits
+
+/** The protocol version this build speaks best. */
+export const PROTOCOL_VERSION = 1;
+/** Oldest and newest protocol versions this build can speak (both ends of hellos). */
+export const PROTOCOL_MIN = 1;
+export const PROTOCOL_MAX = 1;
+
+/**
+ * Largest frame accepted by default: a maximum-size message (16 MiB) plus 64 KiB for
+ * the frame's own fields (group, ids, headers of a batch).
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+
+/**
+ * The version to use with a peer that speaks [min, max]: the highest version both
+ * sides support, or undefined when the ranges do not overlap (or the peer's range is
+ * nonsense, e.g. min > max or absent fields decoded as 0).
+ */
+export function negotiateVersion(min: number, max: number): number | undefined {
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min > max) return undefined;
+  const low = Math.max(min, PROTOCOL_MIN);
+  const high = Math.min(max, PROTOCOL_MAX);
+  return low <= high ? high : undefined;
+}
+
+// ---------------------------------------------------------------- types
+
+/** What `decode*Frame` returns: the generated class narrowed by its oneof. */
+export type DecodedPeerFrame = chorus.PeerFrame & chorus.PeerFrame.$Shape;
+export type DecodedClientFrame = chorus.ClientFrame & chorus.ClientFrame.$Shape;
+export type DecodedDaemonFrame = chorus.DaemonFrame & chorus.DaemonFrame.$Shape;
+
+// ---------------------------------------------------------------- encode
+//
+// Encoding trusts its input: frames are built by our own code, and a wrong one is a bug
+// that the receiving side's validation reports. The result is a Buffer under Node.
+
+export function encodePeerFrame(frame: chorus.PeerFrame.$Properties): Uint8Array {
+  return chorus.PeerFrame.encode(frame).finish();
+}
+
+export function encodeClientFrame(frame: chorus.ClientFrame.$Properties): Uint8Array {
+  return chorus.ClientFrame.encode(frame).finish();
+}
+
+export function encodeDaemonFrame(frame: chorus.DaemonFrame.$Properties): Uint8Array {
+  return chorus.DaemonFrame.encode(frame).finish();
+}
+
+// ---------------------------------------------------------------- decode
+//
+// `bytes` fields of the result are subarrays of `bytes` (protobufjs slices with
+// subarray): zero-copy, but they keep the whole input buffer alive while referenced.
+
+export function decodePeerFrame(bytes: Uint8Array): DecodedPeerFrame {
+  let frame: DecodedPeerFrame;
+  try {
+    frame = chorus.PeerFrame.decode(bytes);
+  } catch (err) {
+    throw undecodable('PeerFrame', err);
+  }
+  validatePeerFrame(frame);
+  return frame;
+}
+
+export function decodeClientFrame(bytes: Uint8Array): DecodedClientFrame {
+  let frame: DecodedClientFrame;
+  try {
+    frame = chorus.ClientFrame.decode(bytes);
+  } catch (err) {
+    throw undecodable('ClientFrame', err);
+  }
+  validateClientFrame(frame);
+  return frame;
+}
+
+export function decodeDaemonFrame(bytes: Uint8Array): DecodedDaemonFrame {
+  let frame: DecodedDaemonFrame;
+  try {
+    frame = chorus.DaemonFrame.decode(bytes);
+  } catch (err) {
+    throw undecodable('DaemonFrame', err);
+  }
+  validateDaemonFrame(frame);
+  return frame;
+}
+
+function undecodable(type: string, err: unknown): MalformedFrameError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new MalformedFrameError(`cannot decode ${type}: ${reason}`, { cause: err });
+}
+
+// ---------------------------------------------------------------- validation
+//
+// Enum ranges are the highest value defined in proto/chorus.proto. Enums are append-only,
+// so when a value is appended there, raise the matching bound here in the same change
+// (and bump the protocol version: an old peer would refuse the new value).
+
+const ORDER_MAX = chorus.Order.ORDER_SAFE; // 3
+const ENTRY_KIND_MAX = chorus.Entry.Kind.END_OF_VIEW; // 4
+const CAUSE_MAX = chorus.Cause.CAUSE_EXPELLED; // 5
+const SIGNAL_KIND_MAX = chorus.GroupSignal.Kind.EXPELLED; // 2
+
+type Message = object | null | undefined;
+
+function malformed(message: string): MalformedFrameError {
+  return new MalformedFrameError(message);
+}
+
+// protobufjs decodes enums with int32(): any int32 (negative ones too) can arrive.
+function checkEnum(value: number, max: number, what: string): void {
+  if (!(value >= 0 && value <= max)) throw malformed(`${what}: unknown value ${value}`);
+}
+
+function checkEnums(values: readonly number[], max: number, what: string): void {
+  for (let i = 0; i < values.length; i++) checkEnum(values[i]!, max, what);
+}
+
+function checkPresent(message: Message, what: string): void {
+  if (message === null || message === undefined) throw malformed(`${what} is missing`);
+}
+
+// 64-bit counters travel as doubles (see the .proto): they must be exact, non-negative
+// integers, or seq arithmetic (ranges, gaps, "highest delivered") silently goes wrong.
+function checkSeq(value: number, what: string): void {
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw malformed(`${what}: not a sequence number: ${value}`);
+}
+
+// `message: never` makes tsc fail here when a body is added to the .proto without a case
+// in the validator; at run time (a stale build) the frame is refused rather than passed
+// on unchecked.
+function unhandledBody(type: string, message: never): MalformedFrameError {
+  return malformed(`${type} has an unhandled body ${String((message as { body: unknown }).body)}`);
+}
+
+function checkDaemonId(id: chorus.DaemonId.$Properties | null | undefined, what: string): void {
+  checkPresent(id, what);
+}
+
+function checkBallot(ballot: chorus.Ballot.$Properties | null | undefined, what: string): void {
+  checkPresent(ballot, what);
+  checkDaemonId(ballot!.proposer, `${what}.proposer`);
+}
+
+function checkMembers(members: readonly chorus.Member.$Properties[] | null | undefined, what: string): void {
+  if (!members) return;
+  for (let i = 0; i < members.length; i++) checkDaemonId(members[i]!.id, `${what}[${i}].id`);
+}
+
+function validatePeerFrame(frame: DecodedPeerFrame): void {
+  // The generated oneof setter clears the other members, so `body` names the only one
+  // set. (Two members on the wire decode as the last one, per protobuf semantics.)
+  switch (frame.body) {
+    case 'hello':
+      checkDaemonId(frame.hello.from, 'PeerHello.from');
+      return;
+    case 'helloReply':
+      // `from` may be absent on a refusal: the refusing side's identity is not needed.
+      return;
+    case 'data': {
+      const entries = frame.data.entries;
+      if (!entries) return;
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!;
+        checkEnum(entry.kind ?? 0, ENTRY_KIND_MAX, 'Entry.kind');
+        checkEnum(entry.order ?? 0, ORDER_MAX, 'Entry.order');
+      }
+      return;
+    }
+    case 'order': {
+      const ranges = frame.order.ranges;
+      if (!ranges) return;
+      for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+      return;
+    }
+    case 'heartbeat':
+      return;
+    case 'joinRequest':
+      checkDaemonId(frame.joinRequest.who, 'JoinRequest.who');
+      return;
+    case 'propose':
+      checkBallot(frame.propose.ballot, 'Propose.ballot');
+      checkMembers(frame.propose.members, 'Propose.members');
+      return;
+    case 'proposeAck':
+      checkBallot(frame.proposeAck.ballot, 'ProposeAck.ballot');
+      checkSeq(frame.proposeAck.delivered ?? 0, 'ProposeAck.delivered');
+      return;
+    case 'install': {
+      const install = frame.install;
+      checkBallot(install.ballot, 'Install.ballot');
+      checkMembers(install.members, 'Install.members');
+      checkSeq(install.lastGlobal ?? 0, 'Install.lastGlobal');
+      if (install.leftCauses) checkEnums(install.leftCauses, CAUSE_MAX, 'Install.leftCauses');
+      const groups = install.groups?.groups;
+      if (groups) {
+        for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
+      }
+      return;
+    }
+    case 'leaveRequest':
+      checkDaemonId(frame.leaveRequest.who, 'LeaveRequest.who');
+      return;
+    case undefined:
+      throw malformed('PeerFrame has no body');
+    default:
+      throw unhandledBody('PeerFrame', frame);
+  }
+}
+
+function validateClientFrame(frame: DecodedClientFrame): void {
+  const requests = frame.requests;
+  if (!requests) return;
+  for (let i = 0; i < requests.length; i++) {
+    const request = requests[i]!;
+    switch (request.body) {
+      case 'hello':
+      case 'join':
+      case 'leave':
+        break;
+      case 'multicast':
+        checkEnum(request.multicast.order ?? 0, ORDER_MAX, 'Multicast.order');
+        break;
+      case undefined:
+        throw malformed(`ClientRequest ${request.req ?? 0} has no body`);
+      default:
+        throw unhandledBody('ClientRequest', request);
+    }
+  }
+}
+
+function validateDaemonFrame(frame: DecodedDaemonFrame): void {
+  const events = frame.events;
+  if (!events) return;
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    switch (event.body) {
+      case 'helloOk':
+      case 'reply':
+        break;
+      case 'view':
+        if (event.view.leftCauses) checkEnums(event.view.leftCauses, CAUSE_MAX, 'ViewEvent.leftCauses');
+        break;
+      case 'delivery':
+        checkEnum(event.delivery.order ?? 0, ORDER_MAX, 'Delivery.order');
+        checkSeq(event.delivery.seq ?? 0, 'Delivery.seq');
+        break;
+      case 'signal':
+        checkEnum(event.signal.kind ?? 0, SIGNAL_KIND_MAX, 'GroupSignal.kind');
+        break;
+      case undefined:
+        throw malformed('DaemonEvent has no body');
+      default:
+        throw unhandledBody('DaemonEvent', event);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+// Public surface of the wire layer: framing for byte streams, the protobuf codec with
+// validation, protocol versions and limits, and the generated message classes. Other
+// modules import from here, not from the files behind it.
+
+export {
+  FrameDecoder,
+  LENGTH_PREFIX_BYTES,
+  MAX_LENGTH_PREFIX,
+  encodeLengthPrefix,
+  encodeLengthPrefixed,
+  readLengthPrefix,
+  writeLengthPrefix,
+} from './frame-decoder.js';
+
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  PROTOCOL_MAX,
+  PROTOCOL_MIN,
+  PROTOCOL_VERSION,
+  decodeClientFrame,
+  decodeDaemonFrame,
+  decodePeerFrame,
+  encodeClientFrame,
+  encodeDaemonFrame,
+  encodePeerFrame,
+  negotiateVersion,
+} from './codec.js';
+export type { DecodedClientFrame, DecodedDaemonFrame, DecodedPeerFrame } from './codec.js';
+
+export { chorus } from './gen/chorus.js';
