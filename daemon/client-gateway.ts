@@ -1,0 +1,417 @@
+// ClientGateway: the WebSocket server SDK clients connect to (API.md "Client SDK").
+//
+// Protocol: binary WebSocket messages only; each client message is one ClientFrame
+// (a batch of requests), each daemon message one DaemonFrame (a batch of events).
+//   - The first frame must start with a `hello` request (ClientHello): a version range
+//     and, when the daemon requires one (--client-token), the token. The gateway answers
+//     DaemonFrame{events:[{helloOk:{clientId, daemon, protocol, maxMessageBytes}}]}, or a
+//     failed Reply {req, ok:false, errorCode, errorMessage} and closes with 1008.
+//   - After the hello every request is emitted as `request`, in arrival order (requests of
+//     one frame in frame order); the driver answers through send().
+//   - Events for a client are queued and written once per turn of the event loop as one
+//     DaemonFrame (batched); bufferedBytes() exposes the backlog so the driver can apply
+//     a slow-consumer policy.
+// A malformed frame (1002), a text message (1003), an oversized message (1009, enforced by
+// ws's maxPayload = maxMessageBytes + 64 KiB) or a missing hello (1008) closes that one
+// client, with a warn log naming the error code and the client; nothing else is affected.
+// Payloads are never logged. A client that stops answering pings is terminated.
+//
+// Errors thrown by event listeners are not caught here: a broken invariant in the core
+// stops the daemon (STYLE.md).
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+import { EventEmitter } from 'eventemitter3';
+import { WebSocketServer } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+
+import { WireError } from '../src/errors.js';
+import { decodeClientFrame, encodeDaemonFrame, negotiateVersion } from '../src/wire/index.js';
+import type { chorus } from '../src/wire/index.js';
+import { formatHostPort, parseHostPort } from './config.js';
+import type { Logger } from './logger.js';
+
+export type ClientRequest = chorus.ClientRequest.$Shape;
+
+export interface ClientGatewayOptions {
+  /** `host:port`; port 0 picks a free port. */
+  readonly listen: string;
+  /** Largest multicast payload; ws refuses messages above this plus 64 KiB of framing. */
+  readonly maxMessageBytes: number;
+  /** Token clients must present (undefined: none required). */
+  readonly token?: string;
+  readonly daemonName: string;
+  /** A cluster-unique id for a new client named `name`. */
+  readonly makeClientId: (name: string) => string;
+  readonly logger: Logger;
+}
+
+export interface ClientGatewayEvents {
+  /** A client completed its hello. */
+  connect: (clientId: string, name: string) => void;
+  /** A request after the hello, in arrival order. */
+  request: (clientId: string, request: ClientRequest) => void;
+  /** A client that had connected is gone (whoever closed it). */
+  disconnect: (clientId: string) => void;
+}
+
+/** WebSocket close codes (RFC 6455 §7.4.1). */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+} as const;
+
+/** Limits (TigerStyle: a limit on everything). */
+export const HELLO_TIMEOUT_MS = 5_000;
+export const PING_INTERVAL_MS = 15_000;
+const FRAMING_ALLOWANCE_BYTES = 64 * 1024;
+/** Largest estimated DaemonFrame written at once (a single larger event goes alone). */
+const MAX_BATCH_BYTES = 1024 * 1024;
+const MAX_CLIENT_NAME_CHARS = 128;
+const CLOSE_GRACE_MS = 1_000;
+
+interface ClientConn {
+  readonly ws: WebSocket;
+  readonly remote: string;
+  id: string | undefined;
+  queue: chorus.IDaemonEvent[];
+  queuedBytes: number;
+  flushScheduled: boolean;
+  closing: boolean;
+  alive: boolean;
+  helloTimer: NodeJS.Timeout | undefined;
+  closeTimer: NodeJS.Timeout | undefined;
+}
+
+export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
+  private readonly options: ClientGatewayOptions;
+  private readonly log: Logger;
+  private readonly tokenDigest: Buffer | undefined;
+  private server: WebSocketServer | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly conns = new Set<ClientConn>();
+  private readonly clients = new Map<string, ClientConn>();
+
+  constructor(options: ClientGatewayOptions) {
+    super();
+    this.options = options;
+    this.log = options.logger.child({ component: 'client-gateway' });
+    this.tokenDigest = options.token !== undefined ? digest(options.token) : undefined;
+  }
+
+  /** Starts the WebSocket server; returns the actual `host:port`. */
+  async listen(): Promise<string> {
+    if (this.server) throw new Error('ClientGateway.listen called twice');
+    const { host, port } = parseHostPort(this.options.listen, 'client gateway address');
+    const server = new WebSocketServer({
+      host,
+      port,
+      maxPayload: this.options.maxMessageBytes + FRAMING_ALLOWANCE_BYTES,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.once('listening', () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.log.error({ err }, 'client gateway error'));
+    server.on('wsClientError', (err, socket) => {
+      this.log.debug({ code: (err as NodeJS.ErrnoException).code }, 'bad WebSocket upgrade');
+      socket.destroy();
+    });
+    server.on('connection', (ws, req) => {
+      const remote = formatHostPort(req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
+      this.onConnection(ws, remote);
+    });
+    this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
+    this.pingTimer.unref();
+    const bound = server.address() as AddressInfo;
+    const actual = formatHostPort(bound.address, bound.port);
+    this.log.info({ client: actual }, 'client gateway listening');
+    return actual;
+  }
+
+  /** Connected clients (hello done). */
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Queues `event` for the client; written with the other events of this turn. */
+  send(clientId: string, event: chorus.IDaemonEvent): boolean {
+    const conn = this.clients.get(clientId);
+    if (!conn || conn.closing) return false;
+    conn.queue.push(event);
+    conn.queuedBytes += estimateEventBytes(event);
+    if (!conn.flushScheduled) {
+      conn.flushScheduled = true;
+      setImmediate(() => {
+        conn.flushScheduled = false;
+        this.flush(conn);
+      });
+    }
+    return true;
+  }
+
+  /** Bytes waiting to reach the client: queued events (estimated) plus ws's buffer. */
+  bufferedBytes(clientId: string): number {
+    const conn = this.clients.get(clientId);
+    if (!conn) return 0;
+    return conn.queuedBytes + conn.ws.bufferedAmount;
+  }
+
+  /** Writes what is queued for the client, then closes it with `code` and `reason`. */
+  closeClient(clientId: string, code: number, reason: string): void {
+    const conn = this.clients.get(clientId);
+    if (!conn) return;
+    this.flush(conn);
+    this.closeConn(conn, code, reason);
+  }
+
+  /** Closes every client (1001) and the server. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    const closes: Promise<void>[] = [];
+    for (const conn of this.conns) {
+      this.flush(conn);
+      closes.push(
+        new Promise<void>((resolve) => {
+          if (conn.ws.readyState === conn.ws.CLOSED) resolve();
+          else conn.ws.once('close', () => resolve());
+        }),
+      );
+      this.closeConn(conn, CLOSE_CODES.goingAway, 'daemon shutting down');
+    }
+    await Promise.all(closes);
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.log.debug('client gateway closed');
+  }
+
+  // ------------------------------------------------------------ connections
+
+  private onConnection(ws: WebSocket, remote: string): void {
+    if (this.closed) {
+      ws.terminate();
+      return;
+    }
+    const conn: ClientConn = {
+      ws,
+      remote,
+      id: undefined,
+      queue: [],
+      queuedBytes: 0,
+      flushScheduled: false,
+      closing: false,
+      alive: true,
+      helloTimer: undefined,
+      closeTimer: undefined,
+    };
+    this.conns.add(conn);
+    conn.helloTimer = setTimeout(() => {
+      conn.helloTimer = undefined;
+      this.log.warn({ remote, code: 'ERR_HANDSHAKE' }, 'no client hello within 5 s; closing');
+      this.closeConn(conn, CLOSE_CODES.policyViolation, 'no hello');
+    }, HELLO_TIMEOUT_MS);
+    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws closes the connection itself after these (1009 for an oversized message).
+      const code = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'ERR_FRAME_TOO_LARGE' : (err.code ?? 'ERR_WS');
+      this.log.warn({ client: conn.id, remote, code, reason: err.message }, 'client connection error; closing it');
+    });
+    ws.on('close', () => {
+      if (conn.helloTimer) clearTimeout(conn.helloTimer);
+      if (conn.closeTimer) clearTimeout(conn.closeTimer);
+      conn.closing = true;
+      conn.queue = [];
+      conn.queuedBytes = 0;
+      this.conns.delete(conn);
+      const id = conn.id;
+      if (id === undefined || this.clients.get(id) !== conn) return;
+      this.clients.delete(id);
+      this.log.debug({ client: id }, 'client disconnected');
+      this.emit('disconnect', id);
+    });
+  }
+
+  private onMessage(conn: ClientConn, data: RawData, isBinary: boolean): void {
+    if (conn.closing) return;
+    if (!isBinary) {
+      this.protocolError(conn, 'ERR_MALFORMED_FRAME', 'text message (frames are binary)', CLOSE_CODES.unsupportedData);
+      return;
+    }
+    let requests: ClientRequest[];
+    try {
+      requests = decodeClientFrame(toBytes(data)).requests ?? [];
+    } catch (err) {
+      const code = err instanceof WireError ? err.code : 'ERR_MALFORMED_FRAME';
+      this.protocolError(conn, code, err instanceof Error ? err.message : String(err), CLOSE_CODES.protocolError);
+      return;
+    }
+    let i = 0;
+    if (conn.id === undefined) {
+      if (!this.onHello(conn, requests[0])) return;
+      i = 1;
+    }
+    const id = conn.id!;
+    for (; i < requests.length; i++) {
+      const request = requests[i]!;
+      if (request.body === 'hello') {
+        this.send(id, failedReply(request.req ?? 0, 'ERR_BAD_REQUEST', 'hello was already done'));
+        continue;
+      }
+      this.emit('request', id, request);
+      // A listener may have closed this client.
+      if (conn.closing) return;
+    }
+  }
+
+  /** Checks the hello; on success registers the client and answers helloOk. */
+  private onHello(conn: ClientConn, first: ClientRequest | undefined): boolean {
+    const req = first?.req ?? 0;
+    if (first?.body !== 'hello') {
+      this.refuse(conn, req, 'ERR_HANDSHAKE', 'the first request must be hello');
+      return false;
+    }
+    const hello = first.hello;
+    const protocol = negotiateVersion(hello.protocolMin ?? 0, hello.protocolMax ?? 0);
+    if (protocol === undefined) {
+      this.refuse(conn, req, 'ERR_PROTOCOL_VERSION', `no common protocol version with ${hello.protocolMin}-${hello.protocolMax}`);
+      return false;
+    }
+    if (this.tokenDigest !== undefined && !timingSafeEqual(digest(hello.token ?? ''), this.tokenDigest)) {
+      this.refuse(conn, req, 'ERR_AUTH', 'bad or missing client token');
+      return false;
+    }
+    const name = hello.name ?? '';
+    // eslint-disable-next-line no-control-regex
+    if (name.length > MAX_CLIENT_NAME_CHARS || /[\u0000-\u001f\u007f]/.test(name)) {
+      this.refuse(conn, req, 'ERR_BAD_REQUEST', `client name must be at most ${MAX_CLIENT_NAME_CHARS} printable characters`);
+      return false;
+    }
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    conn.helloTimer = undefined;
+    const clientId = this.options.makeClientId(name);
+    conn.id = clientId;
+    this.clients.set(clientId, conn);
+    const helloOk: chorus.IDaemonEvent = {
+      helloOk: { clientId, daemon: this.options.daemonName, protocol, maxMessageBytes: this.options.maxMessageBytes },
+    };
+    // Sent before `connect` is emitted, so it precedes any event the driver sends.
+    conn.ws.send(encodeDaemonFrame({ events: [helloOk] }));
+    this.log.debug({ client: clientId, remote: conn.remote, protocol }, 'client connected');
+    this.emit('connect', clientId, name);
+    return !conn.closing;
+  }
+
+  private refuse(conn: ClientConn, req: number, code: string, reason: string): void {
+    this.log.warn({ remote: conn.remote, code, reason }, 'refused client hello');
+    conn.ws.send(encodeDaemonFrame({ events: [failedReply(req, code, reason)] }));
+    this.closeConn(conn, CLOSE_CODES.policyViolation, code);
+  }
+
+  private protocolError(conn: ClientConn, code: string, reason: string, closeCode: number): void {
+    this.log.warn({ client: conn.id, remote: conn.remote, code, reason }, 'bad frame from client; closing it');
+    this.closeConn(conn, closeCode, code);
+  }
+
+  private closeConn(conn: ClientConn, code: number, reason: string): void {
+    if (conn.closing) return;
+    conn.closing = true;
+    conn.queue = [];
+    conn.queuedBytes = 0;
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    conn.helloTimer = undefined;
+    conn.ws.close(code, truncateReason(reason));
+    // A client that does not answer the close handshake is cut off.
+    conn.closeTimer = setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS);
+    conn.closeTimer.unref();
+  }
+
+  private flush(conn: ClientConn): void {
+    if (conn.closing || conn.queue.length === 0) return;
+    const queue = conn.queue;
+    conn.queue = [];
+    conn.queuedBytes = 0;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < queue.length; i++) {
+      const size = estimateEventBytes(queue[i]!);
+      if (i > start && bytes + size > MAX_BATCH_BYTES) {
+        conn.ws.send(encodeDaemonFrame({ events: queue.slice(start, i) }));
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    conn.ws.send(encodeDaemonFrame({ events: start === 0 ? queue : queue.slice(start) }));
+  }
+
+  private pingAll(): void {
+    for (const conn of this.conns) {
+      if (conn.closing) continue;
+      if (!conn.alive) {
+        this.log.warn({ client: conn.id, remote: conn.remote }, 'client did not answer ping; terminating it');
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+}
+
+function failedReply(req: number, errorCode: string, errorMessage: string): chorus.IDaemonEvent {
+  return { reply: { req, ok: false, errorCode, errorMessage } };
+}
+
+function digest(token: string): Buffer {
+  // Hash first so the comparison is constant-time whatever the lengths.
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+function truncateReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
+}
+
+/** Rough encoded size of an event, for batching and the slow-consumer backlog. */
+function estimateEventBytes(event: chorus.IDaemonEvent): number {
+  const delivery = event.delivery;
+  if (delivery) {
+    return 64 + (delivery.data?.length ?? 0) + (delivery.group?.length ?? 0) + (delivery.id?.length ?? 0) +
+      (delivery.sender?.length ?? 0);
+  }
+  const view = event.view;
+  if (view) {
+    let bytes = 64 + (view.group?.length ?? 0);
+    for (const list of [view.members, view.joined, view.left]) {
+      for (const member of list ?? []) bytes += 4 + member.length;
+    }
+    return bytes;
+  }
+  return 128;
+}

@@ -1,0 +1,400 @@
+// chorusd configuration: command-line flags, a JSON config file and CHORUS_* environment
+// variables, in that precedence (DESIGN.md "Operating it"), over built-in defaults.
+//
+// Every value is validated here, once, so the rest of the daemon can trust its config:
+// an invalid value is a ConfigError that names where it came from (the flag, the
+// environment variable, or the config file and key) and what was expected. Unknown flags
+// and unknown config-file keys are errors too: a typo must not silently fall back to a
+// default.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { ConfigError } from '../src/errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface DaemonConfig {
+  /** Daemon name, unique in the cluster (default: this host's name). */
+  readonly name: string;
+  /** Cluster name; peers of another cluster are refused at the handshake. */
+  readonly cluster: string;
+  /** Peer (daemon-to-daemon) TCP address, `host:port`; port 0 picks a free port. */
+  readonly listen: string;
+  /** Address other daemons dial; undefined = the actual listen address once bound. */
+  readonly advertise: string | undefined;
+  /** WebSocket gateway for SDK clients, `host:port`. */
+  readonly client: string;
+  /** HTTP admin address (`/status`, `/metrics`, the status page), `host:port`. */
+  readonly admin: string;
+  /** Peer addresses to join through; empty = start a new cluster at once. */
+  readonly seeds: readonly string[];
+  /** Daemons that must be together before the first primary forms (undefined = seeds + 1). */
+  readonly expect: number | undefined;
+  readonly heartbeatMs: number;
+  readonly suspectMs: number;
+  /** Largest multicast payload accepted from a client. */
+  readonly maxMessageBytes: number;
+  readonly logLevel: LogLevel;
+  /** Shared cluster secret: peers authenticate their hello with it (undefined = none). */
+  readonly secret: string | undefined;
+  /** Token clients must present in their hello (undefined = none required). */
+  readonly token: string | undefined;
+  /** The JSON config file that was read, if any (absolute path). */
+  readonly configFile: string | undefined;
+  /** `--help` was given: the caller prints USAGE and exits. */
+  readonly help: boolean;
+}
+
+export const USAGE = `Usage: chorusd [options]
+
+  --name NAME                daemon name, unique in the cluster (default: host name)
+  --cluster NAME             cluster name (default: chorus)
+  --listen HOST:PORT         peer TCP address (default: 127.0.0.1:7500; port 0 = any free port)
+  --advertise HOST:PORT      address other daemons dial (default: the listen address)
+  --client HOST:PORT         WebSocket gateway for clients (default: 127.0.0.1:7400)
+  --admin HOST:PORT          HTTP /status, /metrics and status page (default: 127.0.0.1:7600)
+  --seeds HOST:PORT,...      daemons to join through (default: none, start a new cluster)
+  --expect N                 daemons that form the first primary (default: seeds + 1)
+  --heartbeat-ms MS          heartbeat period on idle links (default: 250)
+  --suspect-ms MS            silence before a peer is suspected (default: 1500)
+  --max-message-bytes N      largest message accepted (default: 16777216)
+  --secret SECRET            shared cluster secret that authenticates daemons
+  --client-token TOKEN       token clients must present
+  --config FILE              JSON config file (keys: name, cluster, listen, heartbeatMs, ...)
+  --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default: info)
+  --help                     print this help
+
+Precedence: flags, then the config file, then CHORUS_* environment variables
+(CHORUS_NAME, CHORUS_LISTEN, CHORUS_SEEDS=a:1,b:2, CHORUS_HEARTBEAT_MS, ...), then defaults.
+IPv6 addresses are written in brackets: [::1]:7500.
+`;
+
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Limits on configured values (TigerStyle: put a limit on everything). */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MAX_MESSAGE_BYTES_LIMIT = 1024 * 1024 * 1024; // 1 GiB: frames carry lengths as uint32
+const MAX_TIMER_MS = 3_600_000; // one hour
+const MAX_EXPECT = 1024;
+const MAX_SEEDS = 1024;
+const MAX_SECRET_CHARS = 4096;
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Parses `host:port`, `[ipv6]:port`. The host is returned without brackets. Throws
+ * ConfigError (with `what` naming the value's origin) when malformed.
+ */
+export function parseHostPort(s: string, what = 'address'): HostPort {
+  const text = s.trim();
+  let host: string;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0 || text[close + 1] !== ':') {
+      throw new ConfigError(`${what}: "${s}" is not host:port (IPv6 is written [addr]:port)`);
+    }
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+    if (!host.includes(':')) {
+      throw new ConfigError(`${what}: "${s}": brackets are only for IPv6 addresses`);
+    }
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0) throw new ConfigError(`${what}: "${s}" is not host:port`);
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(':')) {
+      throw new ConfigError(`${what}: "${s}": write IPv6 addresses in brackets, e.g. [::1]:7500`);
+    }
+  }
+  if (host.length === 0) throw new ConfigError(`${what}: "${s}" has an empty host`);
+  if (/[\s/[\]@]/.test(host)) throw new ConfigError(`${what}: "${s}" has an invalid host`);
+  if (!/^\d{1,5}$/.test(portText)) throw new ConfigError(`${what}: "${s}" has an invalid port`);
+  const port = Number(portText);
+  if (port > 65535) throw new ConfigError(`${what}: "${s}": port ${port} is out of range 0-65535`);
+  return { host, port };
+}
+
+/** `host:port`, with brackets around IPv6 hosts. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+// ---------------------------------------------------------------- sources
+
+/** The keys a source may set (the config file uses these names; `help` is flag-only). */
+type Key = Exclude<keyof DaemonConfig, 'configFile' | 'help'>;
+
+interface KeySpec {
+  readonly flag: string;
+  readonly env: string;
+}
+
+const KEYS: Record<Key, KeySpec> = {
+  name: { flag: 'name', env: 'CHORUS_NAME' },
+  cluster: { flag: 'cluster', env: 'CHORUS_CLUSTER' },
+  listen: { flag: 'listen', env: 'CHORUS_LISTEN' },
+  advertise: { flag: 'advertise', env: 'CHORUS_ADVERTISE' },
+  client: { flag: 'client', env: 'CHORUS_CLIENT' },
+  admin: { flag: 'admin', env: 'CHORUS_ADMIN' },
+  seeds: { flag: 'seeds', env: 'CHORUS_SEEDS' },
+  expect: { flag: 'expect', env: 'CHORUS_EXPECT' },
+  heartbeatMs: { flag: 'heartbeat-ms', env: 'CHORUS_HEARTBEAT_MS' },
+  suspectMs: { flag: 'suspect-ms', env: 'CHORUS_SUSPECT_MS' },
+  maxMessageBytes: { flag: 'max-message-bytes', env: 'CHORUS_MAX_MESSAGE_BYTES' },
+  logLevel: { flag: 'log-level', env: 'CHORUS_LOG_LEVEL' },
+  secret: { flag: 'secret', env: 'CHORUS_SECRET' },
+  token: { flag: 'client-token', env: 'CHORUS_CLIENT_TOKEN' },
+};
+
+/** Config-file aliases: the flag spelled in camelCase, where it differs from the key. */
+const FILE_ALIASES: Readonly<Record<string, Key>> = { clientToken: 'token' };
+
+/** A raw value and where it came from, for error messages. */
+interface Raw {
+  readonly value: unknown;
+  readonly origin: string;
+}
+
+function flagOrigin(key: Key): string {
+  return `flag --${KEYS[key].flag}`;
+}
+function envOrigin(key: Key): string {
+  return `environment variable ${KEYS[key].env}`;
+}
+function fileOrigin(file: string, key: string): string {
+  return `config file ${file}, key "${key}"`;
+}
+
+function parseFlags(argv: readonly string[]): { values: Partial<Record<Key, Raw>>; config?: string; help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+  };
+  for (const key of Object.keys(KEYS) as Key[]) {
+    options[KEYS[key].flag] = key === 'seeds' ? { type: 'string', multiple: true } : { type: 'string' };
+  }
+  let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const message = err instanceof Error ? err.message : String(err);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const flag = /'([^']+)'/.exec(message)?.[1] ?? message;
+      throw new ConfigError(`unknown flag ${flag} (chorusd --help lists the flags)`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new ConfigError(`invalid flag: ${message.replace(/^Option /, '')}`);
+    }
+    throw new ConfigError(`invalid command line: ${message}`);
+  }
+  if (parsed.positionals.length > 0) {
+    throw new ConfigError(`unexpected argument "${parsed.positionals[0]}" (chorusd takes only --flags)`);
+  }
+  const values: Partial<Record<Key, Raw>> = {};
+  for (const key of Object.keys(KEYS) as Key[]) {
+    const v = parsed.values[KEYS[key].flag];
+    if (v === undefined) continue;
+    values[key] = { value: key === 'seeds' ? (v as string[]).join(',') : v, origin: flagOrigin(key) };
+  }
+  const config = parsed.values.config;
+  return {
+    values,
+    ...(typeof config === 'string' ? { config } : {}),
+    help: parsed.values.help === true,
+  };
+}
+
+function readEnv(env: NodeJS.ProcessEnv): Partial<Record<Key, Raw>> {
+  const values: Partial<Record<Key, Raw>> = {};
+  for (const key of Object.keys(KEYS) as Key[]) {
+    const v = env[KEYS[key].env];
+    // An empty variable counts as unset: `CHORUS_SEEDS= chorusd` means "no seeds".
+    if (v === undefined || v === '') continue;
+    values[key] = { value: v, origin: envOrigin(key) };
+  }
+  return values;
+}
+
+function readConfigFile(path: string, origin: string): { file: string; values: Partial<Record<Key, Raw>> } {
+  const file = resolvePath(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as { code?: string }).code ?? (err instanceof Error ? err.message : String(err));
+    throw new ConfigError(`cannot read config file ${file} (from ${origin}): ${reason}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError(`config file ${file} must hold a JSON object`);
+  }
+  const values: Partial<Record<Key, Raw>> = {};
+  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
+    const key: Key | undefined = Object.hasOwn(KEYS, name) ? (name as Key) : FILE_ALIASES[name];
+    if (key === undefined) {
+      const known = [...Object.keys(KEYS), ...Object.keys(FILE_ALIASES)].join(', ');
+      throw new ConfigError(`config file ${file}: unknown key "${name}" (known keys: ${known})`);
+    }
+    if (values[key] !== undefined) {
+      throw new ConfigError(`config file ${file}: "${name}" repeats key "${key}"`);
+    }
+    if (value === null) continue; // null = not set here
+    values[key] = { value, origin: fileOrigin(file, name) };
+  }
+  return { file, values };
+}
+
+// ---------------------------------------------------------------- validation
+
+function text(raw: Raw): string {
+  if (typeof raw.value === 'string') return raw.value;
+  throw new ConfigError(`${raw.origin}: expected a string, got ${JSON.stringify(raw.value)}`);
+}
+
+function identifier(raw: Raw, what: string): string {
+  const s = text(raw);
+  if (!NAME_PATTERN.test(s)) {
+    throw new ConfigError(
+      `${raw.origin}: invalid ${what} "${s}": use 1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit`,
+    );
+  }
+  return s;
+}
+
+function address(raw: Raw, opts: { allowPortZero: boolean }): string {
+  const { host, port } = parseHostPort(text(raw), raw.origin);
+  if (port === 0 && !opts.allowPortZero) {
+    throw new ConfigError(`${raw.origin}: port 0 cannot be dialled; give the actual port`);
+  }
+  return formatHostPort(host, port);
+}
+
+function integer(raw: Raw, min: number, max: number): number {
+  let n: number;
+  if (typeof raw.value === 'number') {
+    n = raw.value;
+  } else if (typeof raw.value === 'string' && /^\s*\d+\s*$/.test(raw.value)) {
+    n = Number(raw.value);
+  } else {
+    throw new ConfigError(`${raw.origin}: expected an integer, got ${JSON.stringify(raw.value)}`);
+  }
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${raw.origin}: ${JSON.stringify(raw.value)} is out of range ${min}-${max}`);
+  }
+  return n;
+}
+
+function seedList(raw: Raw): string[] {
+  let items: unknown[];
+  if (typeof raw.value === 'string') items = raw.value.split(',');
+  else if (Array.isArray(raw.value)) items = raw.value;
+  else throw new ConfigError(`${raw.origin}: expected "host:port,host:port" or an array of strings`);
+  const seeds: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') {
+      throw new ConfigError(`${raw.origin}: seed ${JSON.stringify(item)} is not a string`);
+    }
+    if (item.trim() === '') continue; // tolerate "a:1,,b:2" and a trailing comma
+    const seed = address({ value: item, origin: raw.origin }, { allowPortZero: false });
+    if (!seeds.includes(seed)) seeds.push(seed);
+  }
+  if (seeds.length > MAX_SEEDS) throw new ConfigError(`${raw.origin}: more than ${MAX_SEEDS} seeds`);
+  return seeds;
+}
+
+function secretText(raw: Raw): string {
+  const s = text(raw);
+  if (s.length === 0 || s.length > MAX_SECRET_CHARS) {
+    throw new ConfigError(`${raw.origin}: must be 1-${MAX_SECRET_CHARS} characters`);
+  }
+  return s;
+}
+
+function logLevel(raw: Raw): LogLevel {
+  const s = text(raw);
+  if (!(LOG_LEVELS as readonly string[]).includes(s)) {
+    throw new ConfigError(`${raw.origin}: invalid log level "${s}" (one of ${LOG_LEVELS.join(', ')})`);
+  }
+  return s as LogLevel;
+}
+
+/** The host name as a valid daemon name: first label, invalid characters replaced. */
+export function defaultDaemonName(host: string = hostname()): string {
+  const label = host.split('.')[0] ?? '';
+  const cleaned = label.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return cleaned.length > 0 ? cleaned : 'chorusd';
+}
+
+// ---------------------------------------------------------------- entry point
+
+/**
+ * The daemon's configuration from `argv` (without `node` and the script: pass
+ * `process.argv.slice(2)`) and `env`. Precedence: flags > config file > CHORUS_* env >
+ * defaults. The config file is named by `--config` or, failing that, `CHORUS_CONFIG`.
+ * Throws ConfigError on any unknown flag or key, or invalid value.
+ */
+export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonConfig {
+  const flags = parseFlags(argv);
+  const envValues = readEnv(env);
+
+  let configFile: string | undefined;
+  let fileValues: Partial<Record<Key, Raw>> = {};
+  const configPath = flags.config ?? (env.CHORUS_CONFIG !== '' ? env.CHORUS_CONFIG : undefined);
+  if (configPath !== undefined) {
+    const origin = flags.config !== undefined ? 'flag --config' : 'environment variable CHORUS_CONFIG';
+    if (configPath.trim() === '') throw new ConfigError(`${origin}: empty path`);
+    const read = readConfigFile(configPath, origin);
+    configFile = read.file;
+    fileValues = read.values;
+  }
+
+  const pick = (key: Key): Raw | undefined => flags.values[key] ?? fileValues[key] ?? envValues[key];
+  const get = <T>(key: Key, parse: (raw: Raw) => T, fallback: T): T => {
+    const raw = pick(key);
+    return raw === undefined ? fallback : parse(raw);
+  };
+
+  const heartbeatMs = get('heartbeatMs', (r) => integer(r, 1, MAX_TIMER_MS), 250);
+  const suspectMs = get('suspectMs', (r) => integer(r, 1, MAX_TIMER_MS), 1500);
+  if (suspectMs <= heartbeatMs) {
+    const s = pick('suspectMs')?.origin ?? 'default suspectMs';
+    const h = pick('heartbeatMs')?.origin ?? 'default heartbeatMs';
+    throw new ConfigError(
+      `suspectMs (${suspectMs}, ${s}) must be greater than heartbeatMs (${heartbeatMs}, ${h}): ` +
+        'otherwise healthy idle peers are suspected',
+    );
+  }
+
+  return {
+    name: get('name', (r) => identifier(r, 'daemon name'), defaultDaemonName()),
+    cluster: get('cluster', (r) => identifier(r, 'cluster name'), 'chorus'),
+    listen: get('listen', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7500'),
+    advertise: get<string | undefined>('advertise', (r) => address(r, { allowPortZero: false }), undefined),
+    client: get('client', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7400'),
+    admin: get('admin', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7600'),
+    seeds: get('seeds', seedList, []),
+    expect: get<number | undefined>('expect', (r) => integer(r, 1, MAX_EXPECT), undefined),
+    heartbeatMs,
+    suspectMs,
+    maxMessageBytes: get('maxMessageBytes', (r) => integer(r, 1, MAX_MESSAGE_BYTES_LIMIT), 16 * 1024 * 1024),
+    logLevel: get('logLevel', logLevel, 'info'),
+    secret: get<string | undefined>('secret', secretText, undefined),
+    token: get<string | undefined>('token', secretText, undefined),
+    configFile,
+    help: flags.help,
+  };
+}

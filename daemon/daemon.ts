@@ -1,0 +1,253 @@
+// chorusd's driver: real IO around the pure core. Every input (peer frame, client
+// request, link event, timer) becomes one `DaemonNode.step()`, and the driver carries
+// out the output in the order CoreOutput documents: addresses, peer frames, client
+// events, client closes, then the next wake-up. Nothing protocol-related happens here.
+import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+import { DaemonNode } from '../src/core/daemon-node.js';
+import type { CoreInput, CoreOutput, TraceEvent } from '../src/core/types.js';
+import { InvariantError } from '../src/errors.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
+import { startAdminServer, type AdminServer } from './admin-server.js';
+import { ClientGateway } from './client-gateway.js';
+import type { DaemonConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { MetricsRegistry } from './metrics.js';
+import { PeerLinks } from './peer-links.js';
+
+export interface DaemonAddresses {
+  /** Actual host:port of the client gateway (WebSocket). */
+  readonly client: string;
+  /** Actual host:port of the peer listener. */
+  readonly listen: string;
+  /** Actual host:port of the admin server. */
+  readonly admin: string;
+}
+
+export interface DaemonOptions {
+  readonly config: DaemonConfig;
+  readonly logger: Logger;
+  /** Append trace events (daemon and group views) as JSON lines to this file. */
+  readonly eventLog?: string;
+}
+
+interface ViewChangeRecord {
+  readonly at: string;
+  readonly viewId: number;
+  readonly members: readonly string[];
+}
+
+const MAX_TIMELINE = 100;
+
+export class Daemon {
+  readonly name: string;
+  readonly incarnation: string;
+  private readonly log: Logger;
+  private readonly config: DaemonConfig;
+  private readonly eventLog: string | undefined;
+  private node!: DaemonNode;
+  private peers!: PeerLinks;
+  private gateway!: ClientGateway;
+  private admin!: AdminServer;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private clientSeq = 0;
+  private leaving: Promise<void> | undefined;
+  private resolveLeft: (() => void) | undefined;
+  private closed = false;
+  private readonly timeline: ViewChangeRecord[] = [];
+  private readonly metrics = new MetricsRegistry();
+  private readonly m = {
+    framesOut: this.metrics.counter({ name: 'chorus_peer_frames_sent_total', help: 'Frames sent to peer daemons' }),
+    framesIn: this.metrics.counter({ name: 'chorus_peer_frames_received_total', help: 'Frames received from peer daemons' }),
+    clientEvents: this.metrics.counter({ name: 'chorus_client_events_total', help: 'Events sent to clients (deliveries, views, replies)' }),
+    deliveries: this.metrics.counter({ name: 'chorus_deliveries_total', help: 'Messages delivered to local clients' }),
+    viewChanges: this.metrics.counter({ name: 'chorus_daemon_views_installed_total', help: 'Daemon views installed' }),
+    viewId: this.metrics.gauge({ name: 'chorus_daemon_view_id', help: 'Id of the installed daemon view' }),
+    members: this.metrics.gauge({ name: 'chorus_daemon_view_members', help: 'Daemons in the installed view' }),
+    clients: this.metrics.gauge({ name: 'chorus_clients', help: 'Connected clients' }),
+    groups: this.metrics.gauge({ name: 'chorus_groups', help: 'Process groups known to the cluster' }),
+  };
+  addresses!: DaemonAddresses;
+
+  constructor(options: DaemonOptions) {
+    this.config = options.config;
+    this.name = options.config.name;
+    // The incarnation tells this run of the daemon from earlier runs under the same name.
+    this.incarnation = randomBytes(4).toString('hex');
+    this.log = options.logger.child({ incarnation: this.incarnation });
+    this.eventLog = options.eventLog;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    const self = { name: cfg.name, incarnation: this.incarnation };
+    this.peers = new PeerLinks({
+      cluster: cfg.cluster,
+      self,
+      listen: cfg.listen,
+      ...(cfg.advertise !== undefined ? { advertise: cfg.advertise } : {}),
+      maxFrameBytes: Math.max(DEFAULT_MAX_FRAME_BYTES, cfg.maxMessageBytes + 64 * 1024),
+      ...(cfg.secret !== undefined ? { secret: cfg.secret } : {}),
+      logger: this.log,
+    });
+    const listen = await this.peers.listen();
+    this.node = new DaemonNode({
+      self,
+      advertise: this.peers.advertise,
+      join: cfg.seeds.length > 0,
+      maxMessageBytes: cfg.maxMessageBytes,
+      nowMs: performance.now(),
+    });
+    this.peers.on('frame', (peer, frame) => {
+      this.m.framesIn.inc();
+      this.step({ kind: 'peer-frame', from: peer, frame });
+    });
+    this.peers.on('peer-up', (peer, id, advertise) =>
+      this.step({ kind: 'peer-up', peer, id: { name: id.name ?? '', incarnation: id.incarnation ?? '' }, advertise }),
+    );
+    this.peers.on('peer-down', (peer) => this.step({ kind: 'peer-down', peer }));
+
+    this.gateway = new ClientGateway({
+      listen: cfg.client,
+      maxMessageBytes: cfg.maxMessageBytes,
+      ...(cfg.token !== undefined ? { token: cfg.token } : {}),
+      daemonName: cfg.name,
+      makeClientId: (name: string) => `${name}@${cfg.name}.${this.incarnation}.${++this.clientSeq}`,
+      logger: this.log,
+    });
+    this.gateway.on('connect', (client, name) => this.step({ kind: 'client-connect', client, name }));
+    this.gateway.on('request', (client, request) => this.step({ kind: 'client-request', client, request }));
+    this.gateway.on('disconnect', (client) => this.step({ kind: 'client-disconnect', client }));
+
+    this.apply(this.node.start());
+    const client = await this.gateway.listen();
+    this.admin = await startAdminServer({
+      listen: cfg.admin,
+      logger: this.log,
+      status: () => this.status(),
+      metrics: () => this.metrics.render(),
+    });
+    this.metrics.onCollect(() => {
+      const st = this.node.status();
+      this.m.clients.set(st.clients);
+      this.m.groups.set(st.groups.length);
+      this.m.viewId.set(st.viewId ?? 0);
+      this.m.members.set(st.members.length);
+    });
+    this.addresses = { client, listen, admin: this.admin.address };
+    for (const seed of cfg.seeds) {
+      if (seed === listen || seed === this.peers.advertise) continue;
+      this.peers.dialSeed(seed);
+    }
+    this.log.info({ ...this.addresses, seeds: cfg.seeds, cluster: cfg.cluster }, 'daemon started');
+  }
+
+  /** One input through the core, and its output carried out. */
+  private step(input: CoreInput): void {
+    if (this.closed) return;
+    let out: CoreOutput;
+    try {
+      if (input.kind !== 'tick') this.node.step({ kind: 'tick', nowMs: performance.now() });
+      out = this.node.step(input);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    this.apply(out);
+  }
+
+  private apply(out: CoreOutput): void {
+    for (const a of out.addresses) this.peers.setAddress(a.peer, a.advertise);
+    for (const s of out.sends) this.peers.send(s.to, s.frame);
+    this.m.framesOut.inc(undefined, out.sends.length);
+    for (const ce of out.clientEvents) {
+      if (ce.event.delivery) this.m.deliveries.inc();
+      this.gateway.send(ce.client, ce.event);
+    }
+    this.m.clientEvents.inc(undefined, out.clientEvents.length);
+    for (const c of out.closeClients) this.gateway.closeClient(c.client, 1001, c.reason);
+    for (const t of out.traces) this.onTrace(t);
+    this.arm(out.wakeAtMs);
+    if (out.left) {
+      this.resolveLeft?.();
+    }
+  }
+
+  private onTrace(t: TraceEvent): void {
+    const view = this.node.currentView;
+    if (t.type === 'daemon-view') {
+      this.m.viewChanges.inc();
+      this.timeline.push({ at: new Date().toISOString(), viewId: t.viewId, members: t.members });
+      if (this.timeline.length > MAX_TIMELINE) this.timeline.shift();
+      this.log.info({ viewId: t.viewId, members: t.members }, 'daemon view installed');
+    } else if (t.type === 'group-view') {
+      this.log.info({ viewId: view?.id, group: t.group, groupViewId: t.viewId, members: t.members, joined: t.joined, left: t.left }, 'group view installed');
+    } else if (t.type === 'view-change-start') {
+      this.log.info({ viewId: view?.id, ballot: t.ballot, proposed: t.members }, 'view change started');
+    } else if (t.type === 'left') {
+      this.log.info({ viewId: view?.id }, 'left the daemon view');
+    }
+    if (this.eventLog !== undefined) {
+      appendFileSync(this.eventLog, `${JSON.stringify({ t: Date.now(), daemon: this.name, incarnation: this.incarnation, ...t })}\n`);
+    }
+  }
+
+  private arm(wakeAtMs: number | undefined): void {
+    if (wakeAtMs === undefined || wakeAtMs >= this.timerAtMs) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAtMs = wakeAtMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAtMs = Number.POSITIVE_INFINITY;
+      this.step({ kind: 'tick', nowMs: performance.now() });
+    }, Math.max(0, wakeAtMs - performance.now()));
+  }
+
+  /** A broken invariant is a bug: stop rather than run on in a bad state. */
+  private fail(err: unknown): void {
+    this.log.fatal({ err, viewId: this.node.currentView?.id }, err instanceof InvariantError ? 'broken invariant: stopping' : 'core failed: stopping');
+    void this.shutdown().finally(() => process.exit(1));
+  }
+
+  status(): unknown {
+    const st = this.node.status();
+    return {
+      daemon: { name: st.name, incarnation: st.incarnation, mode: st.mode, addresses: this.addresses, cluster: this.config.cluster },
+      daemonView: { id: st.viewId, members: st.members },
+      groups: st.groups,
+      clients: st.clients,
+      viewChanges: this.timeline,
+    };
+  }
+
+  /**
+   * Leave the daemon view on purpose (SIGTERM): the others see a view change at once.
+   * Resolves when the view without this daemon is installed (or after `timeoutMs`).
+   */
+  leave(timeoutMs = 5000): Promise<void> {
+    if (this.leaving !== undefined) return this.leaving;
+    this.leaving = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn({ viewId: this.node.currentView?.id, timeoutMs }, 'leave did not complete in time; closing anyway');
+        resolve();
+      }, timeoutMs);
+      this.resolveLeft = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.step({ kind: 'leave' });
+    }).then(() => this.shutdown());
+    return this.leaving;
+  }
+
+  /** Close every socket and timer at once, without leaving (tests use it to simulate a crash-free stop). */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await Promise.allSettled([this.gateway?.close(), this.peers?.close(), this.admin?.close()]);
+  }
+}
