@@ -310,7 +310,10 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly addresses = new Map<PeerKey, string>();
   private readonly seeds = new Map<string, SeedDial>();
   private readonly inbound = new Set<InboundConn>();
-  private readonly inboundByKey = new Map<PeerKey, InboundConn>();
+  // Usually one accepted connection per peer; briefly more when the peer redials before
+  // we noticed its old stream break, or dials a seed it is already linked to (it then
+  // closes the redundant one). `inbound-down` fires when the last one closes.
+  private readonly inboundByKey = new Map<PeerKey, Set<InboundConn>>();
 
   private readonly counters: PeerLinksStats = {
     framesSent: 0,
@@ -484,11 +487,13 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       link.queue = [];
       link.queuedBytes = 0;
     }
-    const conn = this.inboundByKey.get(peer);
-    if (conn) {
+    const conns = this.inboundByKey.get(peer);
+    if (conns) {
       this.inboundByKey.delete(peer);
-      conn.silent = true;
-      conn.socket.destroy();
+      for (const conn of conns) {
+        conn.silent = true;
+        conn.socket.destroy();
+      }
     }
   }
 
@@ -758,7 +763,9 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       if (conn.timer) clearTimeout(conn.timer);
       this.inbound.delete(conn);
       const key = conn.key;
-      if (key === undefined || this.inboundByKey.get(key) !== conn) return;
+      const conns = key === undefined ? undefined : this.inboundByKey.get(key);
+      if (key === undefined || !conns?.delete(conn)) return;
+      if (conns.size > 0) return; // another stream from this peer is still open
       this.inboundByKey.delete(key);
       if (conn.silent || this.closed) return;
       this.log.info({ peer: key, remote: conn.remote }, 'inbound peer connection closed');
@@ -872,15 +879,16 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     conn.key = peer;
     // After the handshake the peer is authenticated: accept frames up to the full size.
     conn.decoder = new FrameDecoder(this.options.maxFrameBytes);
-    const previous = this.inboundByKey.get(peer);
-    if (previous) {
-      // The peer redialled (it saw its old stream break before we did): the old stream
-      // is dead to it, so drop ours without an inbound-down for the live peer.
-      this.log.debug({ peer, remote: previous.remote }, 'peer redialled; dropping its previous inbound connection');
-      previous.silent = true;
-      previous.socket.destroy();
+    // A second stream from the same peer is not closed here: if it is a redundant seed
+    // dial, closing the older one would break the peer's working link; the peer closes
+    // whichever it does not use. Frames of a stream that broke and its successor may
+    // overlap around the break; the core's per-sender seqs discard duplicates.
+    let conns = this.inboundByKey.get(peer);
+    if (!conns) {
+      conns = new Set();
+      this.inboundByKey.set(peer, conns);
     }
-    this.inboundByKey.set(peer, conn);
+    conns.add(conn);
     conn.socket.write(
       encodeLengthPrefixed([encodePeerFrame({ helloReply: { ok: true, protocol, from: this.self } })]),
     );

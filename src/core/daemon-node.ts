@@ -528,6 +528,11 @@ export class DaemonNode {
         this.reply(c.id, req, false, 'ERR_BAD_REQUEST', `unknown order ${order}`);
         return;
       }
+      if (order === chorus.Order.ORDER_SAFE) {
+        // Delivering it like `total` would claim a uniformity we do not provide yet.
+        this.reply(c.id, req, false, 'ERR_NOT_SUPPORTED', "order 'safe' is not implemented yet");
+        return;
+      }
       const id = `${c.id}/${req}`;
       this.pendingLocal.push({ entry: { kind: chorus.Entry.Kind.DATA, group, client: c.id, clientSeq: req, order, data } });
       if (mc.waitDelivered) c.waitDelivered.set(id, req);

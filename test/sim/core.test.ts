@@ -163,3 +163,15 @@ describe('daemon leave', () => {
     expect(cb.deliveries('g')).toEqual([`${cc.id}:after`]);
   });
 });
+
+describe('orders not built yet', () => {
+  it("refuses a 'safe' multicast with ERR_NOT_SUPPORTED instead of delivering it without uniformity", () => {
+    const sim = threeDaemons(11);
+    const c = sim.addClient('a');
+    joinAll(sim, [c], 'g');
+    const req = c.multicast('g', 'x', 3); // ORDER_SAFE
+    sim.run(sim.nowMs + 10);
+    expect(c.replies.get(req)?.errorCode).toBe('ERR_NOT_SUPPORTED');
+    expect(c.deliveries('g')).toEqual([]);
+  });
+});

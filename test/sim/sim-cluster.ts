@@ -33,8 +33,8 @@ export class SimClient {
   leave(group: string): number {
     return this.request({ leave: { group } });
   }
-  multicast(group: string, text: string): number {
-    return this.request({ multicast: { group, data: new TextEncoder().encode(text), order: chorus.Order.ORDER_TOTAL } });
+  multicast(group: string, text: string, order: chorus.Order = chorus.Order.ORDER_TOTAL): number {
+    return this.request({ multicast: { group, data: new TextEncoder().encode(text), order } });
   }
   disconnect(): void {
     this.sim.input(this.daemon, { kind: 'client-disconnect', client: this.id });

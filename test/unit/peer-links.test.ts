@@ -310,6 +310,27 @@ describe('PeerLinks', () => {
     expect(events).toEqual([`up ${b.key}`, `down ${b.key}`, `up ${b.key}`]);
   });
 
+  it('keeps an existing link when a seed dial reaches a daemon already linked', async () => {
+    const a = await makeLinks('a');
+    const b = await makeLinks('b');
+    const events: string[] = [];
+    a.links.on('peer-up', (p) => events.push(`up ${p}`));
+    a.links.on('peer-down', (p) => events.push(`down ${p}`));
+    b.links.on('inbound-down', (p) => events.push(`b inbound-down ${p}`));
+    const got: number[] = [];
+    b.links.on('frame', (_p, f) => got.push(f.heartbeat!.viewId!));
+    a.links.setAddress(b.key, b.address);
+    a.links.send(b.key, heartbeat(1));
+    await until(() => got.length === 1);
+    a.links.dialSeed(b.address);
+    await until(() => a.log.lines.some((l) => l.msg === 'seed is a peer already linked'));
+    await sleep(100);
+    a.links.send(b.key, heartbeat(2));
+    await until(() => got.length === 2);
+    expect(got).toEqual([1, 2]);
+    expect(events).toEqual([`up ${b.key}`]);
+  });
+
   it('drops a seed that turns out to be this daemon', async () => {
     const a = await makeLinks('a');
     const ups: string[] = [];
