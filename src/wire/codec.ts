@@ -219,6 +219,17 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
     case 'leaveRequest':
       checkDaemonId(frame.leaveRequest.who, 'LeaveRequest.who');
       return;
+    case 'fetch':
+      return;
+    case 'cut': {
+      checkBallot(frame.cut.ballot, 'Cut.ballot');
+      const ranges = frame.cut.orders;
+      if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+      return;
+    }
+    case 'ready':
+      checkBallot(frame.ready.ballot, 'Ready.ballot');
+      return;
     case undefined:
       throw malformed('PeerFrame has no body');
     default:

@@ -83,6 +83,8 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
     data: {
       viewId: 4,
       firstSeq: 10,
+      origin: 2,
+      relayed: true,
       entries: [
         // kind DATA (0) is the proto3 default: not on the wire, so not an own field.
         { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9 },
@@ -91,10 +93,21 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
     },
   },
   order: { order: { viewId: 4, ranges: [{ sender: 1, firstSeq: 10, count: 5, firstGlobal: 2 ** 53 - 1 }] } },
-  heartbeat: { heartbeat: { viewId: 4, received: [3, 0, 12] } },
+  heartbeat: { heartbeat: { viewId: 4, received: [3, 0, 12], suspects: [2], ordered: 40, delivered: 38 } },
   joinRequest: { joinRequest: { who: id('c'), advertise: 'c:7500' } },
   propose: { propose: { ballot, oldViewId: 4, newViewId: 5, members, leaving: [id('z')] } },
-  proposeAck: { proposeAck: { ballot, oldViewId: 4, sent: 11, received: [1, 2], delivered: 1234 } },
+  proposeAck: {
+    proposeAck: {
+      ballot,
+      oldViewId: 4,
+      sent: 11,
+      received: [1, 2],
+      delivered: 1234,
+      orders: [{ sender: 0, firstSeq: 3, count: 2, firstGlobal: 1235 }],
+      ambiguous: [{ members: [id('a'), id('b')] }],
+      installed: { ballot, oldViewId: 4, newViewId: 5, members, lastGlobal: 1236, cutSeqs: [4, 2], firstGlobal: 1234 },
+    },
+  },
   install: {
     install: {
       ballot,
@@ -107,9 +120,17 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       },
       left: [id('x'), id('y')],
       leftCauses: [chorus.Cause.CAUSE_CRASH, chorus.Cause.CAUSE_EXPELLED],
+      cutSeqs: [3, 4],
+      orders: [{ sender: 1, firstSeq: 2, count: 3, firstGlobal: 97 }],
+      firstGlobal: 96,
     },
   },
   leaveRequest: { leaveRequest: { who: id('a') } },
+  fetch: { fetch: { viewId: 4, origin: 2, fromSeq: 7, toSeq: 9 } },
+  cut: {
+    cut: { ballot, oldViewId: 4, cutSeqs: [5, 6], orders: [{ sender: 1, firstSeq: 1, count: 6, firstGlobal: 3 }], holders: [0, 1] },
+  },
+  ready: { ready: { ballot, oldViewId: 4 } },
 };
 
 const CLIENT_REQUESTS: Record<string, chorus.ClientRequest.$Properties> = {
