@@ -8,18 +8,24 @@
 // - every daemon appends its clients' requests as entries to its own sending stream
 //   (per-sender seq 1, 2, ...) and sends them in batches to every member;
 // - the coordinator (oldest member) is the view's sequencer: it assigns global seqs to
-//   runs of entries in per-sender order and broadcasts batched order ranges;
+//   runs of entries in per-sender order and broadcasts batched order runs;
 // - every daemon delivers entries in global order once it has both the entry and its
-//   place, applying them to the replicated GroupTable (data, joins, leaves, markers).
+//   place, applying them to the replicated GroupTable (data, joins, leaves, markers);
+// - entries stay buffered until every member has them (stability, learned from the
+//   receive vectors in heartbeats); a link that lost frames is repaired by Fetch.
 //
-// Daemon view changes (joins and voluntary leaves for now) run the flush: the
-// coordinator proposes with a ballot, members stop sending and acknowledge with what
-// they sent, the coordinator waits until it has ordered all of it, and installs the
-// new view with the cut (`lastGlobal`) and the group table. Members deliver up to the
-// cut, then install. Failure detection and flush restarts come with issue 3.
+// View changes run the flush (see ViewChange below): the proposer collects from every
+// survivor what it holds, computes the cut (the union) and the final order of the old
+// view, has survivors fetch what they miss, and installs the new view with that cut.
+// Ballots order competing proposals; a failure during a flush restarts it with a
+// higher ballot. A proposal needs a quorum of the last primary view and of every
+// proposal that may have been installed (dynamic voting): a daemon that cannot gather
+// one steps down, expels its clients ('partitioned') and rejoins as a new incarnation.
 import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
 import { type GroupEffects, type GroupRecord, GroupTable, type GroupViewChange, type LeaveCause, MAX_GROUP_NAME_LENGTH, causeToProto } from './group-table.js';
+import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
+import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
 
@@ -29,17 +35,32 @@ export interface DaemonNodeOptions {
   /** True when started with seeds: join an existing view instead of founding one. */
   readonly join: boolean;
   readonly maxMessageBytes: number;
+  /** Heartbeat period on every link. */
+  readonly heartbeatMs?: number;
+  /** No frame from a member for this long → suspect it. */
+  readonly suspectMs?: number;
+  /** Bound of the buffer of unstable entries; past it, senders are slowed. */
+  readonly maxBufferBytes?: number;
   /** How often a joining daemon repeats its join request. */
   readonly joinRetryMs?: number;
+  /** Emit a `send` trace for every message (for checkers; off in production). */
+  readonly traceSends?: boolean;
   /** Time at creation. */
   readonly nowMs: number;
 }
 
 type Mode = 'joining' | 'normal' | 'flushing' | 'left';
 
+interface Ballot {
+  readonly counter: number;
+  readonly proposer: DaemonId;
+}
+
 /** A client request accepted by this daemon, not yet stamped into the sending stream. */
 interface LocalEntry {
   readonly entry: chorus.IEntry;
+  /** Reply owed when the entry is sent (its multicast waited for buffer space). */
+  readonly replyTo: { client: string; req: number; id: string } | undefined;
 }
 
 interface LocalClient {
@@ -52,22 +73,49 @@ interface LocalClient {
   readonly waitDelivered: Map<string, number>;
 }
 
-interface ProposerState {
-  readonly ballot: number;
+/** The proposer's side of a flush. */
+interface Proposal {
+  readonly ballot: Ballot;
   readonly oldView: DaemonView;
   readonly newView: DaemonView;
+  /** Old members that take part in the flush (survivors and voluntary leavers). */
+  readonly participants: readonly PeerKey[];
   readonly leaving: ReadonlySet<PeerKey>;
   readonly acks: Map<PeerKey, chorus.IProposeAck>;
+  readonly ready: Set<PeerKey>;
+  readonly startedMs: number;
+  cut: chorus.ICut | undefined;
+}
+
+/** A member's side of a flush: the ballot it acknowledged. */
+interface FlushState {
+  readonly ballot: Ballot;
+  readonly proposer: PeerKey;
+  readonly oldViewId: number;
+  cut: chorus.ICut | undefined;
+  readySent: boolean;
+}
+
+interface Ambiguous {
+  readonly viewId: number;
+  readonly members: readonly PeerKey[];
 }
 
 const ORDER_NAMES = ['total', 'fifo', 'causal', 'safe'] as const;
+const ENTRY_OVERHEAD_BYTES = 48;
 
 export class DaemonNode {
-  readonly self: DaemonId;
-  readonly selfKey: PeerKey;
+  readonly baseIncarnation: string;
+  private selfId: DaemonId;
+  private key: PeerKey;
+  private epoch = 0;
   private readonly advertise: string;
   private readonly maxMessageBytes: number;
+  private readonly heartbeatMs: number;
+  private readonly suspectMs: number;
+  private readonly maxBufferBytes: number;
   private readonly joinRetryMs: number;
+  private readonly traceSends: boolean;
 
   private mode: Mode;
   private nowMs: number;
@@ -81,25 +129,41 @@ export class DaemonNode {
   private sentSeq = 0;
   private outbox: chorus.IEntry[] = [];
   private readonly pendingLocal: LocalEntry[] = [];
+  private pendingBytes = 0;
 
   // Receiving: per sender index, entries by seq (log[s][seq - logBase[s]]).
-  private log: chorus.IEntry[][] = [];
+  private log: Array<Array<chorus.IEntry | undefined>> = [];
   private logBase: number[] = [];
   private received: number[] = [];
+  private deliveredSeq: number[] = [];
+  private retainedBytes = 0;
 
   // Ordering and delivery.
-  private orders: chorus.IOrderRange[] = [];
-  private orderHead = 0;
+  private order = new OrderLog();
   private nextDeliver = 1;
   // Sequencer state (coordinator only).
   private nextGlobal = 1;
   private ordered: number[] = [];
-  private orderOutbox: chorus.IOrderRange[] = [];
+  private orderOutbox: OrderRun[] = [];
+
+  // What the other members hold (from heartbeats), for stability and repair.
+  private peerReceived: number[][] = [];
+  private peerDelivered: number[] = [];
+
+  // Failure detection.
+  private lastHeard: number[] = [];
+  private lastHeartbeatMs = -Infinity;
+  private suspects = new Set<number>();
+  private peerSuspects: Array<Set<number>> = [];
+  private suspectsChanged = false;
 
   // View change.
-  private highestBallot = 0;
-  private proposer: ProposerState | undefined;
+  private highest: Ballot = { counter: 0, proposer: { name: '', incarnation: '' } };
+  private proposal: Proposal | undefined;
+  private flush: FlushState | undefined;
   private pendingInstall: chorus.IInstall | undefined;
+  private lastInstall: chorus.IInstall | undefined;
+  private ambiguous: Ambiguous[] = [];
   private readonly joinQueue = new Map<PeerKey, ViewMember>();
   private readonly leaveQueue = new Set<PeerKey>();
   private leaveRequested = false;
@@ -113,34 +177,42 @@ export class DaemonNode {
   private readonly groupFx: GroupEffects;
 
   constructor(options: DaemonNodeOptions) {
-    this.self = options.self;
-    this.selfKey = peerKey(options.self);
+    this.selfId = options.self;
+    this.baseIncarnation = options.self.incarnation;
+    this.key = peerKey(options.self);
     this.advertise = options.advertise;
     this.maxMessageBytes = options.maxMessageBytes;
+    this.heartbeatMs = options.heartbeatMs ?? 250;
+    this.suspectMs = options.suspectMs ?? 1500;
+    this.maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
     this.joinRetryMs = options.joinRetryMs ?? 1000;
+    this.traceSends = options.traceSends ?? false;
     this.nowMs = options.nowMs;
     this.groupFx = {
       deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
       changeStarted: (g, hosts) => this.onGroupChangeStarted(g, hosts),
       viewInstalled: (change) => this.onGroupViewInstalled(change),
     };
-    if (options.join) {
-      this.mode = 'joining';
-    } else {
-      this.mode = 'normal';
-      this.view = { id: 1, members: [{ id: this.self, key: this.selfKey, advertise: this.advertise, joinedView: 1 }] };
-    }
+    this.mode = options.join ? 'joining' : 'normal';
   }
 
   /** The first output: the founding view, if any. Call once before any step. */
   start(): CoreOutput {
     this.out = emptyOutput();
-    if (this.view !== undefined) this.installView(this.view);
+    if (this.mode === 'normal') {
+      this.installView({ id: 1, members: [{ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }] });
+    }
     return this.finish();
   }
 
   // ------------------------------------------------------------------ introspection
 
+  get self(): DaemonId {
+    return this.selfId;
+  }
+  get selfKey(): PeerKey {
+    return this.key;
+  }
   get currentView(): DaemonView | undefined {
     return this.view;
   }
@@ -153,15 +225,18 @@ export class DaemonNode {
   get isCoordinator(): boolean {
     return this.view !== undefined && this.myIndex === 0;
   }
+  get bufferedBytes(): number {
+    return this.retainedBytes;
+  }
 
   // ------------------------------------------------------------------ step
 
   step(input: CoreInput): CoreOutput {
     this.out = emptyOutput();
     if (this.mode === 'left') return this.out;
+    if (input.kind === 'tick') this.nowMs = Math.max(this.nowMs, input.nowMs);
     switch (input.kind) {
       case 'tick':
-        this.nowMs = Math.max(this.nowMs, input.nowMs);
         break;
       case 'peer-frame':
         this.onFrame(input.from, input.frame);
@@ -170,7 +245,7 @@ export class DaemonNode {
         this.onPeerUp(input.peer, input.advertise);
         break;
       case 'peer-down':
-        break; // Redial and retransmission: issue 3.
+        break; // The link redials by itself; heartbeats then repair what was lost.
       case 'client-connect':
         this.clients.set(input.client, {
           id: input.client,
@@ -193,43 +268,70 @@ export class DaemonNode {
     return this.finish();
   }
 
-  /** End of step: stamp held requests, flush batches, run view-change progress. */
+  /** End of step: run every part until nothing moves, then timers. */
   private finish(): CoreOutput {
     // Each part can enable another (a delivery starts a group change whose marker must
-    // go out; an install releases held requests): run them until nothing moves.
-    for (let progress = true; progress && this.mode !== 'left'; ) {
+    // go out; an install releases held requests).
+    for (let progress = true, rounds = 0; progress && this.mode !== 'left'; rounds++) {
+      invariant(rounds < 10_000, 'step does not settle');
       progress = this.pump();
       progress = this.flushOutbox() || progress;
       progress = this.flushOrders() || progress;
       progress = this.deliverReady() || progress;
-      progress = this.maybeStartViewChange() || progress;
-      progress = this.maybeFinishFlush() || progress;
+      progress = this.detectFailures() || progress;
+      progress = this.maybePropose() || progress;
+      progress = this.proposerProgress() || progress;
+      progress = this.memberFlushProgress() || progress;
       progress = this.maybeInstall() || progress;
     }
     if (this.mode === 'left') {
       this.out.wakeAtMs = undefined;
       return this.out;
     }
+    this.heartbeats();
+    this.collectGarbage();
+    this.out.wakeAtMs = this.nextWake();
+    return this.out;
+  }
+
+  private nextWake(): number {
     if (this.mode === 'joining') {
       if (this.nowMs >= this.nextJoinAttemptMs && this.seeds.size > 0) {
         for (const peer of this.seeds.keys()) this.sendJoinRequest(peer);
         this.nextJoinAttemptMs = this.nowMs + this.joinRetryMs;
       }
-      this.out.wakeAtMs = this.nextJoinAttemptMs > this.nowMs ? this.nextJoinAttemptMs : this.nowMs + this.joinRetryMs;
+      return Math.max(this.nextJoinAttemptMs, this.nowMs + 1);
     }
-    return this.out;
+    let wake = this.lastHeartbeatMs + this.heartbeatMs;
+    const view = this.view!;
+    for (let i = 0; i < view.members.length; i++) {
+      if (i === this.myIndex || this.suspects.has(i)) continue;
+      wake = Math.min(wake, this.lastHeard[i]! + this.suspectMs + 1);
+    }
+    if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs());
+    return Math.max(wake, this.nowMs + 1);
+  }
+
+  private flushTimeoutMs(): number {
+    return 2 * this.suspectMs;
   }
 
   // ------------------------------------------------------------------ peers and frames
 
   private onPeerUp(peer: PeerKey, advertise: string): void {
-    if (this.mode !== 'joining') return;
-    this.seeds.set(peer, advertise);
-    this.sendJoinRequest(peer);
+    if (this.mode === 'joining') {
+      this.seeds.set(peer, advertise);
+      this.sendJoinRequest(peer);
+      return;
+    }
+    // A member's link came back: tell it at once what we hold, so it resends what
+    // the broken connection lost (and we do the same on its heartbeat).
+    const i = this.memberIndex(peer);
+    if (i >= 0) this.sendHeartbeat(i);
   }
 
   private sendJoinRequest(peer: PeerKey): void {
-    this.send(peer, { joinRequest: { who: this.self, advertise: this.advertise } });
+    this.send(peer, { joinRequest: { who: this.selfId, advertise: this.advertise } });
   }
 
   private send(to: PeerKey, frame: chorus.IPeerFrame): void {
@@ -237,27 +339,33 @@ export class DaemonNode {
   }
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
+    const i = this.memberIndex(from);
+    if (i >= 0) this.lastHeard[i] = this.nowMs;
     if (frame.data) this.onData(from, frame.data, frame);
     else if (frame.order) this.onOrder(from, frame.order, frame);
+    else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
+    else if (frame.fetch) this.onFetch(from, frame.fetch);
     else if (frame.joinRequest) this.onJoinRequest(frame.joinRequest);
     else if (frame.leaveRequest) this.onLeaveRequest(frame.leaveRequest);
     else if (frame.propose) this.onPropose(from, frame.propose);
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
-    else if (frame.install) this.onInstall(frame.install);
-    // heartbeat: failure detection comes with issue 3; hello frames are the link's business.
+    else if (frame.cut) this.onCut(from, frame.cut);
+    else if (frame.ready) this.onReady(from, frame.ready);
+    else if (frame.install) this.onInstall(from, frame.install);
   }
 
   /** Frames of a view this daemon has not installed yet wait for it. */
   private deferIfFuture(from: PeerKey, viewId: number, frame: chorus.IPeerFrame): boolean {
     if (this.view === undefined || viewId > this.view.id) {
-      this.futureFrames.push({ from, frame });
+      if (this.futureFrames.length < 100_000) this.futureFrames.push({ from, frame });
       return true;
     }
     return false;
   }
 
-  private senderIndex(key: PeerKey): number {
-    const members = this.view?.members ?? [];
+  private memberIndex(key: PeerKey): number {
+    const members = this.view?.members;
+    if (members === undefined) return -1;
     for (let i = 0; i < members.length; i++) if (members[i]!.key === key) return i;
     return -1;
   }
@@ -265,25 +373,34 @@ export class DaemonNode {
   private onData(from: PeerKey, batch: chorus.IDataBatch, frame: chorus.IPeerFrame): void {
     const viewId = batch.viewId ?? 0;
     if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.view!.id) return; // old view: already settled by its flush
-    const s = this.senderIndex(from);
-    if (s < 0) return;
-    this.receiveEntries(s, batch.firstSeq ?? 0, batch.entries ?? []);
+    if (viewId < this.view!.id) return; // old view: settled by its flush
+    const link = this.memberIndex(from);
+    if (link < 0) return;
+    const s = batch.relayed ? (batch.origin ?? 0) : link;
+    if (s >= this.view!.members.length) return;
+    const firstSeq = batch.firstSeq ?? 0;
+    const entries = batch.entries ?? [];
+    if (firstSeq > this.received[s]! + 1) {
+      // Frames were lost (a broken connection): ask for the gap and what follows.
+      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
+      return;
+    }
+    this.receiveEntries(s, firstSeq, entries);
   }
 
   private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
     const have = this.received[s]!;
-    // Links are FIFO: a batch continues the stream or repeats part of it.
-    invariant(firstSeq <= have + 1, `gap in stream of sender ${s}: have ${have}, got ${firstSeq}`);
     const log = this.log[s]!;
     const base = this.logBase[s]!;
     for (let i = have + 1 - firstSeq; i < entries.length; i++) {
-      log[firstSeq + i - base] = entries[i]!;
+      const e = entries[i]!;
+      log[firstSeq + i - base] = e;
+      this.retainedBytes += entryBytes(e);
     }
     const last = firstSeq + entries.length - 1;
     if (last > have) {
       this.received[s] = last;
-      if (this.isCoordinator) this.sequence(s);
+      if (this.isCoordinator && this.mode === 'normal') this.sequence(s);
     }
   }
 
@@ -294,8 +411,8 @@ export class DaemonNode {
     if (to < from) return;
     const count = to - from + 1;
     const last = this.orderOutbox[this.orderOutbox.length - 1];
-    if (last !== undefined && last.sender === s && (last.firstSeq ?? 0) + (last.count ?? 0) === from) {
-      last.count = (last.count ?? 0) + count;
+    if (last !== undefined && last.sender === s && last.firstSeq + last.count === from) {
+      this.orderOutbox[this.orderOutbox.length - 1] = { ...last, count: last.count + count };
     } else {
       this.orderOutbox.push({ sender: s, firstSeq: from, count, firstGlobal: this.nextGlobal });
     }
@@ -308,8 +425,8 @@ export class DaemonNode {
     const ranges = this.orderOutbox;
     this.orderOutbox = [];
     const frame: chorus.IPeerFrame = { order: { viewId: this.view.id, ranges } };
-    for (const m of this.view.members) if (m.key !== this.selfKey) this.send(m.key, frame);
-    for (const r of ranges) this.orders.push(r);
+    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
+    for (const r of ranges) this.order.append(r);
     return true;
   }
 
@@ -317,54 +434,192 @@ export class DaemonNode {
     const viewId = batch.viewId ?? 0;
     if (this.deferIfFuture(from, viewId, frame)) return;
     if (viewId < this.view!.id) return;
-    if (this.senderIndex(from) !== 0) return; // only the view's sequencer orders
-    for (const r of batch.ranges ?? []) this.orders.push(r);
+    if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
+    if (this.flush !== undefined) return; // after acknowledging a flush, the cut decides
+    for (const r of batch.ranges ?? []) {
+      const run = runFromProto(r);
+      if (!this.order.fits(run)) {
+        this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
+        return;
+      }
+      this.order.append(run);
+    }
+  }
+
+  private onHeartbeat(from: PeerKey, hb: chorus.IHeartbeat, frame: chorus.IPeerFrame): void {
+    const viewId = hb.viewId ?? 0;
+    if (this.view === undefined || viewId !== this.view.id) {
+      if (this.view !== undefined && viewId > this.view.id) this.deferIfFuture(from, viewId, frame);
+      return;
+    }
+    const i = this.memberIndex(from);
+    if (i < 0) return;
+    const theirs = hb.received ?? [];
+    const row = this.peerReceived[i]!;
+    for (let s = 0; s < row.length; s++) row[s] = Math.max(row[s]!, theirs[s] ?? 0);
+    this.peerDelivered[i] = Math.max(this.peerDelivered[i]!, hb.delivered ?? 0);
+    const sus = new Set<number>();
+    for (const x of hb.suspects ?? []) sus.add(x);
+    this.peerSuspects[i] = sus;
+    // Links are FIFO: the heartbeat left after every frame sent before it. Anything the
+    // sender had sent that is still missing here was lost with a broken connection.
+    if (this.flush === undefined && (theirs[i] ?? 0) > this.received[i]!) {
+      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: theirs[i] ?? 0 } });
+    }
+    if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.order.known) {
+      this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
+    }
+  }
+
+  private onFetch(from: PeerKey, f: chorus.IFetch): void {
+    if (this.view === undefined || (f.viewId ?? 0) !== this.view.id) return;
+    if ((f.ordersFrom ?? 0) > 0) {
+      const runs = this.order.from(f.ordersFrom ?? 0);
+      if (runs.length > 0) this.send(from, { order: { viewId: this.view.id, ranges: runs } });
+      return;
+    }
+    const s = f.origin ?? 0;
+    if (s >= this.view.members.length) return;
+    const base = this.logBase[s]!;
+    const fromSeq = Math.max(f.fromSeq ?? 0, base);
+    const toSeq = Math.min(f.toSeq ?? 0, this.received[s]!);
+    if (toSeq < fromSeq) return;
+    const entries: chorus.IEntry[] = [];
+    for (let seq = fromSeq; seq <= toSeq; seq++) {
+      const e = this.log[s]![seq - base];
+      if (e === undefined) return; // collected: every member had it
+      entries.push(e);
+    }
+    this.send(from, { data: { viewId: this.view.id, firstSeq: fromSeq, entries, origin: s, relayed: true } });
   }
 
   /** Deliver, in global order, every entry whose data and place are both known. */
   private deliverReady(): boolean {
+    if (this.view === undefined || this.flush !== undefined) return false;
+    return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
+  }
+
+  /**
+   * Deliver up to `limit` (inclusive). With `cutSeqs` (a flush), a slot whose entry is
+   * beyond the cut is skipped: no survivor holds it.
+   */
+  private deliverThrough(limit: number, cutSeqs: readonly number[] | undefined): boolean {
     const before = this.nextDeliver;
-    this.deliverLoop();
+    while (this.nextDeliver <= limit) {
+      const slot = this.order.slot(this.nextDeliver);
+      if (slot === undefined) break;
+      const { sender: s, seq } = slot;
+      if (cutSeqs !== undefined && seq > (cutSeqs[s] ?? 0)) {
+        this.nextDeliver += 1;
+        continue;
+      }
+      if (this.received[s]! < seq) break; // data not here yet
+      const entry = this.log[s]![seq - this.logBase[s]!];
+      invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
+      this.nextDeliver += 1;
+      this.deliveredSeq[s] = seq;
+      const sender = this.view!.members[s]!;
+      const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
+      this.table.apply(entry, sender.id.name, messageId, this.groupFx);
+      if (this.mode === 'left') break;
+    }
     return this.nextDeliver !== before;
   }
 
-  private deliverLoop(): void {
-    while (this.orderHead < this.orders.length) {
-      const r = this.orders[this.orderHead]!;
-      const first = r.firstGlobal ?? 0;
-      const count = r.count ?? 0;
-      const s = r.sender ?? 0;
-      const firstSeq = r.firstSeq ?? 0;
-      while (this.nextDeliver < first + count) {
-        const seq = firstSeq + (this.nextDeliver - first);
-        if (this.received[s]! < seq) return; // data not here yet
-        const base = this.logBase[s]!;
-        const entry = this.log[s]![seq - base]!;
-        this.nextDeliver += 1;
-        this.deliverEntry(s, seq, entry);
-        if (this.mode === 'left') return;
+  /** Drop entries every member has and this daemon delivered; forget delivered order. */
+  private collectGarbage(): void {
+    const view = this.view;
+    if (view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
+    const n = view.members.length;
+    for (let s = 0; s < n; s++) {
+      let stable = this.received[s]!;
+      for (let m = 0; m < n; m++) if (m !== this.myIndex) stable = Math.min(stable, this.peerReceived[m]![s]!);
+      const upTo = Math.min(stable, this.deliveredSeq[s]!);
+      const base = this.logBase[s]!;
+      if (upTo < base) continue;
+      const log = this.log[s]!;
+      for (let k = 0; k <= upTo - base; k++) {
+        const e = log[k];
+        if (e !== undefined) this.retainedBytes -= entryBytes(e);
       }
-      this.orderHead += 1;
-      if (this.orderHead > 1024 && this.orderHead * 2 > this.orders.length) {
-        this.orders = this.orders.slice(this.orderHead);
-        this.orderHead = 0;
-      }
+      this.log[s] = log.slice(upTo - base + 1);
+      this.logBase[s] = upTo + 1;
     }
+    let allDelivered = this.nextDeliver - 1;
+    for (let m = 0; m < n; m++) if (m !== this.myIndex) allDelivered = Math.min(allDelivered, this.peerDelivered[m]!);
+    this.order.forgetThrough(allDelivered);
   }
 
-  private deliverEntry(s: number, seq: number, entry: chorus.IEntry): void {
-    const sender = this.view!.members[s]!;
-    // Delivered entries are dropped at once: without failures nobody asks for them
-    // again. Issue 3 keeps them until stable (every member has them) for the flush.
-    const log = this.log[s]!;
-    const base = this.logBase[s]!;
-    log[seq - base] = undefined as unknown as chorus.IEntry;
-    if (seq - base >= 1024) {
-      this.log[s] = log.slice(seq - base + 1);
-      this.logBase[s] = seq + 1;
+  // ------------------------------------------------------------------ failure detection
+
+  private heartbeats(): void {
+    if (this.view === undefined) return;
+    if (!this.suspectsChanged && this.nowMs < this.lastHeartbeatMs + this.heartbeatMs) return;
+    this.suspectsChanged = false;
+    this.lastHeartbeatMs = this.nowMs;
+    for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
+  }
+
+  private sendHeartbeat(i: number): void {
+    const view = this.view!;
+    this.send(view.members[i]!.key, {
+      heartbeat: {
+        viewId: view.id,
+        received: this.received.slice(),
+        suspects: [...this.suspects],
+        ordered: this.order.known,
+        delivered: this.nextDeliver - 1,
+      },
+    });
+  }
+
+  private detectFailures(): boolean {
+    if (this.view === undefined) return false;
+    let changed = false;
+    for (let i = 0; i < this.view.members.length; i++) {
+      if (i === this.myIndex || this.suspects.has(i)) continue;
+      if (this.nowMs - this.lastHeard[i]! > this.suspectMs) {
+        this.suspects.add(i);
+        changed = true;
+        this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
+      }
     }
-    const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
-    this.table.apply(entry, sender.id.name, messageId, this.groupFx);
+    if (changed) this.suspectsChanged = true;
+    return changed;
+  }
+
+  /**
+   * The members to keep: in age order, each one that this daemon does not suspect and
+   * that no kept member suspects (or is suspected by). The proposer is always kept, so
+   * when only some pairs cannot reach each other, the younger end of a broken pair is
+   * dropped and the view does not flap.
+   */
+  private clique(): ViewMember[] {
+    const view = this.view!;
+    const kept: number[] = [];
+    for (let i = 0; i < view.members.length; i++) {
+      if (i !== this.myIndex && this.suspects.has(i)) continue;
+      let ok = true;
+      for (const k of kept) {
+        if (this.conflict(i, k)) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok && i !== this.myIndex) continue;
+      if (!ok) {
+        // Keep this daemon: drop the members it conflicts with instead.
+        for (let j = kept.length - 1; j >= 0; j--) if (this.conflict(i, kept[j]!)) kept.splice(j, 1);
+      }
+      kept.push(i);
+    }
+    return kept.map((i) => view.members[i]!);
+  }
+
+  private conflict(a: number, b: number): boolean {
+    const sa = a === this.myIndex ? this.suspects : this.peerSuspects[a]!;
+    const sb = b === this.myIndex ? this.suspects : this.peerSuspects[b]!;
+    return sa.has(b) || sb.has(a);
   }
 
   // ------------------------------------------------------------------ group effects
@@ -372,7 +627,7 @@ export class DaemonNode {
   private localMembers(g: GroupRecord): LocalClient[] {
     const out: LocalClient[] = [];
     for (const m of g.members) {
-      if (m.daemon !== this.self.name) continue;
+      if (m.daemon !== this.selfId.name) continue;
       const c = this.clients.get(m.client);
       if (c !== undefined) out.push(c);
     }
@@ -400,7 +655,7 @@ export class DaemonNode {
       },
     };
     for (const m of g.members) {
-      if (m.daemon !== this.self.name || !this.clients.has(m.client)) continue;
+      if (m.daemon !== this.selfId.name || !this.clients.has(m.client)) continue;
       this.toClient(m.client, delivery);
     }
     const sender = this.clients.get(entry.client ?? '');
@@ -414,11 +669,11 @@ export class DaemonNode {
   }
 
   private onGroupChangeStarted(g: GroupRecord, hosts: ReadonlySet<string>): void {
-    if (!hosts.has(this.self.name)) return;
+    if (!hosts.has(this.selfId.name)) return;
     for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
     // The marker follows every entry this daemon stamped with the old view. During a
     // daemon flush it is not needed: the daemon view boundary completes the change.
-    if (this.mode === 'normal') {
+    if (this.mode === 'normal' && this.flush === undefined) {
       this.outbox.push({ kind: chorus.Entry.Kind.END_OF_VIEW, group: g.name, groupView: g.viewId });
     }
   }
@@ -445,7 +700,7 @@ export class DaemonNode {
       left: leftIds,
     });
     for (const m of g.members) {
-      if (m.daemon !== this.self.name) continue;
+      if (m.daemon !== this.selfId.name) continue;
       const c = this.clients.get(m.client);
       if (c === undefined) continue;
       this.toClient(c.id, event);
@@ -462,7 +717,7 @@ export class DaemonNode {
   }
 
   private finishLeave(client: string, daemon: string, group: string): void {
-    if (daemon !== this.self.name) return;
+    if (daemon !== this.selfId.name) return;
     const c = this.clients.get(client);
     if (c === undefined) return;
     const leaveReq = c.pendingLeaves.get(group);
@@ -502,7 +757,7 @@ export class DaemonNode {
         return;
       }
       c.pendingJoins.set(group, req);
-      this.pendingLocal.push({ entry: { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req } });
+      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req }, undefined);
     } else if (request.leave) {
       const group = request.leave.group ?? '';
       if (!this.table.isMember(group, c.id) || c.pendingLeaves.has(group)) {
@@ -510,7 +765,7 @@ export class DaemonNode {
         return;
       }
       c.pendingLeaves.set(group, req);
-      this.pendingLocal.push({ entry: { kind: chorus.Entry.Kind.GROUP_LEAVE, group, client: c.id, clientSeq: req } });
+      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group, client: c.id, clientSeq: req }, undefined);
     } else if (request.multicast) {
       const mc = request.multicast;
       const group = mc.group ?? '';
@@ -534,14 +789,23 @@ export class DaemonNode {
         return;
       }
       const id = `${c.id}/${req}`;
-      this.pendingLocal.push({ entry: { kind: chorus.Entry.Kind.DATA, group, client: c.id, clientSeq: req, order, data } });
+      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.DATA, group, client: c.id, clientSeq: req, order, data };
       if (mc.waitDelivered) c.waitDelivered.set(id, req);
-      else this.reply(c.id, req, true, undefined, undefined, id);
+      // Flow control: while the buffers are full, the multicast is accepted (answered)
+      // only when it is sent, so the SDK's multicast() promise slows the sender.
+      const full = this.retainedBytes + this.pendingBytes >= this.maxBufferBytes;
+      if (!mc.waitDelivered && !full) this.reply(c.id, req, true, undefined, undefined, id);
+      this.queueLocal(entry, !mc.waitDelivered && full ? { client: c.id, req, id } : undefined);
     } else if (request.hello) {
       this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'hello was already done');
     } else {
       this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'empty request');
     }
+  }
+
+  private queueLocal(entry: chorus.IEntry, replyTo: LocalEntry['replyTo']): void {
+    this.pendingLocal.push({ entry, replyTo });
+    this.pendingBytes += entryBytes(entry);
   }
 
   private onClientDisconnect(clientId: string): void {
@@ -551,20 +815,24 @@ export class DaemonNode {
     const groups = new Set(c.pendingJoins.keys());
     for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
     for (const group of [...groups].sort()) {
-      this.pendingLocal.push({ entry: { kind: chorus.Entry.Kind.CLIENT_GONE, group, client: clientId } });
+      this.queueLocal({ kind: chorus.Entry.Kind.CLIENT_GONE, group, client: clientId }, undefined);
     }
   }
 
   /**
    * Move accepted requests into the sending stream, stamped with their group's current
    * view. Data and leaves of a group that is changing wait for its next view (keeps
-   * guarantee 2: they are sent, and delivered, in that view).
+   * guarantee 2: they are sent, and delivered, in that view). Stops while the buffer
+   * of unstable entries is full (flow control).
    */
   private pump(): boolean {
-    if (this.mode !== 'normal' || this.pendingLocal.length === 0) return false;
+    if (this.mode !== 'normal' || this.flush !== undefined || this.pendingLocal.length === 0) return false;
     const before = this.outbox.length;
+    let budget = this.maxBufferBytes - this.retainedBytes;
     let keep = 0;
-    for (let i = 0; i < this.pendingLocal.length; i++) {
+    let i = 0;
+    for (; i < this.pendingLocal.length; i++) {
+      if (budget <= 0) break;
       const item = this.pendingLocal[i]!;
       const e = item.entry;
       const g = this.table.get(e.group ?? '');
@@ -572,17 +840,25 @@ export class DaemonNode {
         this.pendingLocal[keep++] = item;
         continue;
       }
+      this.pendingBytes -= entryBytes(e);
       if (e.kind === chorus.Entry.Kind.DATA) {
         if (g === undefined || !g.members.some((m) => m.client === e.client)) {
-          // The sender left (or disconnected) before its message could be sent.
+          // The sender left (or was expelled) before its message could be sent.
+          if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, false, 'ERR_NOT_MEMBER', `not a member of ${e.group ?? ''}`);
           continue;
         }
         e.groupView = g.viewId;
+        if (this.traceSends) {
+          this.out.traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });
+        }
       } else if (e.kind !== chorus.Entry.Kind.GROUP_JOIN) {
         e.groupView = g?.viewId ?? 0;
       }
+      if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, true, undefined, undefined, item.replyTo.id);
       this.outbox.push(e);
+      budget -= entryBytes(e);
     }
+    for (; i < this.pendingLocal.length; i++) this.pendingLocal[keep++] = this.pendingLocal[i]!;
     this.pendingLocal.length = keep;
     return this.outbox.length !== before;
   }
@@ -594,12 +870,12 @@ export class DaemonNode {
     const firstSeq = this.sentSeq + 1;
     this.sentSeq += entries.length;
     const frame: chorus.IPeerFrame = { data: { viewId: this.view.id, firstSeq, entries } };
-    for (const m of this.view.members) if (m.key !== this.selfKey) this.send(m.key, frame);
+    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
     this.receiveEntries(this.myIndex, firstSeq, entries);
     return true;
   }
 
-  // ------------------------------------------------------------------ view changes
+  // ------------------------------------------------------------------ joins and leaves
 
   private onJoinRequest(req: chorus.IJoinRequest): void {
     if (this.view === undefined || this.mode === 'joining') return; // nobody to join yet
@@ -610,11 +886,19 @@ export class DaemonNode {
       this.send(this.view.members[0]!.key, { joinRequest: req });
       return;
     }
-    if (this.senderIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
-    if (this.proposer?.newView.members.some((m) => m.key === key)) return; // being added now
-    // A name already in the view under another incarnation: replacing the old run
-    // needs failure handling (issue 3); until then the newcomer waits.
-    if (this.view.members.some((m) => m.id.name === who.name)) return;
+    if (this.memberIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
+    if (this.proposal?.newView.members.some((m) => m.key === key)) return; // being added now
+    // A name already in the view under another incarnation: that run is gone (a daemon
+    // restarted). Exclude it first; the newcomer's retries get it in afterwards.
+    const old = this.view.members.findIndex((m) => m.id.name === who.name);
+    if (old >= 0) {
+      if (old !== this.myIndex && !this.suspects.has(old)) {
+        this.suspects.add(old);
+        this.suspectsChanged = true;
+        this.out.traces.push({ type: 'suspect', member: this.view.members[old]!.key });
+      }
+      return;
+    }
     this.joinQueue.set(key, { id: { name: who.name, incarnation: who.incarnation }, key, advertise: req.advertise ?? '', joinedView: 0 });
     this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
   }
@@ -624,7 +908,7 @@ export class DaemonNode {
     const who = req.who;
     if (!who?.name || !who.incarnation) return;
     const key = peerKey({ name: who.name, incarnation: who.incarnation });
-    if (this.senderIndex(key) < 0) return;
+    if (this.memberIndex(key) < 0) return;
     if (!this.isCoordinator) {
       this.send(this.view.members[0]!.key, { leaveRequest: req });
       return;
@@ -639,8 +923,8 @@ export class DaemonNode {
       this.leaveNow();
       return;
     }
-    if (this.isCoordinator) this.leaveQueue.add(this.selfKey);
-    else this.send(this.view.members[0]!.key, { leaveRequest: { who: this.self } });
+    if (this.isCoordinator) this.leaveQueue.add(this.key);
+    else this.send(this.view.members[0]!.key, { leaveRequest: { who: this.selfId } });
   }
 
   private leaveNow(): void {
@@ -651,131 +935,384 @@ export class DaemonNode {
     this.clients.clear();
   }
 
-  private maybeStartViewChange(): boolean {
-    if (!this.isCoordinator || this.mode !== 'normal' || this.proposer !== undefined) return false;
-    if (this.joinQueue.size === 0 && this.leaveQueue.size === 0) return false;
+  // ------------------------------------------------------------------ view change: proposer
+
+  /** Should this daemon propose a new view, and with whom? */
+  private maybePropose(): boolean {
+    const view = this.view;
+    if (view === undefined || this.mode === 'joining' || this.proposal !== undefined) return false;
+    if (this.flush !== undefined) {
+      // A flush we acknowledged is stuck if its proposer is suspected: the oldest
+      // member we do not suspect takes over with a higher ballot.
+      const p = this.memberIndex(this.flush.proposer);
+      if (p >= 0 && !this.suspects.has(p)) return false;
+      if (!this.isActingCoordinator()) return false;
+      return this.propose();
+    }
+    if (this.myIndex !== 0) {
+      // Take over only when every older member has been silent for long (a live
+      // coordinator that cannot hear us drops us instead: the younger end goes).
+      if (!this.isActingCoordinator()) return false;
+      for (let i = 0; i < this.myIndex; i++) if (this.nowMs - this.lastHeard[i]! <= 2 * this.suspectMs) return false;
+    }
+    const keep = this.clique();
+    const changed =
+      keep.length !== view.members.length || this.joinQueue.size > 0 || this.leaveQueue.size > 0;
+    if (!changed) return false;
+    return this.propose();
+  }
+
+  private isActingCoordinator(): boolean {
+    for (let i = 0; i < this.myIndex; i++) if (!this.suspects.has(i)) return false;
+    return true;
+  }
+
+  private propose(): boolean {
     const old = this.view!;
-    const newViewId = old.id + 1;
-    const members: ViewMember[] = old.members.filter((m) => !this.leaveQueue.has(m.key));
+    const keep = this.clique();
+    const leaving = new Set([...this.leaveQueue].filter((k) => keep.some((m) => m.key === k)));
+    const ambiguousIds = this.ambiguous.map((a) => a.viewId);
+    const newViewId = Math.max(old.id, ...ambiguousIds) + 1;
+    const members: ViewMember[] = keep.filter((m) => !leaving.has(m.key));
     for (const j of this.joinQueue.values()) members.push({ ...j, joinedView: newViewId });
     members.sort(compareAge);
-    const ballot = this.highestBallot + 1;
-    this.highestBallot = ballot;
-    this.proposer = { ballot, oldView: old, newView: { id: newViewId, members }, leaving: new Set(this.leaveQueue), acks: new Map() };
+    const participants = keep.map((m) => m.key);
+    // Dynamic voting: the survivors must be a quorum of the last primary view and of
+    // every proposal that may have been installed (keeps guarantee 5).
+    if (!this.quorumFor(participants, old.members.map((m) => m.key))) {
+      this.stepDown('no quorum of the last primary view');
+      return true;
+    }
+    const ballot: Ballot = { counter: this.highest.counter + 1, proposer: this.selfId };
     this.joinQueue.clear();
     this.leaveQueue.clear();
-    this.out.traces.push({ type: 'view-change-start', ballot, proposer: this.selfKey, members: members.map((m) => m.key) });
+    this.proposal = {
+      ballot,
+      oldView: old,
+      newView: { id: newViewId, members },
+      participants,
+      leaving,
+      acks: new Map(),
+      ready: new Set(),
+      startedMs: this.nowMs,
+      cut: undefined,
+    };
+    this.out.traces.push({ type: 'view-change-start', ballot: ballot.counter, proposer: this.key, members: members.map((m) => m.key) });
     const propose: chorus.IPropose = {
-      ballot: { counter: ballot, proposer: this.self },
+      ballot: ballotToProto(ballot),
       oldViewId: old.id,
       newViewId,
       members: members.map(memberToProto),
-      leaving: old.members.filter((m) => this.proposer!.leaving.has(m.key)).map((m) => m.id),
+      leaving: old.members.filter((m) => leaving.has(m.key)).map((m) => m.id),
     };
-    for (const m of old.members) if (m.key !== this.selfKey) this.send(m.key, { propose });
-    this.onPropose(this.selfKey, propose);
+    for (const k of participants) if (k !== this.key) this.send(k, { propose });
+    this.onPropose(this.key, propose);
     return true;
   }
 
-  private onPropose(from: PeerKey, p: chorus.IPropose): void {
-    const counter = p.ballot?.counter ?? 0;
-    // A member still installing the previous view answers once it has.
-    if (this.deferIfFuture(from, p.oldViewId ?? 0, { propose: p })) return;
-    if ((p.oldViewId ?? 0) !== this.view!.id) return;
-    if (counter < this.highestBallot && from !== this.selfKey) return;
-    this.highestBallot = Math.max(this.highestBallot, counter);
-    // Stop sending in the old view: everything stamped so far goes out first, so the
-    // proposer has it before it has our acknowledgement (links are FIFO).
-    this.flushOutbox();
-    this.mode = 'flushing';
-    const ack: chorus.IProposeAck = {
-      ballot: p.ballot ?? null,
-      oldViewId: this.view!.id,
-      sent: this.sentSeq,
-      received: this.received.slice(),
-      delivered: this.nextDeliver - 1,
-    };
-    if (from === this.selfKey) this.onProposeAck(this.selfKey, ack);
-    else this.send(from, { proposeAck: ack });
+  private quorumFor(participants: readonly PeerKey[], lastPrimary: readonly PeerKey[]): boolean {
+    if (!hasQuorum(participants, lastPrimary)) return false;
+    for (const a of this.ambiguous) if (!hasQuorum(participants, a.members)) return false;
+    return true;
   }
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
-    const p = this.proposer;
-    if (p === undefined || (ack.ballot?.counter ?? 0) !== p.ballot || (ack.oldViewId ?? 0) !== p.oldView.id) return;
-    if (this.senderIndex(from) < 0) return;
+    const p = this.proposal;
+    if (p === undefined || !ballotEquals(ack.ballot, p.ballot) || (ack.oldViewId ?? 0) !== p.oldView.id) return;
+    if (!p.participants.includes(from)) return;
     p.acks.set(from, ack);
   }
 
-  /** Proposer: once every old member has acknowledged and all it sent is ordered and delivered here, install. */
-  private maybeFinishFlush(): boolean {
-    const p = this.proposer;
-    if (p === undefined || p.acks.size < p.oldView.members.length) return false;
-    for (let s = 0; s < p.oldView.members.length; s++) {
-      const ack = p.acks.get(p.oldView.members[s]!.key)!;
-      if (this.received[s]! < (ack.sent ?? 0)) return false;
+  private onReady(from: PeerKey, r: chorus.IReady): void {
+    const p = this.proposal;
+    if (p === undefined || !ballotEquals(r.ballot, p.ballot)) return;
+    p.ready.add(from);
+  }
+
+  /** Proposer: restart on failure; compute the cut once all acks are in; install. */
+  private proposerProgress(): boolean {
+    const p = this.proposal;
+    if (p === undefined) return false;
+    // A participant failed, or the flush takes too long: restart with a higher ballot.
+    const failed = p.participants.some((k) => {
+      const i = this.memberIndex(k);
+      return i >= 0 && this.suspects.has(i);
+    });
+    if (failed || this.nowMs - p.startedMs > this.flushTimeoutMs()) {
+      if (!failed) {
+        // Whoever did not answer in time is treated as failed.
+        for (const k of p.participants) {
+          if (p.acks.has(k) && (p.cut === undefined || p.ready.has(k))) continue;
+          const i = this.memberIndex(k);
+          if (i >= 0 && i !== this.myIndex) this.suspects.add(i);
+        }
+        this.suspectsChanged = true;
+      }
+      this.proposal = undefined;
+      this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
+      this.flush = undefined;
+      return this.propose();
     }
-    this.flushOrders();
-    this.deliverReady();
-    if (this.nextDeliver !== this.nextGlobal) return false;
-    const departed = new Map<string, LeaveCause>();
-    const left: chorus.IDaemonId[] = [];
-    const leftCauses: chorus.Cause[] = [];
-    for (const m of p.oldView.members) {
-      if (!p.leaving.has(m.key)) continue;
-      departed.set(m.id.name, 'leave');
-      left.push(m.id);
-      leftCauses.push(chorus.Cause.CAUSE_LEAVE);
+    // A participant already installed the next view (an earlier proposer crashed midway
+    // through its installs): complete that view rather than make a different one.
+    for (const ack of p.acks.values()) {
+      if (ack.installed) {
+        this.proposal = undefined;
+        const install = ack.installed;
+        for (const k of p.participants) if (k !== this.key) this.send(k, { install });
+        this.pendingInstall = install;
+        this.flush = undefined;
+        return true;
+      }
     }
-    // The table a joiner receives is the table after this boundary.
-    const snapshot = this.table.clone();
-    snapshot.applyBoundary(departed, NO_EFFECTS);
-    const install: chorus.IInstall = {
-      ballot: { counter: p.ballot, proposer: this.self },
-      oldViewId: p.oldView.id,
-      newViewId: p.newView.id,
-      members: p.newView.members.map(memberToProto),
-      lastGlobal: this.nextGlobal - 1,
-      groups: snapshot.toProto(),
-      left,
-      leftCauses,
-    };
-    const targets = new Set<PeerKey>();
-    for (const m of p.newView.members) targets.add(m.key);
-    for (const m of p.oldView.members) targets.add(m.key);
-    targets.delete(this.selfKey);
-    for (const key of targets) this.send(key, { install });
-    for (const m of p.newView.members) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-    this.proposer = undefined;
-    this.pendingInstall = install;
+    if (p.acks.size < p.participants.length) return false;
+    if (p.cut === undefined) {
+      const allAmbiguous: Ambiguous[] = [];
+      for (const ack of p.acks.values()) for (const a of ack.ambiguous ?? []) allAmbiguous.push(ambiguousFromProto(a));
+      for (const a of allAmbiguous) {
+        if (!hasQuorum(p.participants, a.members)) {
+          this.stepDown('no quorum of a proposal that may have been installed');
+          return true;
+        }
+      }
+      p.cut = this.computeCut(p);
+      const missing = p.participants.some((k) => {
+        const rcv = p.acks.get(k)!.received ?? [];
+        return p.cut!.cutSeqs!.some((c, s) => (rcv[s] ?? 0) < c);
+      });
+      if (missing) {
+        for (const k of p.participants) if (k !== this.key) this.send(k, { cut: p.cut });
+        this.onCut(this.key, p.cut);
+        return true;
+      }
+      // Everyone holds the whole cut: no fetch round.
+      for (const k of p.participants) p.ready.add(k);
+    }
+    if (p.ready.size < p.participants.length) return false;
+    this.finishProposal(p);
     return true;
   }
 
-  private onInstall(install: chorus.IInstall): void {
-    const oldViewId = install.oldViewId ?? 0;
-    if (this.view === undefined) {
-      // Joiner: only an Install that names it matters.
-      const named = (install.members ?? []).some((m) => m.id?.name === this.self.name && m.id?.incarnation === this.self.incarnation);
-      if (!named) return;
-    } else if (oldViewId !== this.view.id) {
+  /**
+   * The cut: the union of what the participants hold, and the final order of the old
+   * view's undelivered entries — the longest order any participant knows (a slot no
+   * participant holds is skipped), then the rest by sender index and seq, which keeps
+   * each sender's FIFO order and puts nothing before what it causally follows.
+   */
+  private computeCut(p: Proposal): chorus.ICut {
+    const n = p.oldView.members.length;
+    const cutSeqs = new Array<number>(n).fill(0);
+    const holders = new Array<number>(n).fill(this.myIndex);
+    let firstGlobal = Number.POSITIVE_INFINITY;
+    const acks = p.participants.map((k) => ({ k, ack: p.acks.get(k)! }));
+    for (const { k, ack } of acks) {
+      const rcv = ack.received ?? [];
+      for (let s = 0; s < n; s++) {
+        if ((rcv[s] ?? 0) > cutSeqs[s]!) {
+          cutSeqs[s] = rcv[s] ?? 0;
+          holders[s] = this.memberIndex(k);
+        }
+      }
+      firstGlobal = Math.min(firstGlobal, ack.delivered ?? 0);
+    }
+    // Assemble the longest known order from firstGlobal + 1. Every participant's runs
+    // are pieces of the one stream its sequencer sent, so overlapping pieces agree.
+    const known = new OrderLog(firstGlobal + 1);
+    const runs: OrderRun[] = [];
+    for (const { ack } of acks) for (const r of ack.orders ?? []) runs.push(runFromProto(r));
+    runs.sort((a, b) => a.firstGlobal - b.firstGlobal);
+    let end = firstGlobal + 1;
+    for (const r of runs) {
+      if (r.firstGlobal + r.count <= end) continue;
+      if (r.firstGlobal > end) break;
+      const skip = end - r.firstGlobal;
+      known.append({ sender: r.sender, firstSeq: r.firstSeq + skip, count: r.count - skip, firstGlobal: end });
+      end = r.firstGlobal + r.count;
+    }
+    const orders: OrderRun[] = known.from(firstGlobal + 1);
+    // Per sender, the highest seq already placed: by the known order, or delivered
+    // somewhere before it (a sender's entries are placed in seq order). The rest of
+    // the cut gets new slots after the known order.
+    const placed = new Array<number>(n).fill(0);
+    for (const r of orders) placed[r.sender] = Math.max(placed[r.sender]!, r.firstSeq + r.count - 1);
+    for (const { ack } of acks) {
+      const delivered = ack.deliveredSeqs ?? [];
+      for (let s = 0; s < n; s++) placed[s] = Math.max(placed[s]!, delivered[s] ?? 0);
+    }
+    let next = end;
+    for (let s = 0; s < n; s++) {
+      const from = placed[s]! + 1;
+      const to = cutSeqs[s]!;
+      if (to < from) continue;
+      orders.push({ sender: s, firstSeq: from, count: to - from + 1, firstGlobal: next });
+      next += to - from + 1;
+    }
+    return {
+      ballot: ballotToProto(p.ballot),
+      oldViewId: p.oldView.id,
+      cutSeqs,
+      orders: orders.map((r) => ({ ...r })),
+      holders,
+    };
+  }
+
+  private finishProposal(p: Proposal): void {
+    const cut = p.cut!;
+    this.proposal = undefined;
+    const departed = new Map<string, LeaveCause>();
+    const left: chorus.IDaemonId[] = [];
+    const leftCauses: chorus.Cause[] = [];
+    const newKeys = new Set(p.newView.members.map((m) => m.key));
+    for (const m of p.oldView.members) {
+      if (newKeys.has(m.key)) continue;
+      const cause: LeaveCause = p.leaving.has(m.key) ? 'leave' : 'crash';
+      departed.set(m.id.name, cause);
+      left.push(m.id);
+      leftCauses.push(causeToProto(cause));
+    }
+    // Deliver the cut here first: the table a joiner receives is the table after it
+    // and after this boundary.
+    this.applyCut(cut.orders ?? [], cut.cutSeqs ?? []);
+    const lastGlobal = this.nextDeliver - 1;
+    const snapshot = this.table.clone();
+    snapshot.applyBoundary(departed, NO_EFFECTS);
+    const install: chorus.IInstall = {
+      ballot: ballotToProto(p.ballot),
+      oldViewId: p.oldView.id,
+      newViewId: p.newView.id,
+      members: p.newView.members.map(memberToProto),
+      lastGlobal,
+      groups: snapshot.toProto(),
+      left,
+      leftCauses,
+      cutSeqs: cut.cutSeqs ?? [],
+      orders: cut.orders ?? [],
+      firstGlobal: ((cut.orders ?? [])[0]?.firstGlobal ?? lastGlobal + 1) - 1,
+    };
+    const targets = new Set<PeerKey>(p.participants);
+    for (const m of p.newView.members) targets.add(m.key);
+    targets.delete(this.key);
+    for (const key of targets) this.send(key, { install });
+    for (const m of p.newView.members) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
+    this.pendingInstall = install;
+  }
+
+  // ------------------------------------------------------------------ view change: member
+
+  private onPropose(from: PeerKey, p: chorus.IPropose): void {
+    const ballot = ballotFromProto(p.ballot);
+    const oldViewId = p.oldViewId ?? 0;
+    if (this.view === undefined) return;
+    if (oldViewId > this.view.id) {
+      this.deferIfFuture(from, oldViewId, { propose: p });
       return;
     }
+    if (oldViewId < this.view.id) {
+      // We already installed a later view: if it is the one this flush is about, say so.
+      if (this.lastInstall !== undefined && (this.lastInstall.oldViewId ?? 0) === oldViewId) {
+        this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: this.lastInstall } });
+      }
+      return;
+    }
+    if (compareBallot(ballot, this.highest) <= 0) return; // members acknowledge only the highest ballot
+    this.highest = ballot;
+    if (this.proposal !== undefined && from !== this.key) this.proposal = undefined; // outvoted
+    // Stop sending in the old view: everything stamped so far goes out first, so the
+    // proposer has it before it has our acknowledgement (links are FIFO).
+    if (this.flush === undefined) this.flushOutbox();
+    this.mode = 'flushing';
+    this.flush = { ballot, proposer: from, oldViewId, cut: undefined, readySent: false };
+    const members = (p.members ?? []).map(memberFromProto);
+    const ack: chorus.IProposeAck = {
+      ballot: p.ballot ?? null,
+      oldViewId,
+      sent: this.sentSeq,
+      received: this.received.slice(),
+      delivered: this.nextDeliver - 1,
+      orders: this.order.from(0).map((r) => ({ ...r })),
+      deliveredSeqs: this.deliveredSeq.slice(),
+      ambiguous: this.ambiguous.map((a) => ({ viewId: a.viewId, members: a.members.map(keyToId) })),
+    };
+    // From now on this proposal may be installed somewhere: remember it.
+    this.ambiguous.push({ viewId: p.newViewId ?? 0, members: members.map((m) => m.key) });
+    if (from === this.key) this.onProposeAck(this.key, ack);
+    else this.send(from, { proposeAck: ack });
+  }
+
+  private onCut(from: PeerKey, cut: chorus.ICut): void {
+    const f = this.flush;
+    if (f === undefined || !ballotEquals(cut.ballot, f.ballot) || from !== f.proposer) return;
+    f.cut = cut;
+    const view = this.view!;
+    const cutSeqs = cut.cutSeqs ?? [];
+    const holders = cut.holders ?? [];
+    for (let s = 0; s < view.members.length; s++) {
+      if (this.received[s]! >= (cutSeqs[s] ?? 0)) continue;
+      const holder = view.members[holders[s] ?? 0]!;
+      this.send(holder.key, { fetch: { viewId: view.id, origin: s, fromSeq: this.received[s]! + 1, toSeq: cutSeqs[s] ?? 0 } });
+    }
+  }
+
+  private memberFlushProgress(): boolean {
+    const f = this.flush;
+    if (f === undefined || f.cut === undefined || f.readySent) return false;
+    const cutSeqs = f.cut.cutSeqs ?? [];
+    for (let s = 0; s < this.received.length; s++) if (this.received[s]! < (cutSeqs[s] ?? 0)) return false;
+    f.readySent = true;
+    const ready: chorus.IReady = { ballot: ballotToProto(f.ballot), oldViewId: f.oldViewId };
+    if (f.proposer === this.key) this.onReady(this.key, ready);
+    else this.send(f.proposer, { ready });
+    return true;
+  }
+
+  private onInstall(from: PeerKey, install: chorus.IInstall): void {
+    if (this.view === undefined) {
+      // Joiner: only an Install that names it matters.
+      const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
+      if (named && this.mode === 'joining') this.pendingInstall = install;
+      return;
+    }
+    if ((install.oldViewId ?? 0) !== this.view.id) return;
+    // Only from the proposer whose ballot we acknowledged (it may forward an earlier
+    // proposer's install), or for that very ballot.
+    const f = this.flush;
+    if (f === undefined) return;
+    if (from !== f.proposer && !ballotEquals(install.ballot, f.ballot)) return;
     this.pendingInstall = install;
+  }
+
+  /** Adopt the final order of the old view and deliver up to the cut. */
+  private applyCut(orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]): void {
+    const delivered = this.nextDeliver - 1;
+    this.order.truncateAfter(delivered);
+    for (const r of orders) {
+      const run = runFromProto(r);
+      const end = run.firstGlobal + run.count - 1;
+      if (end <= delivered) continue;
+      this.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
+    }
+    this.deliverThrough(Number.POSITIVE_INFINITY, cutSeqs);
   }
 
   /** Install a pending view once every entry up to its cut is delivered here. */
   private maybeInstall(): boolean {
     const install = this.pendingInstall;
     if (install === undefined) return false;
-    if (this.view !== undefined) {
-      this.deliverReady();
-      if (this.mode === 'left') return true;
-      if (this.nextDeliver - 1 < (install.lastGlobal ?? 0)) return false;
-    }
     this.pendingInstall = undefined;
     const members = (install.members ?? []).map(memberFromProto);
-    const inView = members.some((m) => m.key === this.selfKey);
+    if (this.view !== undefined) {
+      this.applyCut(install.orders ?? [], install.cutSeqs ?? []);
+      if (this.mode === 'left') return true;
+      invariant(
+        this.nextDeliver - 1 >= (install.lastGlobal ?? 0),
+        `install of view ${install.newViewId ?? 0}: delivered ${this.nextDeliver - 1} of ${install.lastGlobal ?? 0}`,
+      );
+    }
+    this.lastInstall = install;
+    const inView = members.some((m) => m.key === this.key);
     if (!inView) {
-      this.leaveNow();
+      if (this.leaveRequested) this.leaveNow();
+      else this.stepDown('excluded from the new view');
       return true;
     }
     if (this.view === undefined) {
@@ -795,29 +1332,95 @@ export class DaemonNode {
 
   private installView(view: DaemonView): void {
     this.view = view;
-    this.myIndex = view.members.findIndex((m) => m.key === this.selfKey);
+    this.myIndex = view.members.findIndex((m) => m.key === this.key);
     invariant(this.myIndex >= 0, 'installing a view without this daemon');
     invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);
     this.mode = 'normal';
+    this.flush = undefined;
+    this.proposal = undefined;
+    this.ambiguous = [];
     const n = view.members.length;
     this.sentSeq = 0;
     this.log = Array.from({ length: n }, () => []);
     this.logBase = new Array<number>(n).fill(1);
     this.received = new Array<number>(n).fill(0);
+    this.deliveredSeq = new Array<number>(n).fill(0);
+    this.retainedBytes = 0;
     this.ordered = new Array<number>(n).fill(0);
-    this.orders = [];
-    this.orderHead = 0;
+    this.order = new OrderLog();
     this.orderOutbox = [];
     this.nextDeliver = 1;
     this.nextGlobal = 1;
+    this.peerReceived = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+    this.peerDelivered = new Array<number>(n).fill(0);
+    this.lastHeard = new Array<number>(n).fill(this.nowMs);
+    this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
+    this.suspects = new Set();
+    this.suspectsChanged = true;
     this.seeds.clear();
-    for (const m of view.members) if (m.key !== this.selfKey) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
+    // Join requests of members now in the view are done; others stay queued.
+    for (const m of view.members) this.joinQueue.delete(m.key);
+    for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
+    for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
     this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key) });
     if (this.leaveRequested) {
       if (n === 1) this.leaveNow();
-      else if (this.myIndex === 0) this.leaveQueue.add(this.selfKey);
-      else this.send(view.members[0]!.key, { leaveRequest: { who: this.self } });
+      else if (this.myIndex === 0) this.leaveQueue.add(this.key);
+      else this.send(view.members[0]!.key, { leaveRequest: { who: this.selfId } });
     }
+  }
+
+  /**
+   * Outside the primary component: stop delivering, expel every local client from
+   * its groups ('partitioned'), and rejoin as a new incarnation through the members
+   * of the last view (keeps guarantee 5).
+   */
+  private stepDown(reason: string): void {
+    const old = this.view;
+    this.out.traces.push({ type: 'step-down', reason });
+    for (const g of this.table.sorted()) {
+      for (const c of this.localMembers(g)) {
+        this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });
+        const leaveReq = c.pendingLeaves.get(g.name);
+        if (leaveReq !== undefined) {
+          c.pendingLeaves.delete(g.name);
+          this.reply(c.id, leaveReq, true);
+        }
+      }
+    }
+    for (const c of this.clients.values()) {
+      for (const [id, req] of c.waitDelivered) this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `expelled before ${id} was delivered`);
+      c.waitDelivered.clear();
+    }
+    // Joins wait for the primary; everything else of the lost membership is dropped.
+    const keep = this.pendingLocal.filter((e) => e.entry.kind === chorus.Entry.Kind.GROUP_JOIN);
+    for (const e of this.pendingLocal) {
+      if (e.replyTo) this.reply(e.replyTo.client, e.replyTo.req, false, 'ERR_NOT_MEMBER', 'expelled: partitioned');
+    }
+    this.pendingLocal.length = 0;
+    this.pendingLocal.push(...keep);
+    this.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
+    this.outbox = [];
+    this.table = new GroupTable();
+    this.view = undefined;
+    this.myIndex = -1;
+    this.flush = undefined;
+    this.proposal = undefined;
+    this.pendingInstall = undefined;
+    this.ambiguous = [];
+    this.futureFrames.length = 0;
+    this.joinQueue.clear();
+    this.leaveQueue.clear();
+    this.mode = 'joining';
+    this.epoch += 1;
+    this.selfId = { name: this.selfId.name, incarnation: `${this.baseIncarnation}.${this.epoch}` };
+    this.key = peerKey(this.selfId);
+    this.out.identity = this.selfId;
+    for (const m of old?.members ?? []) {
+      if (m.id.name === this.selfId.name) continue;
+      this.seeds.set(m.key, m.advertise);
+    }
+    this.nextJoinAttemptMs = this.nowMs;
   }
 
   // ------------------------------------------------------------------ status
@@ -827,28 +1430,68 @@ export class DaemonNode {
     incarnation: string;
     mode: Mode;
     viewId: number | undefined;
-    members: Array<{ name: string; incarnation: string; advertise: string; coordinator: boolean }>;
+    members: Array<{ name: string; incarnation: string; advertise: string; coordinator: boolean; suspected: boolean }>;
     groups: Array<{ name: string; viewId: number; members: string[]; seq: number }>;
     clients: number;
+    bufferedBytes: number;
   } {
     return {
-      name: this.self.name,
-      incarnation: this.self.incarnation,
+      name: this.selfId.name,
+      incarnation: this.selfId.incarnation,
       mode: this.mode,
       viewId: this.view?.id,
-      members: (this.view?.members ?? []).map((m, i) => ({ name: m.id.name, incarnation: m.id.incarnation, advertise: m.advertise, coordinator: i === 0 })),
+      members: (this.view?.members ?? []).map((m, i) => ({
+        name: m.id.name,
+        incarnation: m.id.incarnation,
+        advertise: m.advertise,
+        coordinator: i === 0,
+        suspected: this.suspects.has(i),
+      })),
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
       clients: this.clients.size,
+      bufferedBytes: this.retainedBytes,
     };
   }
 }
 
 const NO_EFFECTS: GroupEffects = { deliver() {}, changeStarted() {}, viewInstalled() {} };
 
+function entryBytes(e: chorus.IEntry): number {
+  return (e.data?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+}
+
 function compareAge(a: ViewMember, b: ViewMember): number {
   if (a.joinedView !== b.joinedView) return a.joinedView - b.joinedView;
   if (a.id.name !== b.id.name) return a.id.name < b.id.name ? -1 : 1;
   return a.id.incarnation < b.id.incarnation ? -1 : a.id.incarnation > b.id.incarnation ? 1 : 0;
+}
+
+function compareBallot(a: Ballot, b: Ballot): number {
+  if (a.counter !== b.counter) return a.counter - b.counter;
+  if (a.proposer.name !== b.proposer.name) return a.proposer.name < b.proposer.name ? 1 : -1;
+  if (a.proposer.incarnation !== b.proposer.incarnation) return a.proposer.incarnation < b.proposer.incarnation ? 1 : -1;
+  return 0;
+}
+
+function ballotFromProto(b: chorus.IBallot | null | undefined): Ballot {
+  return { counter: b?.counter ?? 0, proposer: { name: b?.proposer?.name ?? '', incarnation: b?.proposer?.incarnation ?? '' } };
+}
+
+function ballotToProto(b: Ballot): chorus.IBallot {
+  return { counter: b.counter, proposer: { name: b.proposer.name, incarnation: b.proposer.incarnation } };
+}
+
+function ballotEquals(p: chorus.IBallot | null | undefined, b: Ballot): boolean {
+  return compareBallot(ballotFromProto(p), b) === 0;
+}
+
+function keyToId(key: PeerKey): chorus.IDaemonId {
+  const at = key.lastIndexOf('#');
+  return { name: key.slice(0, at), incarnation: key.slice(at + 1) };
+}
+
+function ambiguousFromProto(a: chorus.IMemberSet): Ambiguous {
+  return { viewId: a.viewId ?? 0, members: (a.members ?? []).map((id) => peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' })) };
 }
 
 function memberToProto(m: ViewMember): chorus.IMember {

@@ -61,7 +61,19 @@ export type TraceEvent =
       readonly left: readonly string[];
     }
   | { readonly type: 'view-change-start'; readonly ballot: number; readonly proposer: string; readonly members: readonly string[] }
-  | { readonly type: 'left' };
+  | { readonly type: 'left' }
+  /** A local client's message entered the sending stream, stamped with its sending view. */
+  | {
+      readonly type: 'send';
+      readonly client: string;
+      readonly group: string;
+      readonly id: string;
+      readonly viewId: number;
+      readonly order: number;
+    }
+  | { readonly type: 'suspect'; readonly member: string }
+  | { readonly type: 'flush-restart'; readonly ballot: number }
+  | { readonly type: 'step-down'; readonly reason: string };
 
 export interface ClientOutput {
   readonly client: string;
@@ -89,8 +101,13 @@ export interface CoreOutput {
   wakeAtMs: number | undefined;
   /** The daemon has left the view (after a `leave` input): the driver may exit. */
   left: boolean;
+  /**
+   * The daemon took a new incarnation (it stepped down from a lost primary and rejoins
+   * as a new member): the driver re-announces itself under this identity.
+   */
+  identity: DaemonId | undefined;
 }
 
 export function emptyOutput(): CoreOutput {
-  return { addresses: [], sends: [], clientEvents: [], closeClients: [], traces: [], wakeAtMs: undefined, left: false };
+  return { addresses: [], sends: [], clientEvents: [], closeClients: [], traces: [], wakeAtMs: undefined, left: false, identity: undefined };
 }

@@ -1,10 +1,13 @@
 // A deterministic in-memory cluster: DaemonNodes from src/core wired by a fake network
 // with FIFO links and seeded delays, fake time, and simulated clients that record
-// every event. Same seed → same run.
+// every event. Faults: crash, restart, freeze (pause), cut links one way or both,
+// partitions, heal. Same seed → same run. Every run records a history for the
+// virtual-synchrony checker (test/checker).
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { encodePeerFrame, decodePeerFrame } from '../../src/wire/codec.js';
 import { DaemonNode } from '../../src/core/daemon-node.js';
 import type { CoreInput, CoreOutput, PeerKey, TraceEvent } from '../../src/core/types.js';
+import type { ChangeCause, HistoryEvent, Order } from '../checker/history.js';
 import { Random } from './random.js';
 
 export interface SimClientEvent {
@@ -12,10 +15,15 @@ export interface SimClientEvent {
   readonly event: chorus.IDaemonEvent;
 }
 
+const ORDER_NAMES: readonly Order[] = ['total', 'fifo', 'causal', 'safe'];
+const CAUSE_NAMES: readonly ChangeCause[] = ['crash', 'join', 'leave', 'crash', 'partition', 'expelled'];
+
 export class SimClient {
   private reqSeq = 0;
   readonly events: SimClientEvent[] = [];
   readonly replies = new Map<number, chorus.IReply>();
+  private readonly leaveReqs = new Map<number, string>();
+  dead = false;
   constructor(
     readonly sim: SimCluster,
     readonly daemon: string,
@@ -31,14 +39,71 @@ export class SimClient {
     return this.request({ join: { group } });
   }
   leave(group: string): number {
-    return this.request({ leave: { group } });
+    const req = this.request({ leave: { group } });
+    this.leaveReqs.set(req, group);
+    return req;
   }
   multicast(group: string, text: string, order: chorus.Order = chorus.Order.ORDER_TOTAL): number {
     return this.request({ multicast: { group, data: new TextEncoder().encode(text), order } });
   }
   disconnect(): void {
     this.sim.input(this.daemon, { kind: 'client-disconnect', client: this.id });
+    this.die();
   }
+  die(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.sim.record({ type: 'crash', t: this.sim.nowMs, member: this.id });
+  }
+
+  /** Called by the sim for every event the daemon sends this client. */
+  receive(event: chorus.IDaemonEvent): void {
+    if (this.dead) return;
+    const t = this.sim.nowMs;
+    this.events.push({ at: t, event });
+    const r = event.reply;
+    if (r) {
+      this.replies.set(r.req ?? 0, r);
+      const group = this.leaveReqs.get(r.req ?? 0);
+      if (group !== undefined && r.ok) this.sim.record({ type: 'leave', t, member: this.id, group });
+    }
+    const v = event.view;
+    if (v) {
+      const causes: Record<string, ChangeCause> = {};
+      for (const j of v.joined ?? []) causes[j] = 'join';
+      (v.left ?? []).forEach((l, i) => (causes[l] = CAUSE_NAMES[v.leftCauses?.[i] ?? 0] ?? 'crash'));
+      this.sim.record({
+        type: 'group-view',
+        t,
+        member: this.id,
+        group: v.group ?? '',
+        viewId: v.viewId ?? 0,
+        members: v.members ?? [],
+        joined: v.joined ?? [],
+        left: v.left ?? [],
+        causes,
+      });
+    }
+    const d = event.delivery;
+    if (d) {
+      this.sim.record({
+        type: 'deliver',
+        t,
+        member: this.id,
+        group: d.group ?? '',
+        id: d.id ?? '',
+        sender: d.sender ?? '',
+        order: ORDER_NAMES[d.order ?? 0] ?? 'total',
+        viewId: d.viewId ?? 0,
+        seq: d.seq ?? 0,
+      });
+    }
+    const s = event.signal;
+    if (s && s.kind === chorus.GroupSignal.Kind.EXPELLED) {
+      this.sim.record({ type: 'expelled', t, member: this.id, group: s.group ?? '', reason: s.reason ?? '' });
+    }
+  }
+
   /** Deliveries as `sender:text` in the order this client saw them. */
   deliveries(group: string): string[] {
     const out: string[] = [];
@@ -56,6 +121,9 @@ export class SimClient {
     }
     return out;
   }
+  expelled(group: string): boolean {
+    return this.events.some((e) => e.event.signal?.kind === chorus.GroupSignal.Kind.EXPELLED && e.event.signal.group === group);
+  }
 }
 
 interface Pending {
@@ -71,6 +139,9 @@ export interface SimOptions {
   readonly maxDelayMs?: number;
   /** Encode and decode every frame, as the real links do. */
   readonly encodeFrames?: boolean;
+  readonly heartbeatMs?: number;
+  readonly suspectMs?: number;
+  readonly maxBufferBytes?: number;
 }
 
 export class SimCluster {
@@ -81,20 +152,33 @@ export class SimCluster {
   readonly nodes = new Map<string, DaemonNode>();
   private readonly keys = new Map<PeerKey, string>();
   private readonly linkClock = new Map<string, number>();
+  /** Directed links `a>b` whose frames are dropped. */
+  private readonly cutLinks = new Set<string>();
+  private readonly frozenUntil = new Map<string, number>();
   private readonly timers = new Map<string, number>();
   readonly clients = new Map<string, SimClient>();
   readonly traces: Array<{ at: number; daemon: string; trace: TraceEvent }> = [];
+  readonly history: HistoryEvent[] = [];
   readonly left = new Set<string>();
+  readonly crashed = new Set<string>();
   private clientSeq = 0;
+  private readonly options: SimOptions;
   private readonly minDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly encodeFrames: boolean;
+  /** Incremented on restart, so a daemon's frames from an earlier run are told apart. */
+  private readonly runs = new Map<string, number>();
 
   constructor(options: SimOptions) {
+    this.options = options;
     this.random = new Random(options.seed);
     this.minDelayMs = options.minDelayMs ?? 0.05;
     this.maxDelayMs = options.maxDelayMs ?? 2;
     this.encodeFrames = options.encodeFrames ?? true;
+  }
+
+  record(e: HistoryEvent): void {
+    this.history.push(e);
   }
 
   /** Start a daemon; with `seed`, it joins through that daemon. */
@@ -106,15 +190,30 @@ export class SimCluster {
       join: seed !== undefined,
       maxMessageBytes: 1 << 20,
       nowMs: this.nowMs,
+      traceSends: true,
+      ...(this.options.heartbeatMs !== undefined ? { heartbeatMs: this.options.heartbeatMs } : {}),
+      ...(this.options.suspectMs !== undefined ? { suspectMs: this.options.suspectMs } : {}),
+      ...(this.options.maxBufferBytes !== undefined ? { maxBufferBytes: this.options.maxBufferBytes } : {}),
     });
     this.nodes.set(name, node);
+    this.crashed.delete(name);
+    this.left.delete(name);
+    this.runs.set(name, (this.runs.get(name) ?? 0) + 1);
     this.keys.set(node.selfKey, name);
     this.apply(name, node.start());
-    if (seed !== undefined) {
-      const s = this.nodes.get(seed)!;
-      this.schedule(this.delay(), () => this.input(name, { kind: 'peer-up', peer: s.selfKey, id: s.self, advertise: `${seed}:7500` }));
-    }
+    if (seed !== undefined) this.introduce(name, seed);
     return node;
+  }
+
+  /** Tell `name` (joining) about `seed`, as a successful seed dial does. */
+  introduce(name: string, seed: string): void {
+    const run = this.runs.get(name);
+    this.schedule(this.delay(), () => {
+      if (this.runs.get(name) !== run) return;
+      const s = this.nodes.get(seed);
+      if (s === undefined || this.crashed.has(seed)) return;
+      this.input(name, { kind: 'peer-up', peer: s.selfKey, id: s.self, advertise: `${seed}:7500` });
+    });
   }
 
   addClient(daemon: string): SimClient {
@@ -127,32 +226,109 @@ export class SimCluster {
 
   input(daemon: string, input: CoreInput): void {
     const node = this.nodes.get(daemon);
-    if (node === undefined || this.left.has(daemon)) return;
+    if (node === undefined || this.left.has(daemon) || this.crashed.has(daemon)) return;
+    const thaw = this.frozenUntil.get(daemon);
+    if (thaw !== undefined && thaw > this.nowMs) {
+      // A paused process handles its input when it resumes, in arrival order.
+      const run = this.runs.get(daemon);
+      this.schedule(thaw - this.nowMs, () => {
+        if (this.runs.get(daemon) === run) this.input(daemon, input);
+      });
+      return;
+    }
     this.apply(daemon, node.step(input));
   }
+
+  // ------------------------------------------------------------------ faults
+
+  /** The process dies: its clients die with it, its frames in flight are lost. */
+  crash(name: string): void {
+    if (this.crashed.has(name) || !this.nodes.has(name)) return;
+    this.crashed.add(name);
+    this.record({ type: 'daemon-crash', t: this.nowMs, daemon: this.nodes.get(name)!.selfKey });
+    for (const c of this.clients.values()) if (c.daemon === name) c.die();
+    this.runs.set(name, (this.runs.get(name) ?? 0) + 1);
+  }
+
+  /** Restart a crashed daemon under the same name (a new incarnation), joining via `seed`. */
+  restart(name: string, seed: string): DaemonNode {
+    return this.addDaemon(name, seed);
+  }
+
+  /** Pause a daemon (SIGSTOP) for `ms`: it handles nothing until then. */
+  freeze(name: string, ms: number): void {
+    this.frozenUntil.set(name, Math.max(this.frozenUntil.get(name) ?? 0, this.nowMs + ms));
+  }
+
+  /** Drop frames from `a` to `b` (and back unless `oneWay`). */
+  cut(a: string, b: string, oneWay = false): void {
+    this.cutLinks.add(`${a}>${b}`);
+    if (!oneWay) this.cutLinks.add(`${b}>${a}`);
+  }
+
+  /** Restore links; the sending side sees its link come back (peer-up) and repairs. */
+  heal(a: string, b: string): void {
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      if (!this.cutLinks.delete(`${x}>${y}`)) continue;
+      const peer = this.nodes.get(y);
+      if (peer === undefined) continue;
+      this.schedule(this.delay(), () => this.input(x, { kind: 'peer-up', peer: peer.selfKey, id: peer.self, advertise: `${y}:7500` }));
+    }
+  }
+
+  partition(sideA: readonly string[], sideB: readonly string[]): void {
+    for (const a of sideA) for (const b of sideB) this.cut(a, b);
+  }
+
+  healAll(): void {
+    const pairs = [...this.cutLinks].map((l) => l.split('>') as [string, string]);
+    for (const [a, b] of pairs) this.heal(a, b);
+    this.frozenUntil.clear();
+  }
+
+  isCut(a: string, b: string): boolean {
+    return this.cutLinks.has(`${a}>${b}`);
+  }
+
+  // ------------------------------------------------------------------ the loop
 
   private delay(): number {
     return this.minDelayMs + this.random.next() * (this.maxDelayMs - this.minDelayMs);
   }
 
   private apply(daemon: string, out: CoreOutput): void {
-    for (const t of out.traces) this.traces.push({ at: this.nowMs, daemon, trace: t });
+    const node = this.nodes.get(daemon)!;
+    if (out.identity !== undefined) this.keys.set(node.selfKey, daemon);
+    for (const t of out.traces) {
+      this.traces.push({ at: this.nowMs, daemon, trace: t });
+      if (t.type === 'daemon-view') {
+        this.record({ type: 'daemon-view', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId, members: t.members });
+      } else if (t.type === 'send') {
+        this.record({ type: 'send', t: this.nowMs, member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId });
+      }
+    }
+    const from = node.selfKey;
+    const run = this.runs.get(daemon);
     for (const s of out.sends) {
       const to = this.keys.get(s.to);
       if (to === undefined) continue;
       const link = `${daemon}>${to}`;
+      if (this.cutLinks.has(link)) continue;
       const at = Math.max(this.nowMs + this.delay(), this.linkClock.get(link) ?? 0);
       this.linkClock.set(link, at);
-      const from = this.nodes.get(daemon)!.selfKey;
       const frame = this.encodeFrames ? decodePeerFrame(encodePeerFrame(s.frame)) : s.frame;
-      this.schedule(at - this.nowMs, () => this.input(to, { kind: 'peer-frame', from, frame }));
+      const toRun = this.runs.get(to);
+      this.schedule(at - this.nowMs, () => {
+        // Frames die with either end's process and with a cut link.
+        if (this.runs.get(daemon) !== run || this.runs.get(to) !== toRun || this.cutLinks.has(link)) return;
+        if (this.nodes.get(to)!.selfKey !== s.to) return; // sent to an earlier incarnation
+        this.input(to, { kind: 'peer-frame', from, frame });
+      });
     }
-    for (const ce of out.clientEvents) {
-      const c = this.clients.get(ce.client);
-      if (c === undefined) continue;
-      c.events.push({ at: this.nowMs, event: ce.event });
-      if (ce.event.reply) c.replies.set(ce.event.reply.req ?? 0, ce.event.reply);
-    }
+    for (const ce of out.clientEvents) this.clients.get(ce.client)?.receive(ce.event);
     if (out.left) this.left.add(daemon);
     if (out.wakeAtMs !== undefined) {
       const prev = this.timers.get(daemon);
@@ -160,6 +336,7 @@ export class SimCluster {
         this.timers.set(daemon, out.wakeAtMs);
         const at = out.wakeAtMs;
         this.schedule(Math.max(0, at - this.nowMs), () => {
+          if (this.runs.get(daemon) !== run) return;
           if (this.timers.get(daemon) === at) this.timers.delete(daemon);
           this.input(daemon, { kind: 'tick', nowMs: this.nowMs });
         });
@@ -181,14 +358,14 @@ export class SimCluster {
     this.queue.splice(lo, 0, p);
   }
 
-  /** Run events until the queue is empty or `untilMs` is reached. */
-  run(untilMs = Number.POSITIVE_INFINITY): void {
+  /** Run events until `untilMs` (simulated). */
+  run(untilMs: number): void {
     while (this.queue.length > 0 && this.queue[0]!.at <= untilMs) {
       const p = this.queue.shift()!;
       this.nowMs = Math.max(this.nowMs, p.at);
       p.run();
     }
-    if (untilMs !== Number.POSITIVE_INFINITY) this.nowMs = Math.max(this.nowMs, untilMs);
+    this.nowMs = Math.max(this.nowMs, untilMs);
   }
 
   /** Run until `done()` holds; fails after `limitMs` of simulated time. */
@@ -196,11 +373,16 @@ export class SimCluster {
     const end = this.nowMs + limitMs;
     while (!done()) {
       if (this.queue.length === 0 || this.queue[0]!.at > end) {
-        throw new Error(`simulation (seed ${this.random.seed}) did not reach its goal by ${end} ms`);
+        throw new Error(`simulation (seed ${this.random.seed}) did not reach its goal by ${end.toFixed(0)} ms`);
       }
       const p = this.queue.shift()!;
       this.nowMs = Math.max(this.nowMs, p.at);
       p.run();
     }
+  }
+
+  /** Live daemons, in name order. */
+  live(): string[] {
+    return [...this.nodes.keys()].filter((n) => !this.crashed.has(n) && !this.left.has(n)).sort();
   }
 }

@@ -1,0 +1,206 @@
+// One pass over a history that every check shares: it splits each member's events of a
+// group into membership sessions and notes, for every send and delivery, which view the
+// member had installed at that point of its own event order.
+//
+// A session of (member, group) starts at a group-view event when the member has no
+// open session of that group, and ends at `expelled` or `leave` of that group, at the
+// member's `crash`, or at the end of the history. A member that joins again after
+// being expelled or leaving starts a new session.
+import type {
+  DaemonViewEvent,
+  DeliverEvent,
+  GroupViewEvent,
+  HistoryEvent,
+  Order,
+  SendEvent,
+} from './history.js';
+
+export type SessionEnd = 'open' | 'expelled' | 'leave' | 'crash';
+
+export interface MemberSession {
+  readonly member: string;
+  readonly group: string;
+  /** 0 for the member's first session of the group, then 1, 2, … */
+  readonly index: number;
+  /** Views installed in this session, in the member's order. */
+  readonly views: GroupViewEvent[];
+  readonly sends: SendRecord[];
+  readonly deliveries: DeliveryRecord[];
+  end: SessionEnd;
+  endEvent: HistoryEvent | undefined;
+}
+
+export interface SendRecord {
+  readonly event: SendEvent;
+  /** The sender's latest installed view of the group at the send; undefined: none. */
+  readonly inView: number | undefined;
+  readonly session: MemberSession | undefined;
+}
+
+export interface DeliveryRecord {
+  readonly event: DeliverEvent;
+  /** The member's latest installed view of the group at the delivery; undefined: none. */
+  readonly inView: number | undefined;
+  readonly session: MemberSession | undefined;
+  /** False for a second (duplicate) delivery of the same id at the same member. */
+  readonly first: boolean;
+}
+
+export interface HistoryIndex {
+  readonly daemonViews: DaemonViewEvent[];
+  readonly groupViews: GroupViewEvent[];
+  /** Every send, in history order (duplicates of an id included). */
+  readonly sends: SendRecord[];
+  /** The first send of each message id. */
+  readonly sendById: Map<string, SendRecord>;
+  /** Every delivery, in history order. */
+  readonly deliveries: DeliveryRecord[];
+  readonly sessions: MemberSession[];
+  readonly sessionsByGroup: Map<string, MemberSession[]>;
+  /** Per group, per member: its sends and deliveries of the group, in its own order. */
+  readonly streams: Map<string, Map<string, Array<SendRecord | DeliveryRecord>>>;
+  readonly members: Set<string>;
+  readonly groups: Set<string>;
+  readonly eventCount: number;
+  /** Events of types the checker does not know (ignored). */
+  readonly ignoredCount: number;
+}
+
+/** The order a message was sent with: the send's, else what the delivery says. */
+export function orderOf(index: HistoryIndex, d: DeliverEvent): Order {
+  return index.sendById.get(d.id)?.event.order ?? d.order;
+}
+
+export function isSend(r: SendRecord | DeliveryRecord): r is SendRecord {
+  return r.event.type === 'send';
+}
+
+export function getOrCreate<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
+export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
+  let ignoredCount = 0;
+  const index: Omit<HistoryIndex, 'ignoredCount'> = {
+    daemonViews: [],
+    groupViews: [],
+    sends: [],
+    sendById: new Map(),
+    deliveries: [],
+    sessions: [],
+    sessionsByGroup: new Map(),
+    streams: new Map(),
+    members: new Set(),
+    groups: new Set(),
+    eventCount: events.length,
+  };
+  /** member → group → open session */
+  const open = new Map<string, Map<string, MemberSession>>();
+  /** `${member}\u0000${group}` → sessions started so far */
+  const sessionCount = new Map<string, number>();
+  /** member → ids it delivered */
+  const delivered = new Map<string, Set<string>>();
+
+  const openOf = (member: string): Map<string, MemberSession> => getOrCreate(open, member, () => new Map());
+  const close = (session: MemberSession, end: SessionEnd, event: HistoryEvent): void => {
+    session.end = end;
+    session.endEvent = event;
+    open.get(session.member)?.delete(session.group);
+  };
+  const stream = (group: string, member: string): Array<SendRecord | DeliveryRecord> =>
+    getOrCreate(getOrCreate(index.streams, group, () => new Map()), member, () => []);
+
+  for (const e of events) {
+    switch (e.type) {
+      case 'daemon-view':
+        index.daemonViews.push(e);
+        break;
+      case 'group-view': {
+        index.members.add(e.member);
+        index.groups.add(e.group);
+        index.groupViews.push(e);
+        const sessions = openOf(e.member);
+        let session = sessions.get(e.group);
+        if (session === undefined) {
+          const key = `${e.member}\u0000${e.group}`;
+          const n = sessionCount.get(key) ?? 0;
+          sessionCount.set(key, n + 1);
+          session = { member: e.member, group: e.group, index: n, views: [], sends: [], deliveries: [], end: 'open', endEvent: undefined };
+          sessions.set(e.group, session);
+          index.sessions.push(session);
+          getOrCreate(index.sessionsByGroup, e.group, () => []).push(session);
+        }
+        session.views.push(e);
+        break;
+      }
+      case 'send': {
+        index.members.add(e.member);
+        index.groups.add(e.group);
+        const session = open.get(e.member)?.get(e.group);
+        const record: SendRecord = { event: e, inView: session?.views.at(-1)?.viewId, session };
+        session?.sends.push(record);
+        index.sends.push(record);
+        if (!index.sendById.has(e.id)) index.sendById.set(e.id, record);
+        stream(e.group, e.member).push(record);
+        break;
+      }
+      case 'deliver': {
+        index.members.add(e.member);
+        index.groups.add(e.group);
+        const session = open.get(e.member)?.get(e.group);
+        const seen = getOrCreate(delivered, e.member, () => new Set());
+        const record: DeliveryRecord = { event: e, inView: session?.views.at(-1)?.viewId, session, first: !seen.has(e.id) };
+        seen.add(e.id);
+        session?.deliveries.push(record);
+        index.deliveries.push(record);
+        stream(e.group, e.member).push(record);
+        break;
+      }
+      case 'expelled':
+      case 'leave': {
+        const session = open.get(e.member)?.get(e.group);
+        if (session !== undefined) close(session, e.type, e);
+        break;
+      }
+      case 'crash':
+        for (const session of [...openOf(e.member).values()]) close(session, 'crash', e);
+        break;
+      case 'daemon-crash':
+      case 'transfer':
+        break;
+      default:
+        ignoredCount += 1;
+    }
+  }
+  return { ...index, ignoredCount };
+}
+
+/** For each view id v of a session's views: the ids it delivered while in v. */
+export function deliveredPerView(session: MemberSession): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>();
+  for (const d of session.deliveries) {
+    if (d.inView === undefined) continue;
+    getOrCreate(out, d.inView, () => new Set()).add(d.event.id);
+  }
+  return out;
+}
+
+/**
+ * Survivors of each view change of a group: for view v, the sessions that installed v
+ * and, as their next view, v+1.
+ */
+export function survivorsByView(sessions: readonly MemberSession[]): Map<number, MemberSession[]> {
+  const out = new Map<number, MemberSession[]>();
+  for (const s of sessions) {
+    for (let i = 0; i + 1 < s.views.length; i++) {
+      const v = s.views[i]!.viewId;
+      if (s.views[i + 1]!.viewId === v + 1) getOrCreate(out, v, () => []).push(s);
+    }
+  }
+  return out;
+}
