@@ -172,6 +172,9 @@ export class DaemonNode {
   // Joining.
   private readonly seeds = new Map<PeerKey, string>();
   private nextJoinAttemptMs = 0;
+  /** Joiner: members it heard from lately. Coordinator: per joiner, who heard it. */
+  private readonly heardFrom = new Map<PeerKey, number>();
+  private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
   private readonly clients = new Map<string, LocalClient>();
   private readonly groupFx: GroupEffects;
@@ -331,7 +334,22 @@ export class DaemonNode {
   }
 
   private sendJoinRequest(peer: PeerKey): void {
-    this.send(peer, { joinRequest: { who: this.selfId, advertise: this.advertise } });
+    const fresh = this.nowMs - 3 * this.joinRetryMs;
+    const heard: chorus.IDaemonId[] = [];
+    for (const [k, t] of this.heardFrom) if (t >= fresh) heard.push(keyToId(k));
+    this.send(peer, { joinRequest: { who: this.selfId, advertise: this.advertise, heard } });
+  }
+
+  private onJoinStatus(status: chorus.IJoinStatus): void {
+    if (this.mode !== 'joining') return;
+    let learned = false;
+    for (const m of (status.members ?? []).map(memberFromProto)) {
+      if (m.key === this.key || this.seeds.has(m.key)) continue;
+      this.seeds.set(m.key, m.advertise);
+      this.out.addresses.push({ peer: m.key, advertise: m.advertise });
+      learned = true;
+    }
+    if (learned) for (const k of this.seeds.keys()) this.sendJoinRequest(k);
   }
 
   private send(to: PeerKey, frame: chorus.IPeerFrame): void {
@@ -345,13 +363,14 @@ export class DaemonNode {
     else if (frame.order) this.onOrder(from, frame.order, frame);
     else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
     else if (frame.fetch) this.onFetch(from, frame.fetch);
-    else if (frame.joinRequest) this.onJoinRequest(frame.joinRequest);
+    else if (frame.joinRequest) this.onJoinRequest(from, frame.joinRequest);
     else if (frame.leaveRequest) this.onLeaveRequest(frame.leaveRequest);
     else if (frame.propose) this.onPropose(from, frame.propose);
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
     else if (frame.cut) this.onCut(from, frame.cut);
     else if (frame.ready) this.onReady(from, frame.ready);
     else if (frame.install) this.onInstall(from, frame.install);
+    else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
   }
 
   /** Frames of a view this daemon has not installed yet wait for it. */
@@ -448,6 +467,13 @@ export class DaemonNode {
 
   private onHeartbeat(from: PeerKey, hb: chorus.IHeartbeat, frame: chorus.IPeerFrame): void {
     const viewId = hb.viewId ?? 0;
+    if (this.mode === 'joining') {
+      // A member answering our join request: the link from it to us works.
+      const first = !this.heardFrom.has(from);
+      this.heardFrom.set(from, this.nowMs);
+      if (first) for (const k of this.seeds.keys()) this.sendJoinRequest(k);
+      return;
+    }
     if (this.view === undefined || viewId !== this.view.id) {
       if (this.view !== undefined && viewId > this.view.id) this.deferIfFuture(from, viewId, frame);
       return;
@@ -877,13 +903,19 @@ export class DaemonNode {
 
   // ------------------------------------------------------------------ joins and leaves
 
-  private onJoinRequest(req: chorus.IJoinRequest): void {
+  private onJoinRequest(from: PeerKey, req: chorus.IJoinRequest): void {
     if (this.view === undefined || this.mode === 'joining') return; // nobody to join yet
     const who = req.who;
     if (!who?.name || !who.incarnation) return;
     const key = peerKey({ name: who.name, incarnation: who.incarnation });
+    const direct = from === key;
+    if (direct) {
+      // Answer the joiner straight away: it learns that the link toward it works.
+      this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
+      this.send(key, { heartbeat: { viewId: this.view.id } });
+    }
     if (!this.isCoordinator) {
-      this.send(this.view.members[0]!.key, { joinRequest: req });
+      if (direct) this.send(this.view.members[0]!.key, { joinRequest: req });
       return;
     }
     if (this.memberIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
@@ -899,6 +931,24 @@ export class DaemonNode {
       }
       return;
     }
+    // Admit a joiner only once every member hears it and it hears every member: a
+    // daemon behind a broken link would be dropped again at once (views would flap).
+    let ev = this.joinEvidence.get(key);
+    if (ev === undefined) {
+      ev = { heardBy: new Map(), heard: new Set() };
+      this.joinEvidence.set(key, ev);
+    }
+    ev.heardBy.set(direct ? this.key : from, this.nowMs);
+    if (direct) ev.heard = new Set((req.heard ?? []).map((id) => peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' })));
+    const fresh = this.nowMs - 3 * this.joinRetryMs;
+    const heardBy = ev.heardBy;
+    const heard = ev.heard;
+    const connected = this.view.members.every((m) => (heardBy.get(m.key) ?? -Infinity) >= fresh && heard.has(m.key));
+    if (!connected) {
+      if (direct) this.send(key, { joinStatus: { viewId: this.view.id, members: this.view.members.map(memberToProto) } });
+      return;
+    }
+    this.joinEvidence.delete(key);
     this.joinQueue.set(key, { id: { name: who.name, incarnation: who.incarnation }, key, advertise: req.advertise ?? '', joinedView: 0 });
     this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
   }
@@ -1358,6 +1408,7 @@ export class DaemonNode {
     this.suspects = new Set();
     this.suspectsChanged = true;
     this.seeds.clear();
+    this.heardFrom.clear();
     // Join requests of members now in the view are done; others stay queued.
     for (const m of view.members) this.joinQueue.delete(m.key);
     for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);

@@ -230,6 +230,9 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
     case 'ready':
       checkBallot(frame.ready.ballot, 'Ready.ballot');
       return;
+    case 'joinStatus':
+      checkMembers(frame.joinStatus.members, 'JoinStatus.members');
+      return;
     case undefined:
       throw malformed('PeerFrame has no body');
     default:

@@ -146,17 +146,17 @@ function raise(clock: VectorClock, sender: string, count: number): void {
  * Causal past of every sent message, as a vector: sender → how many of its sends of
  * the group happened before. A sender's sends are ordered by its own event order, so
  * the past is downward closed per sender and a count describes it exactly.
+ * Undefined when causality is cyclic (reported).
  */
 function causalPasts(
   group: string,
   streams: Map<string, Array<SendRecord | DeliveryRecord>>,
   info: Map<string, MessageInfo>,
   out: Violation[],
-): Map<string, VectorClock> {
+): Map<string, VectorClock> | undefined {
   const pasts = new Map<string, VectorClock>();
   const cursor = new Map<string, number>();
   const clocks = new Map<string, VectorClock>();
-  const forced = new Set<DeliveryRecord>();
   for (;;) {
     let progress = false;
     const blocked: DeliveryRecord[] = [];
@@ -175,11 +175,11 @@ function causalPasts(
         }
         if (m === undefined) continue;
         const past = pasts.get(m.id);
-        if (past === undefined && !forced.has(r)) {
+        if (past === undefined) {
           blocked.push(r);
           break;
         }
-        if (past !== undefined) merge(clock, past);
+        merge(clock, past);
         raise(clock, m.sender, m.index + 1);
       }
       if (i !== (cursor.get(member) ?? 0)) progress = true;
@@ -188,7 +188,7 @@ function causalPasts(
     if (blocked.length === 0) return pasts;
     if (!progress) {
       // Every member waits for a send that comes after one of its own deliveries:
-      // some message was delivered before it was sent. Go on without those pasts.
+      // some message was delivered before it was sent. Causality means nothing here.
       out.push(
         violation(
           4,
@@ -198,7 +198,7 @@ function causalPasts(
           blocked.map((r) => r.event),
         ),
       );
-      for (const r of blocked) forced.add(r);
+      return undefined;
     }
   }
 }
@@ -218,6 +218,7 @@ function causality(index: HistoryIndex, group: string, out: Violation[]): void {
     }
   }
   const pasts = causalPasts(group, streams, info, out);
+  if (pasts === undefined) return;
 
   for (const [member, records] of streams) {
     const delivered = new Set<string>();

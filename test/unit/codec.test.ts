@@ -94,7 +94,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
   },
   order: { order: { viewId: 4, ranges: [{ sender: 1, firstSeq: 10, count: 5, firstGlobal: 2 ** 53 - 1 }] } },
   heartbeat: { heartbeat: { viewId: 4, received: [3, 0, 12], suspects: [2], ordered: 40, delivered: 38 } },
-  joinRequest: { joinRequest: { who: id('c'), advertise: 'c:7500' } },
+  joinRequest: { joinRequest: { who: id('c'), advertise: 'c:7500', heard: [id('a')] } },
   propose: { propose: { ballot, oldViewId: 4, newViewId: 5, members, leaving: [id('z')] } },
   proposeAck: {
     proposeAck: {
@@ -104,7 +104,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       received: [1, 2],
       delivered: 1234,
       orders: [{ sender: 0, firstSeq: 3, count: 2, firstGlobal: 1235 }],
-      ambiguous: [{ members: [id('a'), id('b')] }],
+      ambiguous: [{ members: [id('a'), id('b')], viewId: 6 }],
       installed: {
         ballot,
         oldViewId: 4,
@@ -142,6 +142,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
     cut: { ballot, oldViewId: 4, cutSeqs: [5, 6], orders: [{ sender: 1, firstSeq: 1, count: 6, firstGlobal: 3 }], holders: [0, 1] },
   },
   ready: { ready: { ballot, oldViewId: 4 } },
+  joinStatus: { joinStatus: { viewId: 4, members } },
 };
 
 const CLIENT_REQUESTS: Record<string, chorus.ClientRequest.$Properties> = {

@@ -1,0 +1,168 @@
+// Fault scenarios on the simulator, each checked by the virtual-synchrony checker.
+import { describe, expect, it } from 'vitest';
+import { checkHistory, checkLiveness, formatViolations } from '../checker/index.js';
+import { SimCluster, type SimClient } from './sim-cluster.js';
+
+const SUSPECT_MS = 300;
+const HEARTBEAT_MS = 50;
+
+function cluster(seed: number, names: readonly string[]): SimCluster {
+  const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
+  sim.addDaemon(names[0]!);
+  for (const n of names.slice(1)) sim.addDaemon(n, names[0]!);
+  sim.runUntil(() => names.every((n) => sim.nodes.get(n)!.currentView?.members.length === names.length));
+  sim.run(sim.nowMs + 20);
+  return sim;
+}
+
+function joinAll(sim: SimCluster, clients: SimClient[], group: string): void {
+  const reqs = clients.map((c) => c.join(group));
+  sim.runUntil(() => clients.every((c, i) => c.replies.get(reqs[i]!)?.ok === true));
+}
+
+/** Keep multicasting from every live client for `ms`. */
+function traffic(sim: SimCluster, clients: SimClient[], group: string, ms: number, tag: string): void {
+  const end = sim.nowMs + ms;
+  let i = 0;
+  while (sim.nowMs < end) {
+    for (const c of clients) if (!c.dead && !c.expelled(group)) c.multicast(group, `${tag}${i}`);
+    i++;
+    sim.run(sim.nowMs + 2);
+  }
+}
+
+function expectClean(sim: SimCluster, live?: string[]): void {
+  const result = checkHistory(sim.history);
+  expect(formatViolations(result.violations), `seed ${sim.random.seed}`).toBe('');
+  if (live !== undefined) {
+    const v = checkLiveness(sim.history, { live });
+    expect(formatViolations(v), `seed ${sim.random.seed}`).toBe('');
+  }
+}
+
+function settle(sim: SimCluster, names: readonly string[], size: number): void {
+  sim.runUntil(() => {
+    const views = names.map((n) => sim.nodes.get(n)!.currentView);
+    return views.every((v) => v !== undefined && v.members.length === size && v.id === views[0]!.id) &&
+      names.every((n) => sim.nodes.get(n)!.state === 'normal');
+  }, 30_000);
+  sim.run(sim.nowMs + 4 * SUSPECT_MS);
+}
+
+const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
+
+describe('crashes', () => {
+  it.each(SEEDS)('a member crashes under traffic: survivors agree and lose nothing (seed %i)', (seed) => {
+    const sim = cluster(seed, ['a', 'b', 'c']);
+    const clients = ['a', 'b', 'c'].map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    traffic(sim, clients, 'g', 50, 'x');
+    sim.crash('c');
+    traffic(sim, clients, 'g', 2 * SUSPECT_MS, 'y');
+    settle(sim, ['a', 'b'], 2);
+    expectClean(sim, [clients[0]!.id, clients[1]!.id]);
+    const last = clients[0]!.views('g').at(-1)!;
+    expect(last.members).toEqual([clients[0]!.id, clients[1]!.id]);
+  });
+
+  it.each(SEEDS)('the coordinator crashes under traffic: the next oldest takes over (seed %i)', (seed) => {
+    const sim = cluster(seed, ['a', 'b', 'c']);
+    const clients = ['a', 'b', 'c'].map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    traffic(sim, clients, 'g', 50, 'x');
+    sim.crash('a');
+    traffic(sim, clients, 'g', 4 * SUSPECT_MS, 'y');
+    settle(sim, ['b', 'c'], 2);
+    expectClean(sim, [clients[1]!.id, clients[2]!.id]);
+  });
+
+  it.each(SEEDS)('a second member crashes during the flush of the first failure: the flush restarts (seed %i)', (seed) => {
+    const sim = cluster(seed, ['a', 'b', 'c', 'd', 'e']);
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    traffic(sim, clients, 'g', 50, 'x');
+    sim.crash('e');
+    sim.runUntil(() => sim.traces.some((t) => t.trace.type === 'view-change-start' && t.at > 0 && sim.crashed.has('e')), 10_000);
+    sim.crash('d');
+    traffic(sim, clients, 'g', 4 * SUSPECT_MS, 'y');
+    settle(sim, ['a', 'b', 'c'], 3);
+    expectClean(sim, clients.slice(0, 3).map((c) => c.id));
+  });
+});
+
+describe('partitions', () => {
+  it.each(SEEDS)('3|2 partition: the minority stops, is expelled, and rejoins after the heal (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const sim = cluster(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    traffic(sim, clients, 'g', 50, 'x');
+    sim.partition(['a', 'b', 'c'], ['d', 'e']);
+    traffic(sim, clients, 'g', 6 * SUSPECT_MS, 'y');
+    settle(sim, ['a', 'b', 'c'], 3);
+    expect(clients[3]!.expelled('g')).toBe(true);
+    expect(clients[4]!.expelled('g')).toBe(true);
+    sim.healAll();
+    settle(sim, names, 5);
+    // The minority's daemons came back as new incarnations.
+    expect(sim.nodes.get('d')!.self.incarnation).toContain('.');
+    expectClean(sim, clients.slice(0, 3).map((c) => c.id));
+  });
+
+  it.each(SEEDS)('a one-way link cut settles on a view of members that all reach each other (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = cluster(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    sim.cut('b', 'c', true);
+    traffic(sim, clients, 'g', 8 * SUSPECT_MS, 'y');
+    const views = sim.traces.filter((t) => t.trace.type === 'daemon-view' && t.daemon === 'a').length;
+    expect(views).toBeLessThan(8); // no flapping
+    expectClean(sim);
+  });
+
+  it.each(SEEDS)('a short link break loses nothing: frames are fetched again, no view change (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = cluster(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    const viewBefore = sim.nodes.get('a')!.currentView!.id;
+    traffic(sim, clients, 'g', 20, 'x');
+    sim.cut('a', 'b');
+    traffic(sim, clients, 'g', SUSPECT_MS / 3, 'y');
+    sim.heal('a', 'b');
+    traffic(sim, clients, 'g', 20, 'z');
+    sim.run(sim.nowMs + 3 * SUSPECT_MS);
+    expect(sim.nodes.get('a')!.currentView!.id).toBe(viewBefore);
+    expectClean(sim, clients.map((c) => c.id));
+  });
+});
+
+describe('pauses and restarts', () => {
+  it.each(SEEDS)('a daemon paused past the suspect timeout is excluded and comes back as a new incarnation (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = cluster(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    sim.freeze('c', 4 * SUSPECT_MS);
+    traffic(sim, clients, 'g', 5 * SUSPECT_MS, 'y');
+    settle(sim, names, 3);
+    expect(sim.nodes.get('c')!.self.incarnation).toContain('.');
+    expectClean(sim, clients.slice(0, 2).map((c) => c.id));
+  });
+
+  it.each(SEEDS)('a daemon restarted under the same name replaces its old incarnation (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = cluster(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    sim.crash('b');
+    sim.run(sim.nowMs + 10);
+    sim.restart('b', 'a');
+    traffic(sim, [clients[0]!, clients[2]!], 'g', 4 * SUSPECT_MS, 'y');
+    settle(sim, names, 3);
+    expect(sim.nodes.get('a')!.currentView!.members.filter((m) => m.id.name === 'b').length).toBe(1);
+    expectClean(sim, [clients[0]!.id, clients[2]!.id]);
+  });
+});
