@@ -40,6 +40,7 @@ interface ViewChangeRecord {
 }
 
 const MAX_TIMELINE = 100;
+const ORDER_NAMES = ['total', 'fifo', 'causal', 'safe'] as const;
 
 export class Daemon {
   readonly name: string;
@@ -99,6 +100,9 @@ export class Daemon {
       advertise: this.peers.advertise,
       join: cfg.seeds.length > 0,
       maxMessageBytes: cfg.maxMessageBytes,
+      heartbeatMs: cfg.heartbeatMs,
+      suspectMs: cfg.suspectMs,
+      traceSends: this.eventLog !== undefined,
       nowMs: performance.now(),
     });
     this.peers.on('frame', (peer, frame) => {
@@ -160,6 +164,7 @@ export class Daemon {
   }
 
   private apply(out: CoreOutput): void {
+    if (out.identity !== undefined) this.peers.setIdentity(out.identity);
     for (const a of out.addresses) this.peers.setAddress(a.peer, a.advertise);
     for (const s of out.sends) this.peers.send(s.to, s.frame);
     this.m.framesOut.inc(undefined, out.sends.length);
@@ -189,9 +194,20 @@ export class Daemon {
       this.log.info({ viewId: view?.id, ballot: t.ballot, proposed: t.members }, 'view change started');
     } else if (t.type === 'left') {
       this.log.info({ viewId: view?.id }, 'left the daemon view');
+    } else if (t.type === 'suspect') {
+      this.log.warn({ viewId: view?.id, member: t.member }, 'member suspected');
+    } else if (t.type === 'flush-restart') {
+      this.log.warn({ viewId: view?.id, ballot: t.ballot }, 'flush restarted');
+    } else if (t.type === 'step-down') {
+      this.log.warn({ reason: t.reason, incarnation: this.node.self.incarnation }, 'outside the primary component: clients expelled, rejoining');
     }
-    if (this.eventLog !== undefined) {
-      appendFileSync(this.eventLog, `${JSON.stringify({ t: Date.now(), daemon: this.name, incarnation: this.incarnation, ...t })}\n`);
+    if (this.eventLog !== undefined && (t.type === 'daemon-view' || t.type === 'send')) {
+      // The checker's history format (test/checker/history.ts).
+      const line =
+        t.type === 'daemon-view'
+          ? { type: 'daemon-view', t: Date.now(), daemon: this.node.selfKey, viewId: t.viewId, members: t.members }
+          : { type: 'send', t: Date.now(), member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId };
+      appendFileSync(this.eventLog, `${JSON.stringify(line)}\n`);
     }
   }
 

@@ -300,8 +300,8 @@ interface InboundConn {
 export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly options: PeerLinksOptions;
   private readonly log: Logger;
-  private readonly selfKey: PeerKey;
-  private readonly self: { name: string; incarnation: string };
+  private selfKey: PeerKey;
+  private self: { name: string; incarnation: string };
   private server: Server | undefined;
   private advertiseAddress: string | undefined;
   private closed = false;
@@ -472,6 +472,18 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     if (link.dial?.state === 'open') this.scheduleFlush(link);
     else if (!link.dial && !link.retryTimer) this.connectLink(link);
     return true;
+  }
+
+  /**
+   * This daemon took a new incarnation (it rejoins after losing the primary): every
+   * link is closed so peers see the new identity in the next hello.
+   */
+  setIdentity(self: chorus.IDaemonId): void {
+    if (!self.name || !self.incarnation) throw new TypeError('PeerLinks: self needs a name and an incarnation');
+    this.self = { name: self.name, incarnation: self.incarnation };
+    this.selfKey = peerKeyOf(this.self);
+    for (const peer of [...new Set([...this.links.keys(), ...this.inboundByKey.keys()])]) this.disconnect(peer);
+    this.log.info({ incarnation: self.incarnation }, 'new incarnation: links reset');
   }
 
   /**

@@ -202,6 +202,7 @@ function generateHistory(seed: number, opts: { clients: number; steps: number; g
     else {
       events.push({ type: 'crash', t: ++t, member });
       crashed.add(member);
+      clients.push(`${prefix}${clients.length}`); // a new process takes its place
     }
     const cause: ChangeCause = how === 'expelled' ? 'partition' : how;
     install(
@@ -282,10 +283,10 @@ describe('correct histories pass', () => {
       .deliver(['a', 'b'], 'm3', 3)
       .view(3, ['a', 'b', 'c'])
       .send('c', 'm4', 3, 'causal')
+      .send('b', 'm5', 3, 'causal') // before b delivered m4: m4 and m5 are concurrent
       .deliver(['c', 'b'], 'm4', 4)
-      .send('b', 'm5', 3, 'causal')
-      .deliver(['b', 'c', 'a'], 'm5', 5) // a delivers m5 before m4: they are concurrent
-      .deliver('a', 'm4', 4)
+      .deliver(['b', 'c', 'a'], 'm5', 5)
+      .deliver('a', 'm4', 4) // so a may deliver m5 first
       .leave('b')
       .view(4, ['a', 'c'], ['a', 'c'], { b: 'leave' })
       .send('a', 'm6', 4, 'safe')
@@ -337,7 +338,7 @@ describe('correct histories pass', () => {
   });
 
   it('catches the loss of any one delivery by a survivor of a generated history', () => {
-    const { events } = generateHistory(7, { clients: 5, steps: 500 });
+    const { events } = generateHistory(7, { clients: 5, steps: 2000 });
     // Deliveries by a member whose next step is the next view, shared with another
     // survivor: removing one must break guarantee 2.
     const candidates = events.flatMap((e, i) => {
