@@ -289,6 +289,13 @@ export class SimCluster {
     this.frozenUntil.clear();
   }
 
+  /** Any link cut, or any daemon paused, right now. */
+  hasCuts(): boolean {
+    if (this.cutLinks.size > 0) return true;
+    for (const t of this.frozenUntil.values()) if (t > this.nowMs) return true;
+    return false;
+  }
+
   isCut(a: string, b: string): boolean {
     return this.cutLinks.has(`${a}>${b}`);
   }

@@ -1,0 +1,259 @@
+// One randomized simulator run, decided entirely by its seed (VOPR-style): cluster
+// size, traffic, and a fault schedule of crashes (the coordinator too), crashes during
+// a flush, pauses longer than the suspect timeout, one-way and two-way link cuts,
+// majority|minority partitions, heals and restarts. Two phases: safety (faults on),
+// then liveness (heal; the cluster must converge to one view with every live daemon
+// and deliver every pending message within a bound). The checker verifies the history.
+//
+// Fault mix limits (see docs/decisions.md): at any time a majority of the daemons is
+// alive and connected, so a primary component always exists. Losing the majority for
+// good needs an operator (`chorus force-primary`), which the simulator does not play.
+import { checkHistory, checkLiveness, formatViolations, type Violation } from '../checker/index.js';
+import { Random } from './random.js';
+import { SimCluster, type SimClient } from './sim-cluster.js';
+
+export const SIM_HEARTBEAT_MS = 50;
+export const SIM_SUSPECT_MS = 300;
+
+export type FaultKind =
+  | 'crash'
+  | 'crash-coordinator'
+  | 'crash-during-flush'
+  | 'freeze'
+  | 'cut-one-way'
+  | 'cut-both'
+  | 'partition'
+  | 'heal'
+  | 'restart'
+  | 'client-churn';
+
+export interface RunResult {
+  readonly seed: number;
+  readonly daemons: number;
+  readonly faults: Record<FaultKind, number>;
+  readonly violations: Violation[];
+  readonly daemonViews: number;
+  readonly flushRestarts: number;
+  /** Longest flush seen: view-change-start to the matching install (simulated ms). */
+  readonly longestFlushMs: number;
+  readonly messagesSent: number;
+  readonly messagesDelivered: number;
+  readonly simulatedMs: number;
+  /** Set when the run failed: what happened, readable. */
+  readonly error?: string;
+  readonly trace?: string;
+}
+
+const FAULTS: readonly FaultKind[] = [
+  'crash',
+  'crash-coordinator',
+  'crash-during-flush',
+  'freeze',
+  'cut-one-way',
+  'cut-both',
+  'partition',
+  'heal',
+  'restart',
+  'client-churn',
+];
+
+export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunResult {
+  const rng = new Random(seed * 7919 + 1);
+  const n = rng.int(3, 7);
+  const names = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + i));
+  const sim = new SimCluster({ seed, heartbeatMs: SIM_HEARTBEAT_MS, suspectMs: SIM_SUSPECT_MS, maxDelayMs: rng.pick([0.5, 2, 5]) });
+  const faults = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<FaultKind, number>;
+  const clients: SimClient[] = [];
+  let sent = 0;
+  try {
+    sim.addDaemon(names[0]!);
+    for (const nm of names.slice(1)) sim.addDaemon(nm, names[0]!);
+    sim.runUntil(() => names.every((nm) => sim.nodes.get(nm)!.currentView?.members.length === n), 30_000);
+    for (const nm of names) clients.push(sim.addClient(nm));
+    const joins = clients.map((c) => c.join('g'));
+    sim.runUntil(() => clients.every((c, i) => c.replies.get(joins[i]!)?.ok === true), 30_000);
+
+    // ---------------------------------------------------------------- safety phase
+    const safetyEnd = sim.nowMs + (options.safetyMs ?? rng.int(2000, 5000));
+    let nextFault = sim.nowMs + rng.int(100, 400);
+    const rate = rng.pick([0.05, 0.2, 0.5]); // multicasts per client per ms
+    let tick = 0;
+    while (sim.nowMs < safetyEnd) {
+      for (const c of clients) {
+        if (c.dead || c.expelled('g') || !rng.chance(rate)) continue;
+        if (!sim.clients.get(c.id)) continue;
+        c.multicast('g', `${c.id}#${tick}`);
+        sent++;
+      }
+      tick++;
+      sim.run(sim.nowMs + 1);
+      if (sim.nowMs >= nextFault) {
+        injectFault(sim, rng, names, clients, faults);
+        nextFault = sim.nowMs + rng.int(100, 800);
+      }
+    }
+
+    // ---------------------------------------------------------------- liveness phase
+    sim.healAll();
+    const live = () => sim.live();
+    const converged = () => {
+      const l = live();
+      const views = l.map((nm) => sim.nodes.get(nm)!.currentView);
+      return views.every((v) => v !== undefined && v.id === views[0]!.id && v.members.length === l.length) &&
+        l.every((nm) => sim.nodes.get(nm)!.state === 'normal');
+    };
+    sim.runUntil(converged, 60_000);
+    // Every live client sends once more, and everything pending must arrive.
+    const liveClients = clients.filter((c) => !c.dead && !c.expelled('g') && sim.live().includes(c.daemon));
+    for (const c of liveClients) {
+      c.multicast('g', `${c.id}#final`);
+      sent++;
+    }
+    sim.run(sim.nowMs + 20 * SIM_SUSPECT_MS);
+
+    const result = checkHistory(sim.history);
+    const liveness = checkLiveness(sim.history, { live: liveClients.map((c) => c.id) });
+    const violations = [...result.violations, ...liveness];
+    return summarize(seed, n, sim, faults, violations, sent);
+  } catch (err) {
+    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return { ...summarize(seed, n, sim, faults, [], sent), error, trace: traceOf(sim) };
+  }
+}
+
+function injectFault(sim: SimCluster, rng: Random, names: readonly string[], clients: SimClient[], faults: Record<FaultKind, number>): void {
+  const live = sim.live();
+  const majority = Math.floor(names.length / 2) + 1;
+  // Daemons that are up and not cut off: a fault may take at most live - majority of them.
+  const spare = live.length - majority;
+  const kind = rng.pick(FAULTS);
+  const coordinator = live.find((nm) => sim.nodes.get(nm)!.isCoordinator && sim.nodes.get(nm)!.state !== 'joining');
+  switch (kind) {
+    case 'crash':
+    case 'crash-coordinator': {
+      if (spare < 1 || sim.hasCuts()) return;
+      const victim = kind === 'crash-coordinator' && coordinator !== undefined ? coordinator : rng.pick(live);
+      sim.crash(victim);
+      faults[kind]++;
+      return;
+    }
+    case 'crash-during-flush': {
+      if (spare < 2 || sim.hasCuts()) return;
+      const first = rng.pick(live);
+      sim.crash(first);
+      const start = sim.traces.length;
+      // Wait for the flush of that failure to start, then fail another member in it.
+      try {
+        sim.runUntil(() => sim.traces.slice(start).some((t) => t.trace.type === 'view-change-start'), 5 * SIM_SUSPECT_MS);
+      } catch {
+        return;
+      }
+      const rest = sim.live();
+      sim.crash(rng.pick(rest));
+      faults[kind]++;
+      return;
+    }
+    case 'freeze': {
+      if (spare < 1 || sim.hasCuts()) return;
+      sim.freeze(rng.pick(live), rng.pick([SIM_SUSPECT_MS / 3, 2 * SIM_SUSPECT_MS, 4 * SIM_SUSPECT_MS]));
+      faults[kind]++;
+      return;
+    }
+    case 'cut-one-way':
+    case 'cut-both': {
+      if (spare < 1 || sim.hasCuts()) return;
+      const a = rng.pick(live);
+      const b = rng.pick(live.filter((x) => x !== a));
+      if (b === undefined) return;
+      sim.cut(a, b, kind === 'cut-one-way');
+      faults[kind]++;
+      return;
+    }
+    case 'partition': {
+      if (spare < 1 || sim.hasCuts()) return;
+      const shuffled = [...live].sort(() => rng.next() - 0.5);
+      const minority = shuffled.slice(0, rng.int(1, spare));
+      sim.partition(minority, shuffled.filter((x) => !minority.includes(x)));
+      faults[kind]++;
+      return;
+    }
+    case 'heal': {
+      if (!sim.hasCuts()) return;
+      sim.healAll();
+      faults[kind]++;
+      return;
+    }
+    case 'restart': {
+      const dead = names.filter((nm) => sim.crashed.has(nm));
+      if (dead.length === 0 || live.length === 0) return;
+      const nm = rng.pick(dead);
+      sim.restart(nm, rng.pick(live));
+      const c = sim.addClient(nm);
+      clients.push(c);
+      c.join('g');
+      faults[kind]++;
+      return;
+    }
+    case 'client-churn': {
+      const alive = clients.filter((c) => !c.dead && live.includes(c.daemon));
+      if (alive.length === 0) return;
+      const victim = rng.pick(alive);
+      victim.disconnect();
+      const c = sim.addClient(victim.daemon);
+      clients.push(c);
+      c.join('g');
+      faults[kind]++;
+      return;
+    }
+  }
+}
+
+function summarize(seed: number, n: number, sim: SimCluster, faults: Record<FaultKind, number>, violations: Violation[], sent: number): RunResult {
+  let views = 0;
+  let restarts = 0;
+  let longest = 0;
+  const open = new Map<string, number>();
+  for (const t of sim.traces) {
+    if (t.trace.type === 'daemon-view') {
+      views++;
+      const started = open.get(t.daemon);
+      if (started !== undefined) longest = Math.max(longest, t.at - started);
+      open.delete(t.daemon);
+    } else if (t.trace.type === 'flush-restart') {
+      restarts++;
+    } else if (t.trace.type === 'view-change-start') {
+      if (!open.has(t.daemon)) open.set(t.daemon, t.at);
+    } else if (t.trace.type === 'step-down') {
+      open.delete(t.daemon);
+    }
+  }
+  const delivered = sim.history.filter((e) => e.type === 'deliver').length;
+  return {
+    seed,
+    daemons: n,
+    faults,
+    violations,
+    daemonViews: views,
+    flushRestarts: restarts,
+    longestFlushMs: longest,
+    messagesSent: sent,
+    messagesDelivered: delivered,
+    simulatedMs: sim.nowMs,
+  };
+}
+
+/** The last events of a failed run, readable. */
+function traceOf(sim: SimCluster): string {
+  return sim.traces
+    .slice(-60)
+    .map((t) => `${t.at.toFixed(2).padStart(10)} ${t.daemon} ${JSON.stringify(t.trace)}`)
+    .join('\n');
+}
+
+export function describeFailure(r: RunResult): string {
+  const lines = [`seed ${r.seed} failed (${r.daemons} daemons): reproduce with npm run sim -- --seed ${r.seed}`];
+  if (r.error !== undefined) lines.push(r.error);
+  if (r.violations.length > 0) lines.push(formatViolations(r.violations));
+  if (r.trace !== undefined) lines.push('last trace events:', r.trace);
+  return lines.join('\n');
+}
