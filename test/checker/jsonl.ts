@@ -2,7 +2,44 @@
 // and the real-process tests write them. The only IO of the checker.
 import { readFile } from 'node:fs/promises';
 
-import type { HistoryEvent } from './history.js';
+import { ORDERS, type HistoryEvent } from './history.js';
+
+type FieldKind = 'string' | 'number' | 'strings' | 'record' | 'order';
+
+/** The fields each known event type needs; other types pass through (ignored later). */
+const FIELDS: Readonly<Record<string, Readonly<Record<string, FieldKind>>>> = {
+  'daemon-view': { daemon: 'string', viewId: 'number', members: 'strings' },
+  'group-view': {
+    member: 'string',
+    group: 'string',
+    viewId: 'number',
+    members: 'strings',
+    joined: 'strings',
+    left: 'strings',
+    causes: 'record',
+  },
+  send: { member: 'string', group: 'string', id: 'string', order: 'order', viewId: 'number' },
+  deliver: { member: 'string', group: 'string', id: 'string', sender: 'string', order: 'order', viewId: 'number', seq: 'number' },
+  expelled: { member: 'string', group: 'string', reason: 'string' },
+  leave: { member: 'string', group: 'string' },
+  crash: { member: 'string' },
+  'daemon-crash': { daemon: 'string' },
+};
+
+function hasKind(value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'strings':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'record':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'order':
+      return (ORDERS as readonly unknown[]).includes(value);
+  }
+}
 
 /** A history file that is not valid JSON lines; `line` is 1-based. */
 export class HistoryFormatError extends Error {
@@ -35,6 +72,11 @@ export function parseHistory(text: string, source = '<history>'): HistoryEvent[]
     const event = value as { type?: unknown; t?: unknown };
     if (typeof event.type !== 'string') throw new HistoryFormatError(source, i + 1, 'an event needs a string "type"');
     if (typeof event.t !== 'number') throw new HistoryFormatError(source, i + 1, 'an event needs a number "t"');
+    for (const [field, kind] of Object.entries(FIELDS[event.type] ?? {})) {
+      if (!hasKind((value as Record<string, unknown>)[field], kind)) {
+        throw new HistoryFormatError(source, i + 1, `a "${event.type}" event needs "${field}" (${kind})`);
+      }
+    }
     events.push(value as HistoryEvent);
   }
   return events;

@@ -6,10 +6,13 @@
 // - `causal`, `total`, `safe`: causality — every message that happened before m2 is
 //   delivered first, and those sent in m2's view are delivered at all. m1 happened
 //   before m2 when some member sent or delivered m1 before it sent m2 (transitively),
-//   within the group. Causality is computed from each member's own event order.
+//   within the group. Causality is computed from each member's own event order, among
+//   the messages of one sending view: across views, sending-view delivery (guarantee
+//   2) already puts every message of an earlier view first.
 // - `total`, `safe`: one order at every member (common messages in the same relative
 //   order), one `seq` per message and one message per `seq` in a group, and seqs that
-//   strictly increase at each member.
+//   strictly increase at each member. `total` is not uniform: what a member delivered
+//   in the view it then failed in (crash, expelled) need not agree (see mustAgree).
 // - `safe`: uniform — a message delivered by anyone in view v is delivered by every
 //   member that moves from v to v+1, even if the members that delivered it did not.
 import type { DeliverEvent, HistoryEvent, Order } from './history.js';
@@ -33,8 +36,12 @@ export function ordering(index: HistoryIndex): Violation[] {
   const out: Violation[] = [];
   for (const group of index.groups) {
     const firsts = firstDeliveries(index, group);
-    sequenceNumbers(index, group, firsts, out);
-    totalOrder(index, group, firsts, out);
+    const seqViolations = sequenceNumbers(index, group, firsts);
+    out.push(...seqViolations);
+    // With one seq per message, one message per seq and increasing seqs at every
+    // member, every member delivers in seq order: the same order. Compare the orders
+    // themselves only when the seqs are wrong, to name the members that disagree.
+    if (seqViolations.length > 0) totalOrder(index, group, firsts, out);
     causality(index, group, out);
   }
   safeUniform(index, out);
@@ -46,23 +53,45 @@ function isTotal(order: Order): boolean {
 }
 
 /** Per member: its first delivery of each message of the group, in its order. */
-function firstDeliveries(index: HistoryIndex, group: string): Map<string, DeliverEvent[]> {
-  const out = new Map<string, DeliverEvent[]>();
+function firstDeliveries(index: HistoryIndex, group: string): Map<string, DeliveryRecord[]> {
+  const out = new Map<string, DeliveryRecord[]>();
   for (const d of index.deliveries) {
-    if (d.first && d.event.group === group) getOrCreate(out, d.event.member, () => []).push(d.event);
+    if (d.first && d.event.group === group) getOrCreate(out, d.event.member, () => []).push(d);
   }
   return out;
 }
 
-function sequenceNumbers(index: HistoryIndex, group: string, firsts: Map<string, DeliverEvent[]>, out: Violation[]): void {
+/**
+ * Whether a total/safe delivery must agree with the other members' (one seq, one
+ * order). `total` is not uniform: a member that fails in view v (crashes or is
+ * expelled before installing v+1) may have delivered in v what the survivors order
+ * differently — a sequencer that delivers its own order and crashes before sending it,
+ * a minority that delivers before it learns it is out (guarantee 5) — and `safe` is
+ * the order that rules this out. Such a member's deliveries must still agree with its
+ * own (increasing seqs, causality).
+ */
+function mustAgree(index: HistoryIndex, d: DeliveryRecord): boolean {
+  const order = orderOf(index, d.event);
+  if (order === 'safe') return true;
+  if (order !== 'total') return false;
+  const session = d.session;
+  if (session === undefined || (session.end !== 'crash' && session.end !== 'expelled')) return true;
+  return d.inView !== session.views.at(-1)?.viewId;
+}
+
+function sequenceNumbers(index: HistoryIndex, group: string, firsts: Map<string, DeliveryRecord[]>): Violation[] {
+  const out: Violation[] = [];
   const seqsOf = new Map<string, Map<number, DeliverEvent[]>>(); // id → seq → deliveries
   const idsAt = new Map<number, Map<string, DeliverEvent[]>>(); // seq → id → deliveries
   for (const [member, deliveries] of firsts) {
     let previous: DeliverEvent | undefined;
-    for (const e of deliveries) {
+    for (const d of deliveries) {
+      const e = d.event;
       if (!isTotal(orderOf(index, e))) continue;
-      getOrCreate(getOrCreate(seqsOf, e.id, () => new Map()), e.seq, () => []).push(e);
-      getOrCreate(getOrCreate(idsAt, e.seq, () => new Map()), e.id, () => []).push(e);
+      if (mustAgree(index, d)) {
+        getOrCreate(getOrCreate(seqsOf, e.id, () => new Map()), e.seq, () => []).push(e);
+        getOrCreate(getOrCreate(idsAt, e.seq, () => new Map()), e.id, () => []).push(e);
+      }
       if (previous !== undefined && e.seq <= previous.seq) {
         out.push(
           violation(
@@ -90,21 +119,24 @@ function sequenceNumbers(index: HistoryIndex, group: string, firsts: Map<string,
       violation(4, 'seq-unique', `group "${group}": seq ${seq} was given to ${byId.size} messages: ${described}`, [...byId.values()].map((ds) => ds[0]!)),
     );
   }
+  return out;
 }
 
 /** Any two members deliver their common total/safe messages in the same order. */
-function totalOrder(index: HistoryIndex, group: string, firsts: Map<string, DeliverEvent[]>, out: Violation[]): void {
+function totalOrder(index: HistoryIndex, group: string, firsts: Map<string, DeliveryRecord[]>, out: Violation[]): void {
   const sequences = [...firsts]
-    .map(([member, ds]) => ({ member, ids: ds.filter((d) => isTotal(orderOf(index, d))).map((d) => d.id) }))
+    .map(([member, ds]) => {
+      const ids = ds.filter((d) => mustAgree(index, d)).map((d) => d.event.id);
+      return { member, ids, position: new Map(ids.map((id, k) => [id, k])) };
+    })
     .filter((s) => s.ids.length > 0);
   for (let i = 0; i < sequences.length; i++) {
     for (let j = i + 1; j < sequences.length; j++) {
       const p = sequences[i]!;
       const q = sequences[j]!;
-      const positionAtQ = new Map(q.ids.map((id, k) => [id, k]));
       let last: { id: string; at: number } | undefined;
       for (const id of p.ids) {
-        const at = positionAtQ.get(id);
+        const at = q.position.get(id);
         if (at === undefined) continue;
         if (last !== undefined && at < last.at) {
           out.push(
@@ -143,9 +175,12 @@ function raise(clock: VectorClock, sender: string, count: number): void {
 }
 
 /**
- * Causal past of every sent message, as a vector: sender → how many of its sends of
- * the group happened before. A sender's sends are ordered by its own event order, so
- * the past is downward closed per sender and a count describes it exactly.
+ * Causal past of every sent message among the messages of its own sending view, as a
+ * vector: sender → how many of its sends of the group happened before. A sender's sends
+ * are ordered by its own event order, so the past is downward closed per sender and a
+ * count describes it exactly. Only the sending view matters: a message of an earlier
+ * view delivered after a later one is already a broken sending-view delivery
+ * (guarantee 2), and a causal chain cannot come back into a view its members have left.
  * Undefined when causality is cyclic (reported).
  */
 function causalPasts(
@@ -156,51 +191,45 @@ function causalPasts(
 ): Map<string, VectorClock> | undefined {
   const pasts = new Map<string, VectorClock>();
   const cursor = new Map<string, number>();
-  const clocks = new Map<string, VectorClock>();
-  for (;;) {
-    let progress = false;
-    const blocked: DeliveryRecord[] = [];
-    for (const [member, records] of streams) {
-      const clock = getOrCreate(clocks, member, () => new Map());
-      let i = cursor.get(member) ?? 0;
-      for (; i < records.length; i++) {
-        const r = records[i]!;
-        const m = info.get(r.event.id);
-        if (isSend(r)) {
-          if (m !== undefined && m.send === r) {
-            pasts.set(m.id, new Map(clock));
-            raise(clock, member, m.index + 1);
-          }
-          continue;
-        }
-        if (m === undefined) continue;
-        const past = pasts.get(m.id);
-        if (past === undefined) {
-          blocked.push(r);
-          break;
-        }
-        merge(clock, past);
-        raise(clock, m.sender, m.index + 1);
+  /** member → sending view → what the member has seen of that view */
+  const clocks = new Map<string, Map<number, VectorClock>>();
+  /** message id → members whose next event is a delivery of it, sent later */
+  const waiting = new Map<string, string[]>();
+  const ready = [...streams.keys()];
+  while (ready.length > 0) {
+    const member = ready.pop()!;
+    const records = streams.get(member)!;
+    const views = getOrCreate(clocks, member, () => new Map());
+    let i = cursor.get(member) ?? 0;
+    for (; i < records.length; i++) {
+      const r = records[i]!;
+      const m = info.get(r.event.id);
+      if (m === undefined) continue;
+      const clock = getOrCreate(views, m.viewId, () => new Map());
+      if (isSend(r)) {
+        if (m.send !== r) continue;
+        pasts.set(m.id, new Map(clock));
+        raise(clock, member, m.index + 1);
+        ready.push(...(waiting.get(m.id) ?? []));
+        waiting.delete(m.id);
+        continue;
       }
-      if (i !== (cursor.get(member) ?? 0)) progress = true;
-      cursor.set(member, i);
+      const past = pasts.get(m.id);
+      if (past === undefined) {
+        getOrCreate(waiting, m.id, () => []).push(member);
+        break;
+      }
+      merge(clock, past);
+      raise(clock, m.sender, m.index + 1);
     }
-    if (blocked.length === 0) return pasts;
-    if (!progress) {
-      // Every member waits for a send that comes after one of its own deliveries:
-      // some message was delivered before it was sent. Causality means nothing here.
-      out.push(
-        violation(
-          4,
-          'causal-cycle',
-          `group "${group}": deliveries that causally precede their own send: ` +
-            blocked.map((r) => `${r.event.member} delivered ${r.event.id}`).join(', '),
-          blocked.map((r) => r.event),
-        ),
-      );
-      return undefined;
-    }
+    cursor.set(member, i);
   }
+  if (waiting.size === 0) return pasts;
+  // Members wait for sends that come after their own deliveries: some message was
+  // delivered before it was sent. Causality means nothing here.
+  const blocked = [...waiting].flatMap(([id, members]) => members.map((member) => `${member} delivered ${id}`));
+  out.push(violation(4, 'causal-cycle', `group "${group}": deliveries that causally precede their own send: ${blocked.join(', ')}`));
+  return undefined;
 }
 
 function causality(index: HistoryIndex, group: string, out: Violation[]): void {
