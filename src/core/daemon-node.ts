@@ -136,6 +136,8 @@ export class DaemonNode {
   private logBase: number[] = [];
   private received: number[] = [];
   private deliveredSeq: number[] = [];
+  /** Causal barrier of the last entry received from each sender (Entry.dep). */
+  private lastDep: number[] = [];
   private retainedBytes = 0;
 
   // Ordering and delivery.
@@ -411,11 +413,17 @@ export class DaemonNode {
     const have = this.received[s]!;
     const log = this.log[s]!;
     const base = this.logBase[s]!;
+    let dep = this.lastDep[s]!;
     for (let i = have + 1 - firstSeq; i < entries.length; i++) {
       const e = entries[i]!;
+      // Only the first entry of a batch carries its causal barrier: fill it in, so a
+      // relayed copy carries it too.
+      if ((e.dep ?? 0) > dep) dep = e.dep!;
+      e.dep = dep;
       log[firstSeq + i - base] = e;
       this.retainedBytes += entryBytes(e);
     }
+    this.lastDep[s] = dep;
     const last = firstSeq + entries.length - 1;
     if (last > have) {
       this.received[s] = last;
@@ -893,6 +901,8 @@ export class DaemonNode {
     if (this.outbox.length === 0 || this.view === undefined || this.mode === 'joining') return false;
     const entries = this.outbox;
     this.outbox = [];
+    // Causal barrier: everything delivered here so far happened before these entries.
+    entries[0]!.dep = this.nextDeliver - 1;
     const firstSeq = this.sentSeq + 1;
     this.sentSeq += entries.length;
     const frame: chorus.IPeerFrame = { data: { viewId: this.view.id, firstSeq, entries } };
@@ -945,7 +955,8 @@ export class DaemonNode {
     const heard = ev.heard;
     const connected = this.view.members.every((m) => (heardBy.get(m.key) ?? -Infinity) >= fresh && heard.has(m.key));
     if (!connected) {
-      if (direct) this.send(key, { joinStatus: { viewId: this.view.id, members: this.view.members.map(memberToProto) } });
+      this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
+      this.send(key, { joinStatus: { viewId: this.view.id, members: this.view.members.map(memberToProto) } });
       return;
     }
     this.joinEvidence.delete(key);
@@ -1180,9 +1191,29 @@ export class DaemonNode {
       end = r.firstGlobal + r.count;
     }
     const orders: OrderRun[] = known.from(firstGlobal + 1);
+    const depOf = depLookup(acks.map((a) => a.ack.depMarks ?? []), n);
+    // Keep causality when failed senders took part of it with them: walking the known
+    // order, a slot whose entry no participant holds is skipped; so is every later
+    // entry that depends on a skipped one (its causal barrier reaches it), together with
+    // the rest of that sender's stream (FIFO). Survivors' own entries never depend on a
+    // skipped slot: they delivered everything they depend on.
+    let firstExcluded = Number.POSITIVE_INFINITY;
+    const exclude = (s: number, seq: number, global: number) => {
+      firstExcluded = Math.min(firstExcluded, global);
+      cutSeqs[s] = Math.min(cutSeqs[s]!, seq - 1);
+    };
+    for (const r of orders) {
+      for (let k = 0; k < r.count; k++) {
+        const seq = r.firstSeq + k;
+        const global = r.firstGlobal + k;
+        if (seq > cutSeqs[r.sender]! || depOf(r.sender, seq) >= firstExcluded) exclude(r.sender, seq, global);
+      }
+    }
+    const lastKnown = end - 1;
     // Per sender, the highest seq already placed: by the known order, or delivered
     // somewhere before it (a sender's entries are placed in seq order). The rest of
-    // the cut gets new slots after the known order.
+    // the cut gets new slots after the known order, unless it depends on an order no
+    // participant knows or on an excluded entry.
     const placed = new Array<number>(n).fill(0);
     for (const r of orders) placed[r.sender] = Math.max(placed[r.sender]!, r.firstSeq + r.count - 1);
     for (const { ack } of acks) {
@@ -1192,6 +1223,13 @@ export class DaemonNode {
     let next = end;
     for (let s = 0; s < n; s++) {
       const from = placed[s]! + 1;
+      for (let seq = from; seq <= cutSeqs[s]!; seq++) {
+        const dep = depOf(s, seq);
+        if (dep > lastKnown || dep >= firstExcluded) {
+          cutSeqs[s] = seq - 1;
+          break;
+        }
+      }
       const to = cutSeqs[s]!;
       if (to < from) continue;
       orders.push({ sender: s, firstSeq: from, count: to - from + 1, firstGlobal: next });
@@ -1281,12 +1319,28 @@ export class DaemonNode {
       delivered: this.nextDeliver - 1,
       orders: this.order.from(0).map((r) => ({ ...r })),
       deliveredSeqs: this.deliveredSeq.slice(),
+      depMarks: this.depMarks(),
       ambiguous: this.ambiguous.map((a) => ({ viewId: a.viewId, members: a.members.map(keyToId) })),
     };
     // From now on this proposal may be installed somewhere: remember it.
     this.ambiguous.push({ viewId: p.newViewId ?? 0, members: members.map((m) => m.key) });
     if (from === this.key) this.onProposeAck(this.key, ack);
     else this.send(from, { proposeAck: ack });
+  }
+
+  /** Causal barriers of the entries held here and not delivered, as change points. */
+  private depMarks(): chorus.IDepMark[] {
+    const marks: chorus.IDepMark[] = [];
+    for (let s = 0; s < this.received.length; s++) {
+      let last = -1;
+      const base = this.logBase[s]!;
+      for (let seq = Math.max(this.deliveredSeq[s]! + 1, base); seq <= this.received[s]!; seq++) {
+        const dep = this.log[s]![seq - base]?.dep ?? 0;
+        if (dep !== last) marks.push({ sender: s, seq, dep });
+        last = dep;
+      }
+    }
+    return marks;
   }
 
   private onCut(from: PeerKey, cut: chorus.ICut): void {
@@ -1350,6 +1404,14 @@ export class DaemonNode {
     if (install === undefined) return false;
     this.pendingInstall = undefined;
     const members = (install.members ?? []).map(memberFromProto);
+    if (this.view !== undefined && !members.some((m) => m.key === this.key)) {
+      // A view without us (we were excluded, or we leave): its cut was computed without
+      // us, so we deliver nothing more of the old view.
+      this.lastInstall = install;
+      if (this.leaveRequested) this.leaveNow();
+      else this.stepDown('excluded from the new view');
+      return true;
+    }
     if (this.view !== undefined) {
       this.applyCut(install.orders ?? [], install.cutSeqs ?? []);
       if (this.mode === 'left') return true;
@@ -1395,6 +1457,7 @@ export class DaemonNode {
     this.logBase = new Array<number>(n).fill(1);
     this.received = new Array<number>(n).fill(0);
     this.deliveredSeq = new Array<number>(n).fill(0);
+    this.lastDep = new Array<number>(n).fill(0);
     this.retainedBytes = 0;
     this.ordered = new Array<number>(n).fill(0);
     this.order = new OrderLog();
@@ -1506,6 +1569,27 @@ export class DaemonNode {
 }
 
 const NO_EFFECTS: GroupEffects = { deliver() {}, changeStarted() {}, viewInstalled() {} };
+
+/** `depOf(sender, seq)`: the causal barrier of an entry, from participants' marks (0 if unknown). */
+function depLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>, n: number): (s: number, seq: number) => number {
+  const perSender: Array<Array<{ seq: number; dep: number }>> = Array.from({ length: n }, () => []);
+  for (const marks of markLists) for (const m of marks) perSender[m.sender ?? 0]?.push({ seq: m.seq ?? 0, dep: m.dep ?? 0 });
+  for (const list of perSender) list.sort((a, b) => a.seq - b.seq || a.dep - b.dep);
+  return (s, seq) => {
+    const list = perSender[s]!;
+    let lo = 0;
+    let hi = list.length - 1;
+    let dep = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.seq <= seq) {
+        dep = list[mid]!.dep;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return dep;
+  };
+}
 
 function entryBytes(e: chorus.IEntry): number {
   return (e.data?.length ?? 0) + ENTRY_OVERHEAD_BYTES;

@@ -62,6 +62,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
   const n = rng.int(3, 7);
   const names = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + i));
   const sim = new SimCluster({ seed, heartbeatMs: SIM_HEARTBEAT_MS, suspectMs: SIM_SUSPECT_MS, maxDelayMs: rng.pick([0.5, 2, 5]) });
+  (globalThis as { __simHook?: (s: SimCluster) => void }).__simHook?.(sim);
   const faults = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<FaultKind, number>;
   const clients: SimClient[] = [];
   let sent = 0;
@@ -116,16 +117,17 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     const violations = [...result.violations, ...liveness];
     return summarize(seed, n, sim, faults, violations, sent);
   } catch (err) {
-    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const states = sim.live().map((nm) => `${nm}:${sim.nodes.get(nm)!.state}:v${sim.nodes.get(nm)!.currentView?.id ?? '-'}[${(sim.nodes.get(nm)!.currentView?.members ?? []).map((m) => m.id.name).join('')}]`);
+    const error = `${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\nlive daemons: ${states.join(' ')}`;
     return { ...summarize(seed, n, sim, faults, [], sent), error, trace: traceOf(sim) };
   }
 }
 
 function injectFault(sim: SimCluster, rng: Random, names: readonly string[], clients: SimClient[], faults: Record<FaultKind, number>): void {
   const live = sim.live();
-  const majority = Math.floor(names.length / 2) + 1;
-  // Daemons that are up and not cut off: a fault may take at most live - majority of them.
-  const spare = live.length - majority;
+  // A fault may take out at most `spare` members of the current primary view, so that a
+  // quorum of it always stays up and connected (see the header).
+  const spare = spareMembers(sim);
   const kind = rng.pick(FAULTS);
   const coordinator = live.find((nm) => sim.nodes.get(nm)!.isCoordinator && sim.nodes.get(nm)!.state !== 'joining');
   switch (kind) {
@@ -187,7 +189,9 @@ function injectFault(sim: SimCluster, rng: Random, names: readonly string[], cli
       const dead = names.filter((nm) => sim.crashed.has(nm));
       if (dead.length === 0 || live.length === 0) return;
       const nm = rng.pick(dead);
-      sim.restart(nm, rng.pick(live));
+      // Like --seeds with every other daemon's address.
+      sim.restart(nm, live[0]!);
+      for (const other of live.slice(1)) sim.introduce(nm, other);
       const c = sim.addClient(nm);
       clients.push(c);
       c.join('g');
@@ -206,6 +210,19 @@ function injectFault(sim: SimCluster, rng: Random, names: readonly string[], cli
       return;
     }
   }
+}
+
+/** Members of the newest primary view that are alive, beyond the quorum it needs. */
+function spareMembers(sim: SimCluster): number {
+  let view: { id: number; members: readonly { id: { name: string } }[] } | undefined;
+  for (const nm of sim.live()) {
+    const node = sim.nodes.get(nm)!;
+    const v = node.currentView;
+    if (node.state === 'normal' && v !== undefined && (view === undefined || v.id > view.id)) view = v;
+  }
+  if (view === undefined) return 0;
+  const alive = view.members.filter((m) => sim.live().includes(m.id.name) && sim.nodes.get(m.id.name)!.state === 'normal').length;
+  return alive - (Math.floor(view.members.length / 2) + 1);
 }
 
 function summarize(seed: number, n: number, sim: SimCluster, faults: Record<FaultKind, number>, violations: Violation[], sent: number): RunResult {
@@ -245,6 +262,7 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
 /** The last events of a failed run, readable. */
 function traceOf(sim: SimCluster): string {
   return sim.traces
+    .filter((t) => t.trace.type !== 'send')
     .slice(-60)
     .map((t) => `${t.at.toFixed(2).padStart(10)} ${t.daemon} ${JSON.stringify(t.trace)}`)
     .join('\n');

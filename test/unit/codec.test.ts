@@ -87,7 +87,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       relayed: true,
       entries: [
         // kind DATA (0) is the proto3 default: not on the wire, so not an own field.
-        { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9 },
+        { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9, dep: 77 },
         { kind: chorus.Entry.Kind.END_OF_VIEW, group: 'g2', client: 'c2', order: chorus.Order.ORDER_CAUSAL, groupView: 3 },
       ],
     },
@@ -103,7 +103,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       sent: 11,
       received: [1, 2],
       delivered: 1234,
-      orders: [{ sender: 0, firstSeq: 3, count: 2, firstGlobal: 1235 }],
+      orders: [{ sender: 2, firstSeq: 3, count: 2, firstGlobal: 1235 }],
       ambiguous: [{ members: [id('a'), id('b')], viewId: 6 }],
       installed: {
         ballot,
@@ -115,8 +115,10 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
         firstGlobal: 1234,
         left: [id('z')],
         leftCauses: [chorus.Cause.CAUSE_CRASH],
+        orders: [{ sender: 1, firstSeq: 1, count: 1, firstGlobal: 1235 }],
       },
       deliveredSeqs: [3, 1],
+      depMarks: [{ sender: 1, seq: 2, dep: 1230 }],
     },
   },
   install: {
