@@ -105,6 +105,9 @@ export class Daemon {
       self,
       advertise: this.peers.advertise,
       join: cfg.seeds.length > 0,
+      // Bootstrap: with no primary to join, form one once this many fresh daemons meet
+      // (default: the daemons the seeds name, plus this one).
+      ...(cfg.seeds.length > 0 ? { expect: cfg.expect ?? cfg.seeds.length + 1 } : {}),
       maxMessageBytes: cfg.maxMessageBytes,
       heartbeatMs: cfg.heartbeatMs,
       suspectMs: cfg.suspectMs,

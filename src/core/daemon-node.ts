@@ -43,6 +43,12 @@ export interface DaemonNodeOptions {
   readonly maxBufferBytes?: number;
   /** How often a joining daemon repeats its join request. */
   readonly joinRetryMs?: number;
+  /**
+   * Bootstrap: with no primary to join yet, daemons that find each other through their
+   * seeds form the first primary once this many of them (this one included) are
+   * together. Undefined: never form one, only join.
+   */
+  readonly expect?: number;
   /** Emit a `send` trace for every message (for checkers; off in production). */
   readonly traceSends?: boolean;
   /** Time at creation. */
@@ -116,6 +122,13 @@ export class DaemonNode {
   private readonly maxBufferBytes: number;
   private readonly joinRetryMs: number;
   private readonly traceSends: boolean;
+  private readonly expect: number | undefined;
+  /** Never was in a view: may take part in forming the first primary. */
+  private fresh: boolean;
+  private readonly bootstrapPeers = new Map<PeerKey, { advertise: string; seenMs: number }>();
+  /** The founder this fresh daemon agreed to (one at a time, so two founders cannot both win). */
+  private bootstrapVote: { founder: PeerKey; atMs: number } | undefined;
+  private founding: { members: ViewMember[]; acks: Set<PeerKey>; startedMs: number } | undefined;
 
   private mode: Mode;
   private nowMs: number;
@@ -192,6 +205,8 @@ export class DaemonNode {
     this.maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
     this.joinRetryMs = options.joinRetryMs ?? 1000;
     this.traceSends = options.traceSends ?? false;
+    this.expect = options.expect;
+    this.fresh = options.join;
     this.nowMs = options.nowMs;
     this.groupFx = {
       deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
@@ -301,6 +316,7 @@ export class DaemonNode {
 
   private nextWake(): number {
     if (this.mode === 'joining') {
+      if (this.maybeFoundPrimary()) return this.nowMs + 1;
       if (this.nowMs >= this.nextJoinAttemptMs && this.seeds.size > 0) {
         for (const peer of this.seeds.keys()) this.sendJoinRequest(peer);
         this.nextJoinAttemptMs = this.nowMs + this.joinRetryMs;
@@ -315,6 +331,73 @@ export class DaemonNode {
     }
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs());
     return Math.max(wake, this.nowMs + 1);
+  }
+
+  /**
+   * Bootstrap: once `expect` fresh daemons (this one included) hear each other, the
+   * smallest of them founds view 1 with all of them. Every one of them computes the same
+   * founder from the same set, and a set of `expect` is needed, so concurrent start-ups
+   * converge to one view (as long as `expect` is more than half of the daemons started).
+   */
+  private maybeFoundPrimary(): boolean {
+    if (!this.fresh || this.expect === undefined || this.view !== undefined) return false;
+    const window = 3 * this.joinRetryMs;
+    if (this.founding !== undefined) {
+      const f = this.founding;
+      if (f.acks.size === f.members.length) {
+        // Everyone agreed to this founder: install view 1.
+        const install: chorus.IInstall = {
+          ballot: { counter: 1, proposer: this.selfId },
+          oldViewId: 0,
+          newViewId: 1,
+          members: f.members.map(memberToProto),
+          lastGlobal: 0,
+          groups: { groups: [] },
+        };
+        for (const m of f.members) if (m.key !== this.key) this.send(m.key, { install });
+        this.founding = undefined;
+        this.pendingInstall = install;
+        this.maybeInstall();
+        return true;
+      }
+      if (this.nowMs - f.startedMs < window) return false;
+      this.founding = undefined; // not everyone agreed in time: look again
+      this.bootstrapVote = undefined;
+    }
+    if (this.bootstrapVote !== undefined && this.bootstrapVote.founder !== this.key && this.nowMs - this.bootstrapVote.atMs < window) return false;
+    const candidates: ViewMember[] = [{ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }];
+    for (const [key, p] of this.bootstrapPeers) {
+      if (p.seenMs < this.nowMs - window) continue;
+      candidates.push({ id: keyToId(key) as DaemonId, key, advertise: p.advertise, joinedView: 1 });
+    }
+    if (candidates.length < this.expect) return false;
+    candidates.sort(compareAge);
+    if (candidates[0]!.key !== this.key) return false;
+    // Ask them: each fresh daemon agrees to one founder at a time, so two founders with
+    // overlapping candidate sets cannot both form a view 1.
+    this.bootstrapVote = { founder: this.key, atMs: this.nowMs };
+    this.founding = { members: candidates, acks: new Set([this.key]), startedMs: this.nowMs };
+    const propose: chorus.IPropose = { ballot: { counter: 1, proposer: this.selfId }, oldViewId: 0, newViewId: 1, members: candidates.map(memberToProto) };
+    for (const m of candidates) if (m.key !== this.key) this.send(m.key, { propose });
+    this.out.traces.push({ type: 'view-change-start', ballot: 1, proposer: this.key, members: candidates.map((m) => m.key) });
+    return false;
+  }
+
+  /** A fresh daemon asked to join a founding view 1. */
+  private onBootstrapPropose(from: PeerKey, p: chorus.IPropose): void {
+    if (!this.fresh || this.view !== undefined) return;
+    const named = (p.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
+    if (!named) return;
+    const vote = this.bootstrapVote;
+    if (vote !== undefined && vote.founder !== from && this.nowMs - vote.atMs < 3 * this.joinRetryMs) return;
+    if (this.founding !== undefined && from !== this.key) {
+      // Someone else founds with us in it: step back if they are older than us.
+      const founder = memberFromProto((p.members ?? []).find((m) => peerKey({ name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' }) === from) ?? {});
+      if (compareAge(founder, { id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }) > 0) return;
+      this.founding = undefined;
+    }
+    this.bootstrapVote = { founder: from, atMs: this.nowMs };
+    this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId: 0 } });
   }
 
   private flushTimeoutMs(): number {
@@ -339,7 +422,7 @@ export class DaemonNode {
     const fresh = this.nowMs - 3 * this.joinRetryMs;
     const heard: chorus.IDaemonId[] = [];
     for (const [k, t] of this.heardFrom) if (t >= fresh) heard.push(keyToId(k));
-    this.send(peer, { joinRequest: { who: this.selfId, advertise: this.advertise, heard } });
+    this.send(peer, { joinRequest: { who: this.selfId, advertise: this.advertise, heard, fresh: this.fresh } });
   }
 
   private onJoinStatus(status: chorus.IJoinStatus): void {
@@ -914,10 +997,21 @@ export class DaemonNode {
   // ------------------------------------------------------------------ joins and leaves
 
   private onJoinRequest(from: PeerKey, req: chorus.IJoinRequest): void {
-    if (this.view === undefined || this.mode === 'joining') return; // nobody to join yet
     const who = req.who;
     if (!who?.name || !who.incarnation) return;
     const key = peerKey({ name: who.name, incarnation: who.incarnation });
+    if (this.view === undefined || this.mode === 'joining') {
+      // No primary here: another fresh daemon looking for one is a bootstrap candidate.
+      if (this.fresh && req.fresh && from === key && key !== this.key) {
+        if (!this.seeds.has(key)) {
+          this.seeds.set(key, req.advertise ?? '');
+          this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
+          this.sendJoinRequest(key);
+        }
+        this.bootstrapPeers.set(key, { advertise: req.advertise ?? '', seenMs: this.nowMs });
+      }
+      return;
+    }
     const direct = from === key;
     if (direct) {
       // Answer the joiner straight away: it learns that the link toward it works.
@@ -1078,6 +1172,10 @@ export class DaemonNode {
   }
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
+    if ((ack.oldViewId ?? 0) === 0) {
+      if (this.founding?.members.some((m) => m.key === from)) this.founding.acks.add(from);
+      return;
+    }
     const p = this.proposal;
     if (p === undefined || !ballotEquals(ack.ballot, p.ballot) || (ack.oldViewId ?? 0) !== p.oldView.id) return;
     if (!p.participants.includes(from)) return;
@@ -1290,6 +1388,10 @@ export class DaemonNode {
   private onPropose(from: PeerKey, p: chorus.IPropose): void {
     const ballot = ballotFromProto(p.ballot);
     const oldViewId = p.oldViewId ?? 0;
+    if (oldViewId === 0) {
+      this.onBootstrapPropose(from, p);
+      return;
+    }
     if (this.view === undefined) return;
     if (oldViewId > this.view.id) {
       this.deferIfFuture(from, oldViewId, { propose: p });
@@ -1371,8 +1473,10 @@ export class DaemonNode {
 
   private onInstall(from: PeerKey, install: chorus.IInstall): void {
     if (this.view === undefined) {
-      // Joiner: only an Install that names it matters.
+      // Joiner: only an Install that names it matters; a founding view 1 only from the
+      // founder this daemon agreed to.
       const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
+      if ((install.oldViewId ?? 0) === 0 && this.bootstrapVote?.founder !== from) return;
       if (named && this.mode === 'joining') this.pendingInstall = install;
       return;
     }
@@ -1444,6 +1548,10 @@ export class DaemonNode {
 
   private installView(view: DaemonView): void {
     this.view = view;
+    this.fresh = false;
+    this.bootstrapPeers.clear();
+    this.bootstrapVote = undefined;
+    this.founding = undefined;
     this.myIndex = view.members.findIndex((m) => m.key === this.key);
     invariant(this.myIndex >= 0, 'installing a view without this daemon');
     invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);

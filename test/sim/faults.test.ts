@@ -166,3 +166,25 @@ describe('pauses and restarts', () => {
     expectClean(sim, [clients[0]!.id, clients[2]!.id]);
   });
 });
+
+describe('bootstrap', () => {
+  it.each(SEEDS)('daemons started together with each other as seeds form one primary (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
+    for (const n of names) sim.addDaemon(n, names.filter((x) => x !== n), 3);
+    settle(sim, names, 3);
+    expectClean(sim);
+  });
+
+  it.each(SEEDS)('five daemons expecting a majority of three converge to one view of five (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS, maxDelayMs: 20 });
+    // Each knows only some of the others, and they start at different times.
+    for (const [i, n] of names.entries()) {
+      sim.run(sim.nowMs + sim.random.int(0, 40));
+      sim.addDaemon(n, [names[(i + 1) % 5]!, names[(i + 2) % 5]!], 3);
+    }
+    settle(sim, names, 5);
+    expectClean(sim);
+  });
+});

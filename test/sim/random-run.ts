@@ -62,7 +62,6 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
   const n = rng.int(3, 7);
   const names = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + i));
   const sim = new SimCluster({ seed, heartbeatMs: SIM_HEARTBEAT_MS, suspectMs: SIM_SUSPECT_MS, maxDelayMs: rng.pick([0.5, 2, 5]) });
-  (globalThis as { __simHook?: (s: SimCluster) => void }).__simHook?.(sim);
   const faults = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<FaultKind, number>;
   const clients: SimClient[] = [];
   let sent = 0;

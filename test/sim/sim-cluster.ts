@@ -181,13 +181,18 @@ export class SimCluster {
     this.history.push(e);
   }
 
-  /** Start a daemon; with `seed`, it joins through that daemon. */
-  addDaemon(name: string, seed?: string): DaemonNode {
+  /**
+   * Start a daemon; with `seed` (one name or several), it joins through them; with
+   * `expect`, fresh daemons that find each other form the first primary (bootstrap).
+   */
+  addDaemon(name: string, seed?: string | readonly string[], expect?: number): DaemonNode {
+    const seeds = seed === undefined ? [] : typeof seed === 'string' ? [seed] : seed;
     const incarnation = `i${this.random.int(0, 1e9).toString(36)}`;
     const node = new DaemonNode({
       self: { name, incarnation },
       advertise: `${name}:7500`,
-      join: seed !== undefined,
+      join: seeds.length > 0,
+      ...(expect !== undefined ? { expect } : {}),
       maxMessageBytes: 1 << 20,
       nowMs: this.nowMs,
       traceSends: true,
@@ -201,17 +206,23 @@ export class SimCluster {
     this.runs.set(name, (this.runs.get(name) ?? 0) + 1);
     this.keys.set(node.selfKey, name);
     this.apply(name, node.start());
-    if (seed !== undefined) this.introduce(name, seed);
+    for (const sd of seeds) this.introduce(name, sd);
     return node;
   }
 
-  /** Tell `name` (joining) about `seed`, as a successful seed dial does. */
-  introduce(name: string, seed: string): void {
+  /**
+   * Tell `name` (joining) about `seed`, as a successful seed dial does. Like the real
+   * seed dialer, it retries while the seed is not up yet.
+   */
+  introduce(name: string, seed: string, afterMs = this.delay()): void {
     const run = this.runs.get(name);
-    this.schedule(this.delay(), () => {
+    this.schedule(afterMs, () => {
       if (this.runs.get(name) !== run) return;
       const s = this.nodes.get(seed);
-      if (s === undefined || this.crashed.has(seed)) return;
+      if (s === undefined || this.crashed.has(seed) || this.left.has(seed)) {
+        if (this.nodes.get(name)?.state === 'joining') this.introduce(name, seed, 250);
+        return;
+      }
       this.input(name, { kind: 'peer-up', peer: s.selfKey, id: s.self, advertise: `${seed}:7500` });
     });
   }
