@@ -179,6 +179,12 @@ export class DaemonNode {
   private pendingInstall: chorus.IInstall | undefined;
   private lastInstall: chorus.IInstall | undefined;
   private ambiguous: Ambiguous[] = [];
+  /** Groups whose local members got `block` when a daemon flush started. */
+  private readonly flushBlocked = new Set<string>();
+  /** Groups that installed a view at the last daemon view boundary. */
+  private readonly boundaryViews = new Set<string>();
+  /** Since when the buffer of unstable entries has been over half its bound. */
+  private bufferFullSinceMs: number | undefined;
   private readonly joinQueue = new Map<PeerKey, ViewMember>();
   private readonly leaveQueue = new Set<PeerKey>();
   private leaveRequested = false;
@@ -701,8 +707,46 @@ export class DaemonNode {
         this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
       }
     }
+    changed = this.excludeLaggard() || changed;
     if (changed) this.suspectsChanged = true;
     return changed;
+  }
+
+  /**
+   * A member that keeps the buffer of unstable entries over half its bound for longer
+   * than twice the suspect timeout (it does not acknowledge what it receives) is
+   * excluded like a crashed one: one slow daemon must not stall the cluster. The
+   * coordinator decides, so the slow member (not its reporter) is the one dropped.
+   */
+  private excludeLaggard(): boolean {
+    if (this.myIndex !== 0 || this.flush !== undefined || this.proposal !== undefined) {
+      this.bufferFullSinceMs = undefined;
+      return false;
+    }
+    if (this.retainedBytes <= this.maxBufferBytes / 2) {
+      this.bufferFullSinceMs = undefined;
+      return false;
+    }
+    this.bufferFullSinceMs ??= this.nowMs;
+    if (this.nowMs - this.bufferFullSinceMs <= 2 * this.suspectMs) return false;
+    const n = this.view!.members.length;
+    let laggard = -1;
+    let least = Number.POSITIVE_INFINITY;
+    for (let m = 1; m < n; m++) {
+      if (this.suspects.has(m)) continue;
+      let acked = 0;
+      for (let s = 0; s < n; s++) acked += this.received[s]! - this.peerReceived[m]![s]!;
+      // Larger backlog = more behind.
+      if (-acked < least) {
+        least = -acked;
+        laggard = m;
+      }
+    }
+    if (laggard < 0) return false;
+    this.suspects.add(laggard);
+    this.bufferFullSinceMs = undefined;
+    this.out.traces.push({ type: 'suspect', member: this.view!.members[laggard]!.key });
+    return true;
   }
 
   /**
@@ -797,6 +841,7 @@ export class DaemonNode {
 
   private onGroupViewInstalled(change: GroupViewChange): void {
     const g = change.group;
+    this.boundaryViews.add(g.name);
     const leftIds = change.left.map((l) => l.member.client);
     const event: chorus.IDaemonEvent = {
       view: {
@@ -1409,7 +1454,16 @@ export class DaemonNode {
     if (this.proposal !== undefined && from !== this.key) this.proposal = undefined; // outvoted
     // Stop sending in the old view: everything stamped so far goes out first, so the
     // proposer has it before it has our acknowledgement (links are FIFO).
-    if (this.flush === undefined) this.flushOutbox();
+    if (this.flush === undefined) {
+      this.flushOutbox();
+      // Sends are held until the new view: tell every local member (block/unblock).
+      for (const g of this.table.sorted()) {
+        const local = this.localMembers(g);
+        if (local.length === 0) continue;
+        this.flushBlocked.add(g.name);
+        for (const c of local) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
+      }
+    }
     this.mode = 'flushing';
     this.flush = { ballot, proposer: from, oldViewId, cut: undefined, readySent: false };
     const members = (p.members ?? []).map(memberFromProto);
@@ -1537,9 +1591,19 @@ export class DaemonNode {
       const departed = new Map<string, LeaveCause>();
       const causes = install.leftCauses ?? [];
       (install.left ?? []).forEach((id, i) => departed.set(id.name ?? '', causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE)));
+      this.boundaryViews.clear();
       this.table.applyBoundary(departed, this.groupFx);
     }
     this.installView({ id: install.newViewId ?? 0, members });
+    // Groups blocked by the flush whose view did not change: unblock them now.
+    for (const name of this.flushBlocked) {
+      if (this.boundaryViews.has(name)) continue;
+      const g = this.table.get(name);
+      if (g === undefined) continue;
+      for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
+    }
+    this.flushBlocked.clear();
+    this.boundaryViews.clear();
     // Frames that arrived early for this view.
     const future = this.futureFrames.splice(0);
     for (const f of future) this.onFrame(f.from, f.frame);
@@ -1624,6 +1688,7 @@ export class DaemonNode {
     this.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
     this.outbox = [];
     this.table = new GroupTable();
+    this.flushBlocked.clear();
     this.view = undefined;
     this.myIndex = -1;
     this.flush = undefined;

@@ -188,3 +188,42 @@ describe('bootstrap', () => {
     expectClean(sim);
   });
 });
+
+describe('flow control and slow members', () => {
+  it.each(SEEDS.slice(0, 6))('a member that lags stability for too long is excluded; senders were slowed, nothing lost (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS, maxBufferBytes: 64 * 1024 });
+    sim.addDaemon('a');
+    sim.addDaemon('b', 'a');
+    sim.addDaemon('c', 'a');
+    settle(sim, names, 3);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    const slowKey = sim.nodes.get('c')!.selfKey;
+    sim.slow('c', SUSPECT_MS / 2); // slow, but never silent for a suspect timeout
+    const sent = clients[0]!;
+    const reqs: number[] = [];
+    const end = sim.nowMs + 20 * SUSPECT_MS;
+    let maxUnanswered = 0;
+    let maxBuffered = 0;
+    while (sim.nowMs < end) {
+      for (let k = 0; k < 20; k++) reqs.push(sent.multicast('g', `x${reqs.length}`));
+      sim.run(sim.nowMs + 1);
+      maxUnanswered = Math.max(maxUnanswered, reqs.length - sent.replies.size);
+      maxBuffered = Math.max(maxBuffered, sim.nodes.get('a')!.bufferedBytes);
+    }
+    // Senders were slowed (multicasts answered only once there was room) and the
+    // buffer stayed near its bound; c was excluded by the stability rule, not suspected.
+    expect(maxUnanswered).toBeGreaterThan(50);
+    expect(maxBuffered).toBeLessThan(2 * 64 * 1024);
+    expect(sim.traces.some((t) => t.daemon === 'a' && t.trace.type === 'suspect' && t.trace.member.startsWith('c#'))).toBe(true);
+    expect(sim.traces.some((t) => t.daemon === 'b' && t.trace.type === 'suspect' && t.trace.member.startsWith('c#'))).toBe(false);
+    // The slow run of c is gone from the view (it may be back as a new incarnation).
+    const a = sim.nodes.get('a')!;
+    expect(a.currentView!.members.map((m) => m.key)).not.toContain(slowKey);
+    sim.slow('c', 0);
+    sim.run(sim.nowMs + 10 * SUSPECT_MS);
+    expect(reqs.every((r) => sent.replies.get(r)?.ok === true)).toBe(true);
+    expectClean(sim, [clients[0]!.id, clients[1]!.id]);
+  });
+});

@@ -155,6 +155,8 @@ export class SimCluster {
   /** Directed links `a>b` whose frames are dropped. */
   private readonly cutLinks = new Set<string>();
   private readonly frozenUntil = new Map<string, number>();
+  /** Extra delay of every frame to a daemon (a slow consumer of its links). */
+  private readonly slowTo = new Map<string, number>();
   private readonly timers = new Map<string, number>();
   readonly clients = new Map<string, SimClient>();
   readonly traces: Array<{ at: number; daemon: string; trace: TraceEvent }> = [];
@@ -271,6 +273,11 @@ export class SimCluster {
     this.frozenUntil.set(name, Math.max(this.frozenUntil.get(name) ?? 0, this.nowMs + ms));
   }
 
+  /** Every frame to `name` takes `extraMs` longer (a slow daemon that still answers). */
+  slow(name: string, extraMs: number): void {
+    this.slowTo.set(name, extraMs);
+  }
+
   /** Drop frames from `a` to `b` (and back unless `oneWay`). */
   cut(a: string, b: string, oneWay = false): void {
     this.cutLinks.add(`${a}>${b}`);
@@ -335,7 +342,7 @@ export class SimCluster {
       if (to === undefined) continue;
       const link = `${daemon}>${to}`;
       if (this.cutLinks.has(link)) continue;
-      const at = Math.max(this.nowMs + this.delay(), this.linkClock.get(link) ?? 0);
+      const at = Math.max(this.nowMs + this.delay() + (this.slowTo.get(to) ?? 0), this.linkClock.get(link) ?? 0);
       this.linkClock.set(link, at);
       const frame = this.encodeFrames ? decodePeerFrame(encodePeerFrame(s.frame)) : s.frame;
       const toRun = this.runs.get(to);
