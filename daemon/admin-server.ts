@@ -23,6 +23,8 @@ export interface AdminServerOptions {
   readonly metrics: () => string;
   /** The body of GET / (default: the built-in status page). */
   readonly page?: () => string;
+  /** POST /force-primary (operator): declare this daemon's side the primary component. */
+  readonly forcePrimary?: () => { ok: boolean; message: string };
 }
 
 export interface AdminServer {
@@ -85,6 +87,13 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
 function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
   const path = new URL(req.url ?? '/', 'http://admin').pathname;
+  if (req.method === 'POST' && path === '/force-primary' && options.forcePrimary) {
+    const answer = options.forcePrimary();
+    const body = `${answer.message}\n`;
+    res.writeHead(answer.ok ? 200 : 409, { ...COMMON_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { ...COMMON_HEADERS, allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
     res.end('method not allowed\n');

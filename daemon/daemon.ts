@@ -142,6 +142,7 @@ export class Daemon {
       logger: this.log,
       status: () => this.status(),
       metrics: () => this.metrics.render(),
+      forcePrimary: () => this.forcePrimary(),
     });
     this.metrics.onCollect(() => {
       const st = this.node.status();
@@ -177,6 +178,7 @@ export class Daemon {
 
   private apply(out: CoreOutput): void {
     if (out.identity !== undefined) this.peers.setIdentity(out.identity);
+    for (const address of out.probes) this.peers.dialSeed(address);
     for (const a of out.addresses) this.peers.setAddress(a.peer, a.advertise);
     for (const s of out.sends) this.peers.send(s.to, s.frame);
     this.m.framesOut.inc(undefined, out.sends.length);
@@ -239,6 +241,16 @@ export class Daemon {
   private fail(err: unknown): void {
     this.log.fatal({ err, viewId: this.node.currentView?.id }, err instanceof InvariantError ? 'broken invariant: stopping' : 'core failed: stopping');
     void this.shutdown().finally(() => process.exit(1));
+  }
+
+  /** Operator: `chorus force-primary` (POST /force-primary). */
+  forcePrimary(): { ok: boolean; message: string } {
+    let answer = { ok: false, message: 'no answer from the core' };
+    const out = this.node.step({ kind: 'force-primary' });
+    for (const t of out.traces) if (t.type === 'force-primary') answer = { ok: t.ok, message: t.message };
+    this.apply(out);
+    this.log.warn({ ...answer }, 'force-primary requested by the operator');
+    return answer;
   }
 
   status(): unknown {

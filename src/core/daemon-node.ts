@@ -179,6 +179,9 @@ export class DaemonNode {
   private pendingInstall: chorus.IInstall | undefined;
   private lastInstall: chorus.IInstall | undefined;
   private ambiguous: Ambiguous[] = [];
+  /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
+  private lastGroups: chorus.IGroupTable | undefined;
+  private lastViewId = 0;
   /** Groups whose local members got `block` when a daemon flush started. */
   private readonly flushBlocked = new Set<string>();
   /** Groups that installed a view at the last daemon view boundary. */
@@ -193,6 +196,8 @@ export class DaemonNode {
   // Joining.
   private readonly seeds = new Map<PeerKey, string>();
   private nextJoinAttemptMs = 0;
+  /** After stepping down: addresses of the last view's members, probed on every retry. */
+  private probeAddresses: string[] = [];
   /** Joiner: members it heard from lately. Coordinator: per joiner, who heard it. */
   private readonly heardFrom = new Map<PeerKey, number>();
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
@@ -290,6 +295,9 @@ export class DaemonNode {
       case 'leave':
         this.onLeave();
         break;
+      case 'force-primary':
+        this.onForcePrimary();
+        break;
     }
     return this.finish();
   }
@@ -323,8 +331,10 @@ export class DaemonNode {
   private nextWake(): number {
     if (this.mode === 'joining') {
       if (this.maybeFoundPrimary()) return this.nowMs + 1;
-      if (this.nowMs >= this.nextJoinAttemptMs && this.seeds.size > 0) {
+      if (this.nowMs >= this.nextJoinAttemptMs && (this.seeds.size > 0 || this.probeAddresses.length > 0)) {
         for (const peer of this.seeds.keys()) this.sendJoinRequest(peer);
+        // Members may have restarted or stepped down too (new incarnations): look again.
+        for (const a of this.probeAddresses) this.out.probes.push(a);
         this.nextJoinAttemptMs = this.nowMs + this.joinRetryMs;
       }
       return Math.max(this.nextJoinAttemptMs, this.nowMs + 1);
@@ -1643,6 +1653,7 @@ export class DaemonNode {
     this.suspects = new Set();
     this.suspectsChanged = true;
     this.seeds.clear();
+    this.probeAddresses = [];
     this.heardFrom.clear();
     // Join requests of members now in the view are done; others stay queued.
     for (const m of view.members) this.joinQueue.delete(m.key);
@@ -1687,6 +1698,12 @@ export class DaemonNode {
     this.pendingLocal.push(...keep);
     this.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
     this.outbox = [];
+    // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
+    // founded from here continues them instead of starting over (ids never repeat).
+    const kept = this.table.clone();
+    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))), NO_EFFECTS);
+    this.lastGroups = kept.toProto();
+    this.lastViewId = Math.max(this.lastViewId, old?.id ?? 0, ...this.ambiguous.map((a) => a.viewId));
     this.table = new GroupTable();
     this.flushBlocked.clear();
     this.view = undefined;
@@ -1703,11 +1720,37 @@ export class DaemonNode {
     this.selfId = { name: this.selfId.name, incarnation: `${this.baseIncarnation}.${this.epoch}` };
     this.key = peerKey(this.selfId);
     this.out.identity = this.selfId;
+    this.probeAddresses = [];
     for (const m of old?.members ?? []) {
       if (m.id.name === this.selfId.name) continue;
       this.seeds.set(m.key, m.advertise);
+      if (m.advertise !== '') this.probeAddresses.push(m.advertise);
     }
     this.nextJoinAttemptMs = this.nowMs;
+  }
+
+  private onForcePrimary(): void {
+    const answer = (ok: boolean, message: string) => this.out.traces.push({ type: 'force-primary', ok, message });
+    if (this.view !== undefined) {
+      answer(false, `already in primary view ${this.view.id}: nothing to force`);
+      return;
+    }
+    if (this.fresh) {
+      answer(false, 'this daemon was never in a primary: start one without seeds instead');
+      return;
+    }
+    const id = this.lastViewId + 1;
+    const install: chorus.IInstall = {
+      ballot: { counter: this.highest.counter + 1, proposer: this.selfId },
+      oldViewId: 0,
+      newViewId: id,
+      members: [memberToProto({ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: id })],
+      lastGlobal: 0,
+      groups: this.lastGroups ?? { groups: [] },
+    };
+    this.pendingInstall = install;
+    this.out.traces.push({ type: 'view-change-start', ballot: install.ballot!.counter!, proposer: this.key, members: [this.key] });
+    answer(true, `forced primary view ${id} with this daemon; the others rejoin it`);
   }
 
   // ------------------------------------------------------------------ status

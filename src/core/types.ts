@@ -47,7 +47,12 @@ export type CoreInput =
   | { readonly kind: 'client-request'; readonly client: string; readonly request: chorus.IClientRequest }
   | { readonly kind: 'client-disconnect'; readonly client: string }
   /** Leave the daemon view on purpose (SIGTERM). */
-  | { readonly kind: 'leave' };
+  | { readonly kind: 'leave' }
+  /**
+   * Operator override (`chorus force-primary`) after the primary was lost for good: this
+   * daemon, outside any primary, founds a new primary view; the others rejoin it.
+   */
+  | { readonly kind: 'force-primary' };
 
 /** Trace events: what the checker and the logs see. */
 export type TraceEvent =
@@ -73,7 +78,8 @@ export type TraceEvent =
     }
   | { readonly type: 'suspect'; readonly member: string }
   | { readonly type: 'flush-restart'; readonly ballot: number }
-  | { readonly type: 'step-down'; readonly reason: string };
+  | { readonly type: 'step-down'; readonly reason: string }
+  | { readonly type: 'force-primary'; readonly ok: boolean; readonly message: string };
 
 export interface ClientOutput {
   readonly client: string;
@@ -106,8 +112,13 @@ export interface CoreOutput {
    * as a new member): the driver re-announces itself under this identity.
    */
   identity: DaemonId | undefined;
+  /**
+   * Addresses to (re)dial as seeds, whose current identity is unknown: a daemon that
+   * stepped down looks for the members of its last view, which may have new incarnations.
+   */
+  readonly probes: string[];
 }
 
 export function emptyOutput(): CoreOutput {
-  return { addresses: [], sends: [], clientEvents: [], closeClients: [], traces: [], wakeAtMs: undefined, left: false, identity: undefined };
+  return { addresses: [], sends: [], clientEvents: [], closeClients: [], traces: [], wakeAtMs: undefined, left: false, identity: undefined, probes: [] };
 }

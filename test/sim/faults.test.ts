@@ -227,3 +227,31 @@ describe('flow control and slow members', () => {
     expectClean(sim, [clients[0]!.id, clients[1]!.id]);
   });
 });
+
+describe('losing the primary for good', () => {
+  it.each(SEEDS.slice(0, 6))('after a three-way split every daemon stops; force-primary on one brings the cluster back (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = cluster(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    traffic(sim, clients, 'g', 30, 'x');
+    sim.partition(['a'], ['b', 'c']);
+    sim.cut('b', 'c');
+    sim.run(sim.nowMs + 10 * SUSPECT_MS);
+    expect(names.every((n) => sim.nodes.get(n)!.state === 'joining')).toBe(true);
+    expect(clients.every((c) => c.expelled('g'))).toBe(true);
+    sim.healAll();
+    sim.run(sim.nowMs + 5 * SUSPECT_MS);
+    expect(names.every((n) => sim.nodes.get(n)!.state === 'joining')).toBe(true); // nobody may decide alone
+    const forced = sim.nodes.get('a')!;
+    sim.input('a', { kind: 'force-primary' });
+    const forcedView = forced.currentView!.id;
+    settle(sim, names, 3);
+    // Groups continue their view ids: a new member's first view is above the old ones.
+    const c = sim.addClient('b');
+    joinAll(sim, [c], 'g');
+    expect(c.views('g')[0]!.id).toBeGreaterThan(Math.max(...clients[0]!.views('g').map((v) => v.id)));
+    const result = checkHistory(sim.history, { forcedPrimaryViews: [forcedView] });
+    expect(formatViolations(result.violations)).toBe('');
+  });
+});

@@ -353,6 +353,10 @@ export class SimCluster {
         this.input(to, { kind: 'peer-frame', from, frame });
       });
     }
+    for (const address of out.probes) {
+      const target = address.split(':')[0]!;
+      if (this.nodes.has(target) && target !== daemon) this.introduce(daemon, target);
+    }
     for (const ce of out.clientEvents) this.clients.get(ce.client)?.receive(ce.event);
     if (out.left) this.left.add(daemon);
     if (out.wakeAtMs !== undefined) {
