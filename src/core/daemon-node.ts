@@ -498,6 +498,7 @@ export class DaemonNode {
     if (link < 0) return;
     const s = batch.relayed ? (batch.origin ?? 0) : link;
     if (s >= this.view!.members.length) return;
+    if (!batch.relayed && batch.received !== undefined && batch.received !== null) this.notePeerState(link, batch.received, batch.delivered ?? 0);
     const firstSeq = batch.firstSeq ?? 0;
     const entries = batch.entries ?? [];
     if (firstSeq > this.received[s]! + 1) {
@@ -588,9 +589,7 @@ export class DaemonNode {
     const i = this.memberIndex(from);
     if (i < 0) return;
     const theirs = hb.received ?? [];
-    const row = this.peerReceived[i]!;
-    for (let s = 0; s < row.length; s++) row[s] = Math.max(row[s]!, theirs[s] ?? 0);
-    this.peerDelivered[i] = Math.max(this.peerDelivered[i]!, hb.delivered ?? 0);
+    this.notePeerState(i, theirs, hb.delivered ?? 0);
     const sus = new Set<number>();
     for (const x of hb.suspects ?? []) sus.add(x);
     this.peerSuspects[i] = sus;
@@ -602,6 +601,13 @@ export class DaemonNode {
     if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.order.known) {
       this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
     }
+  }
+
+  /** What member `i` holds and delivered (for stability and garbage collection). */
+  private notePeerState(i: number, received: readonly number[], delivered: number): void {
+    const row = this.peerReceived[i]!;
+    for (let s = 0; s < row.length; s++) row[s] = Math.max(row[s]!, received[s] ?? 0);
+    this.peerDelivered[i] = Math.max(this.peerDelivered[i]!, delivered);
   }
 
   private onFetch(from: PeerKey, f: chorus.IFetch): void {
@@ -1043,9 +1049,11 @@ export class DaemonNode {
     entries[0]!.dep = this.nextDeliver - 1;
     const firstSeq = this.sentSeq + 1;
     this.sentSeq += entries.length;
-    const frame: chorus.IPeerFrame = { data: { viewId: this.view.id, firstSeq, entries } };
-    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
     this.receiveEntries(this.myIndex, firstSeq, entries);
+    const frame: chorus.IPeerFrame = {
+      data: { viewId: this.view.id, firstSeq, entries, received: this.received.slice(), delivered: this.nextDeliver - 1 },
+    };
+    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
     return true;
   }
 

@@ -85,6 +85,8 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       firstSeq: 10,
       origin: 2,
       relayed: true,
+      received: [4, 5],
+      delivered: 9,
       entries: [
         // kind DATA (0) is the proto3 default: not on the wire, so not an own field.
         { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9, dep: 77 },
