@@ -34,8 +34,10 @@ export interface RunResult {
   readonly violations: Violation[];
   readonly daemonViews: number;
   readonly flushRestarts: number;
-  /** Longest flush seen: view-change-start to the matching install (simulated ms). */
+  /** Longest flush seen: view-change-start to the matching install (simulated ms), restarts included. */
   readonly longestFlushMs: number;
+  /** Longest single flush attempt (from its start or last restart to the install). */
+  readonly longestAttemptMs: number;
   readonly messagesSent: number;
   readonly messagesDelivered: number;
   readonly simulatedMs: number;
@@ -228,19 +230,26 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
   let views = 0;
   let restarts = 0;
   let longest = 0;
+  let longestAttempt = 0;
   const open = new Map<string, number>();
+  const attempt = new Map<string, number>();
   for (const t of sim.traces) {
     if (t.trace.type === 'daemon-view') {
       views++;
       const started = open.get(t.daemon);
       if (started !== undefined) longest = Math.max(longest, t.at - started);
+      const last = attempt.get(t.daemon);
+      if (last !== undefined) longestAttempt = Math.max(longestAttempt, t.at - last);
       open.delete(t.daemon);
+      attempt.delete(t.daemon);
     } else if (t.trace.type === 'flush-restart') {
       restarts++;
     } else if (t.trace.type === 'view-change-start') {
       if (!open.has(t.daemon)) open.set(t.daemon, t.at);
+      attempt.set(t.daemon, t.at);
     } else if (t.trace.type === 'step-down') {
       open.delete(t.daemon);
+      attempt.delete(t.daemon);
     }
   }
   const delivered = sim.history.filter((e) => e.type === 'deliver').length;
@@ -252,6 +261,7 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
     daemonViews: views,
     flushRestarts: restarts,
     longestFlushMs: longest,
+    longestAttemptMs: longestAttempt,
     messagesSent: sent,
     messagesDelivered: delivered,
     simulatedMs: sim.nowMs,
