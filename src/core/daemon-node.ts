@@ -675,8 +675,10 @@ export class DaemonNode {
       for (let m = 0; m < n; m++) if (m !== this.myIndex) stable = Math.min(stable, this.peerReceived[m]![s]!);
       const upTo = Math.min(stable, this.deliveredSeq[s]!);
       const base = this.logBase[s]!;
-      if (upTo < base) continue;
       const log = this.log[s]!;
+      // Collect in chunks: slicing the log on every step would copy it on every frame.
+      const collectable = upTo - base + 1;
+      if (collectable <= 0 || (collectable < 256 && collectable * 2 < log.length)) continue;
       for (let k = 0; k <= upTo - base; k++) {
         const e = log[k];
         if (e !== undefined) this.retainedBytes -= entryBytes(e);
