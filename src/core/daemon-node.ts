@@ -12,7 +12,7 @@
 // - every daemon delivers entries in global order once it has both the entry and its
 //   place, applying them to the replicated GroupTable (data, joins, leaves, markers);
 // - entries stay buffered until every member has them (stability, learned from the
-//   receive vectors in heartbeats); a link that lost frames is repaired by Fetch.
+//   receive vectors on data batches and heartbeats); a link that lost frames is repaired by Fetch.
 //
 // View changes run the flush (see ViewChange below): the proposer collects from every
 // survivor what it holds, computes the cut (the union) and the final order of the old

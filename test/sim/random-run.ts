@@ -233,7 +233,16 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
   let longestAttempt = 0;
   const open = new Map<string, number>();
   const attempt = new Map<string, number>();
+  // A crashed proposer's flush never ends: forget it (a restart under the name is new).
+  const crashes = sim.history.filter((e) => e.type === 'daemon-crash');
+  let nextCrash = 0;
   for (const t of sim.traces) {
+    while (nextCrash < crashes.length && crashes[nextCrash]!.t <= t.at) {
+      const name = (crashes[nextCrash] as { daemon: string }).daemon.split('#')[0]!;
+      open.delete(name);
+      attempt.delete(name);
+      nextCrash++;
+    }
     if (t.trace.type === 'daemon-view') {
       views++;
       const started = open.get(t.daemon);

@@ -158,6 +158,7 @@ export class SimCluster {
   /** Extra delay of every frame to a daemon (a slow consumer of its links). */
   private readonly slowTo = new Map<string, number>();
   private readonly timers = new Map<string, number>();
+  private readonly lastTick = new Map<string, number>();
   readonly clients = new Map<string, SimClient>();
   readonly traces: Array<{ at: number; daemon: string; trace: TraceEvent }> = [];
   readonly history: HistoryEvent[] = [];
@@ -248,6 +249,11 @@ export class SimCluster {
         if (this.runs.get(daemon) === run) this.input(daemon, input);
       });
       return;
+    }
+    // Like chorusd: the core learns the time before each input.
+    if (input.kind !== 'tick' && (this.lastTick.get(daemon) ?? -1) < this.nowMs) {
+      this.lastTick.set(daemon, this.nowMs);
+      this.apply(daemon, node.step({ kind: 'tick', nowMs: this.nowMs }));
     }
     this.apply(daemon, node.step(input));
   }
