@@ -37,6 +37,8 @@ export interface DaemonConfig {
   readonly suspectMs: number;
   /** Largest multicast payload accepted from a client. */
   readonly maxMessageBytes: number;
+  /** Bound of the buffer of unstable messages; past it, senders are slowed. */
+  readonly maxBufferBytes: number;
   readonly logLevel: LogLevel;
   /** Shared cluster secret: peers authenticate their hello with it (undefined = none). */
   readonly secret: string | undefined;
@@ -61,6 +63,8 @@ export const USAGE = `Usage: chorusd [options]
   --heartbeat-ms MS          heartbeat period on idle links (default: 250)
   --suspect-ms MS            silence before a peer is suspected (default: 1500)
   --max-message-bytes N      largest message accepted (default: 16777216)
+  --max-buffer-bytes N       bound of unstable messages kept; past it senders are slowed
+                             (default: 67108864)
   --secret SECRET            shared cluster secret that authenticates daemons
   --client-token TOKEN       token clients must present
   --config FILE              JSON config file (keys: name, cluster, listen, heartbeatMs, ...)
@@ -149,6 +153,7 @@ const KEYS: Record<Key, KeySpec> = {
   heartbeatMs: { flag: 'heartbeat-ms', env: 'CHORUS_HEARTBEAT_MS' },
   suspectMs: { flag: 'suspect-ms', env: 'CHORUS_SUSPECT_MS' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'CHORUS_MAX_MESSAGE_BYTES' },
+  maxBufferBytes: { flag: 'max-buffer-bytes', env: 'CHORUS_MAX_BUFFER_BYTES' },
   logLevel: { flag: 'log-level', env: 'CHORUS_LOG_LEVEL' },
   secret: { flag: 'secret', env: 'CHORUS_SECRET' },
   token: { flag: 'client-token', env: 'CHORUS_CLIENT_TOKEN' },
@@ -391,6 +396,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     heartbeatMs,
     suspectMs,
     maxMessageBytes: get('maxMessageBytes', (r) => integer(r, 1, MAX_MESSAGE_BYTES_LIMIT), 16 * 1024 * 1024),
+    maxBufferBytes: get('maxBufferBytes', (r) => integer(r, 64 * 1024, 64 * 1024 * 1024 * 1024), 64 * 1024 * 1024),
     logLevel: get('logLevel', logLevel, 'info'),
     secret: get<string | undefined>('secret', secretText, undefined),
     token: get<string | undefined>('token', secretText, undefined),

@@ -109,6 +109,7 @@ export class Daemon {
       // (default: the daemons the seeds name, plus this one).
       ...(cfg.seeds.length > 0 ? { expect: cfg.expect ?? cfg.seeds.length + 1 } : {}),
       maxMessageBytes: cfg.maxMessageBytes,
+      maxBufferBytes: cfg.maxBufferBytes,
       heartbeatMs: cfg.heartbeatMs,
       suspectMs: cfg.suspectMs,
       traceSends: this.eventLog !== undefined,

@@ -186,6 +186,8 @@ export class DaemonNode {
   private readonly flushBlocked = new Set<string>();
   /** Groups that installed a view at the last daemon view boundary. */
   private readonly boundaryViews = new Set<string>();
+  /** Members this coordinator excluded for lagging stability (cause 'expelled'). */
+  private readonly laggards = new Set<PeerKey>();
   /** Since when the buffer of unstable entries has been over half its bound. */
   private bufferFullSinceMs: number | undefined;
   private readonly joinQueue = new Map<PeerKey, ViewMember>();
@@ -762,6 +764,7 @@ export class DaemonNode {
     }
     if (laggard < 0) return false;
     this.suspects.add(laggard);
+    this.laggards.add(this.view!.members[laggard]!.key);
     this.bufferFullSinceMs = undefined;
     this.out.traces.push({ type: 'suspect', member: this.view!.members[laggard]!.key });
     return true;
@@ -1416,7 +1419,17 @@ export class DaemonNode {
     const newKeys = new Set(p.newView.members.map((m) => m.key));
     for (const m of p.oldView.members) {
       if (newKeys.has(m.key)) continue;
-      const cause: LeaveCause = p.leaving.has(m.key) ? 'leave' : 'crash';
+      // Why it left, as far as the proposer can tell: on purpose; excluded for lagging;
+      // silent to the proposer itself (crashed, or cut off from it); or dropped only
+      // because some other member could not reach it (a partial partition).
+      const i = this.memberIndex(m.key);
+      const cause: LeaveCause = p.leaving.has(m.key)
+        ? 'leave'
+        : this.laggards.has(m.key)
+          ? 'expelled'
+          : i >= 0 && !this.suspects.has(i)
+            ? 'partition'
+            : 'crash';
       departed.set(m.id.name, cause);
       left.push(m.id);
       leftCauses.push(causeToProto(cause));
@@ -1661,6 +1674,7 @@ export class DaemonNode {
     this.lastHeard = new Array<number>(n).fill(this.nowMs);
     this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
     this.suspects = new Set();
+    this.laggards.clear();
     this.suspectsChanged = true;
     this.seeds.clear();
     this.probeAddresses = [];

@@ -119,6 +119,9 @@ describe('partitions', () => {
     traffic(sim, clients, 'g', 8 * SUSPECT_MS, 'y');
     const views = sim.traces.filter((t) => t.trace.type === 'daemon-view' && t.daemon === 'a').length;
     expect(views).toBeLessThan(8); // no flapping
+    // The member dropped only because another could not reach it left with cause 'partition'.
+    const causes = clients[0]!.events.flatMap((e) => e.event.view?.leftCauses ?? []);
+    expect(causes).toContain(4); // CAUSE_PARTITION
     expectClean(sim);
   });
 
@@ -218,6 +221,7 @@ describe('flow control and slow members', () => {
     expect(maxBuffered).toBeLessThan(2 * 64 * 1024);
     expect(sim.traces.some((t) => t.daemon === 'a' && t.trace.type === 'suspect' && t.trace.member.startsWith('c#'))).toBe(true);
     expect(sim.traces.some((t) => t.daemon === 'b' && t.trace.type === 'suspect' && t.trace.member.startsWith('c#'))).toBe(false);
+    expect(clients[0]!.events.flatMap((e) => e.event.view?.leftCauses ?? [])).toContain(5); // CAUSE_EXPELLED
     // The slow run of c is gone from the view (it may be back as a new incarnation).
     const a = sim.nodes.get('a')!;
     expect(a.currentView!.members.map((m) => m.key)).not.toContain(slowKey);

@@ -42,6 +42,7 @@ describe('resolveConfig', () => {
       heartbeatMs: 250,
       suspectMs: 1500,
       maxMessageBytes: 16777216,
+      maxBufferBytes: 67108864,
       logLevel: 'info',
       secret: undefined,
       token: undefined,
