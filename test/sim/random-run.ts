@@ -231,34 +231,26 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
   let restarts = 0;
   let longest = 0;
   let longestAttempt = 0;
+  // Flushes by proposer (name#incarnation): a crashed proposer's flush never ends, and
+  // a restart under the same name is another proposer.
   const open = new Map<string, number>();
   const attempt = new Map<string, number>();
-  // A crashed proposer's flush never ends: forget it (a restart under the name is new).
-  const crashes = sim.history.filter((e) => e.type === 'daemon-crash');
-  let nextCrash = 0;
   for (const t of sim.traces) {
-    while (nextCrash < crashes.length && crashes[nextCrash]!.t <= t.at) {
-      const name = (crashes[nextCrash] as { daemon: string }).daemon.split('#')[0]!;
-      open.delete(name);
-      attempt.delete(name);
-      nextCrash++;
-    }
     if (t.trace.type === 'daemon-view') {
       views++;
-      const started = open.get(t.daemon);
+      const self = t.trace.members.find((m) => m.split('#')[0] === t.daemon);
+      if (self === undefined) continue;
+      const started = open.get(self);
       if (started !== undefined) longest = Math.max(longest, t.at - started);
-      const last = attempt.get(t.daemon);
+      const last = attempt.get(self);
       if (last !== undefined) longestAttempt = Math.max(longestAttempt, t.at - last);
-      open.delete(t.daemon);
-      attempt.delete(t.daemon);
+      open.delete(self);
+      attempt.delete(self);
     } else if (t.trace.type === 'flush-restart') {
       restarts++;
     } else if (t.trace.type === 'view-change-start') {
-      if (!open.has(t.daemon)) open.set(t.daemon, t.at);
-      attempt.set(t.daemon, t.at);
-    } else if (t.trace.type === 'step-down') {
-      open.delete(t.daemon);
-      attempt.delete(t.daemon);
+      if (!open.has(t.trace.proposer)) open.set(t.trace.proposer, t.at);
+      attempt.set(t.trace.proposer, t.at);
     }
   }
   const delivered = sim.history.filter((e) => e.type === 'deliver').length;
