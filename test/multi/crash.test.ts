@@ -53,7 +53,11 @@ describe('a daemon crashes under traffic', () => {
       }
     });
     await new Promise((r) => setTimeout(r, 300));
+    // The member's session ends when its connection does: events its daemon sent
+    // before dying still arrive and are deliveries like any other.
+    const lost = new Promise<void>((resolve) => clients[2]!.once('close', () => resolve()));
     daemons[2]!.proc.kill('SIGKILL');
+    await lost;
     recorder.crash(clients[2]!.id);
     await waitFor('a and b to install a view without c', async () => {
       const st = await Promise.all(daemons.slice(0, 2).map((d) => d.status()));
