@@ -26,6 +26,7 @@ import {
   type SendEvent,
   type Violation,
 } from './index.js';
+import { mulberry32 } from '../sim/random.js'; // seeded: a failing seed replays the same inputs
 
 /** `G2 same-set`, sorted and unique: what a test expects, exactly. */
 function rules(violations: readonly Violation[]): string[] {
@@ -146,16 +147,6 @@ function trio(): Script {
 // crash, are expelled and join again; some view changes change nothing (false
 // suspicions). Daemons come and go with a quorum each time.
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Generated {
   readonly events: HistoryEvent[];

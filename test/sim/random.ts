@@ -23,3 +23,9 @@ export class Random {
     return items[Math.floor(this.next() * items.length)]!;
   }
 }
+
+/** The generator as a plain function returning [0, 1) (for tests that need only that). */
+export function mulberry32(seed: number): () => number {
+  const r = new Random(seed);
+  return () => r.next();
+}

@@ -19,18 +19,8 @@ import {
 import { FrameDecoder, encodeLengthPrefixed } from '../../src/wire/frame-decoder.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { ChorusError, MalformedFrameError } from '../../src/errors.js';
+import { mulberry32 } from '../sim/random.js'; // seeded: a failing seed replays the same inputs
 
-// Seeded PRNG (mulberry32): a failing seed replays the same inputs.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A decoded message as plain data: own fields only, bytes as number arrays. */
 function plain(value: unknown): unknown {

@@ -11,18 +11,8 @@ import {
   writeLengthPrefix,
 } from '../../src/wire/frame-decoder.js';
 import { ChorusError, FrameTooLargeError, InvariantError } from '../../src/errors.js';
+import { mulberry32 } from '../sim/random.js'; // seeded: a failing seed replays the same inputs
 
-// Seeded PRNG (mulberry32): a failing seed replays the same streams and cuts.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Payload of `length` bytes whose content depends on `tag`, so frames are distinguishable. */
 function payload(length: number, tag: number): Uint8Array {
