@@ -1,0 +1,214 @@
+// The bench's results: the JSON row (API.md: `npm run bench -- --json FILE`), the table
+// printed at the end, and the DESIGN.md performance targets shown beside the numbers.
+import type { Order } from '../../client-sdk/index.js';
+
+/** Latency of one paced phase (all members' deliveries merged). */
+export interface LatencyResult {
+  /** The delivered rate per member asked for (a fraction of the row's maximum). */
+  targetMsgsPerSec: number;
+  /** The delivered rate per member achieved. */
+  msgsPerSec: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
+  maxMs: number | null;
+  /** Deliveries measured (every member's, so about 3 × the messages). */
+  samples: number;
+  /** Every accepted message reached every member before the drain timeout. */
+  complete: boolean;
+}
+
+/** One row of `--json FILE`: one message size × one order. */
+export interface BenchRow {
+  size: number;
+  order: Order;
+  /** False when the daemons refuse the order (e.g. `safe` today): numbers are null. */
+  supported: boolean;
+  /** Delivered messages/s per member, counting only messages every member delivered. */
+  msgsPerSec: number | null;
+  /** The same in MB/s of payload (10^6 bytes). */
+  mbPerSec: number | null;
+  /** The plain TCP full-mesh fan-out of the same size: delivered msgs/s per member. */
+  ceilingMsgsPerSec: number | null;
+  ceilingMbPerSec: number | null;
+  /** msgsPerSec / ceilingMsgsPerSec. */
+  ratio: number | null;
+  /** Multicast-to-delivery latency at 10 % of msgsPerSec. */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  p999Ms: number | null;
+  /** The same at 50 % of msgsPerSec. */
+  p50Ms50: number | null;
+  p99Ms50: number | null;
+  p999Ms50: number | null;
+  /** Peak RSS of the busiest daemon during this row (MiB), and of each daemon. */
+  rssMiB: number | null;
+  rssMiBPerDaemon: number[];
+  load10: LatencyResult | null;
+  load50: LatencyResult | null;
+  /** The max-throughput phase in detail. */
+  max: {
+    durationMs: number;
+    accepted: number;
+    refused: number;
+    reachedAll: number;
+    complete: boolean;
+    p50Ms: number | null;
+    p99Ms: number | null;
+  } | null;
+  /** Why the order is not supported, or what went wrong in this row. */
+  note?: string;
+  error?: string;
+}
+
+export function emptyRow(size: number, order: Order, ceiling: { msgsPerSec: number; mbPerSec: number } | undefined): BenchRow {
+  return {
+    size,
+    order,
+    supported: true,
+    msgsPerSec: null,
+    mbPerSec: null,
+    ceilingMsgsPerSec: ceiling?.msgsPerSec ?? null,
+    ceilingMbPerSec: ceiling?.mbPerSec ?? null,
+    ratio: null,
+    p50Ms: null,
+    p99Ms: null,
+    p999Ms: null,
+    p50Ms50: null,
+    p99Ms50: null,
+    p999Ms50: null,
+    rssMiB: null,
+    rssMiBPerDaemon: [],
+    load10: null,
+    load50: null,
+    max: null,
+  };
+}
+
+// ---------------------------------------------------------------- formatting
+
+export function sizeLabel(size: number): string {
+  if (size >= 1024 * 1024 && size % (1024 * 1024) === 0) return `${size / (1024 * 1024)} MiB`;
+  if (size >= 1024 && size % 1024 === 0) return `${size / 1024} KiB`;
+  return `${size} B`;
+}
+
+const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+function count(n: number | null): string {
+  return n === null ? '-' : int.format(n);
+}
+
+function mb(n: number | null): string {
+  if (n === null) return '-';
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+}
+
+function ms(n: number | null): string {
+  if (n === null) return '-';
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+}
+
+function pct(n: number | null): string {
+  return n === null ? '-' : `${(n * 100).toFixed(n < 0.1 ? 1 : 0)}%`;
+}
+
+const pad = (s: string, w: number) => s.padStart(w);
+const padEnd = (s: string, w: number) => s.padEnd(w);
+
+function latencyCells(l: LatencyResult | null): string {
+  if (l === null) return [pad('-', 9), pad('-', 6), pad('-', 6), pad('-', 6)].join(' ');
+  const flag = l.complete ? ' ' : '*';
+  return [pad(count(l.msgsPerSec), 9), pad(ms(l.p50Ms), 6), pad(ms(l.p99Ms), 6), pad(ms(l.p999Ms), 6)].join(' ') + flag;
+}
+
+export function formatTable(rows: readonly BenchRow[]): string {
+  const lines: string[] = [];
+  const head1 = `${padEnd('size', 7)} ${padEnd('order', 6)} ${pad('msgs/s', 10)} ${pad('MB/s', 7)} ${pad('TCP mesh', 10)} ${pad('ratio', 6)} | ${padEnd('latency at 10% load (ms)', 32)}| ${padEnd('latency at 50% load (ms)', 32)}| ${'peak RSS MiB'}`;
+  const head2 = `${padEnd('', 7)} ${padEnd('', 6)} ${pad('/member', 10)} ${pad('/member', 7)} ${pad('msgs/s', 10)} ${pad('', 6)} | ${pad('msgs/s', 9)} ${pad('p50', 6)} ${pad('p99', 6)} ${pad('p99.9', 6)}  | ${pad('msgs/s', 9)} ${pad('p50', 6)} ${pad('p99', 6)} ${pad('p99.9', 6)}  | ${'per daemon'}`;
+  lines.push(head1, head2, '-'.repeat(head2.length));
+  for (const r of rows) {
+    const left = `${padEnd(sizeLabel(r.size), 7)} ${padEnd(r.order, 6)}`;
+    if (!r.supported) {
+      lines.push(`${left} not supported${r.note ? ` (${r.note})` : ''}`);
+      continue;
+    }
+    const maxFlag = r.max && !r.max.complete ? '*' : ' ';
+    const cells = [
+      pad(count(r.msgsPerSec), 10),
+      pad(mb(r.mbPerSec), 7),
+      pad(count(r.ceilingMsgsPerSec), 10),
+      pad(pct(r.ratio), 6),
+    ].join(' ');
+    lines.push(`${left} ${cells}${maxFlag}| ${latencyCells(r.load10)} | ${latencyCells(r.load50)} | ${r.rssMiBPerDaemon.length > 0 ? r.rssMiBPerDaemon.map((m) => m.toFixed(0)).join('/') : '-'}`);
+    if (r.error) lines.push(`${' '.repeat(15)}error: ${r.error}`);
+  }
+  if (rows.some((r) => (r.max && !r.max.complete) || (r.load10 && !r.load10.complete) || (r.load50 && !r.load50.complete))) {
+    lines.push('* some accepted messages had not reached every member when the drain timed out (they are not counted)');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- DESIGN.md targets
+
+export interface TargetCheck {
+  what: string;
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+/** The Performance targets of DESIGN.md, for the rows that were run. */
+export function checkTargets(rows: readonly BenchRow[]): TargetCheck[] {
+  const total = (size: number) => rows.find((r) => r.order === 'total' && r.size === size && r.supported);
+  const checks: TargetCheck[] = [];
+  const throughput = (size: number, min: number) => {
+    const r = total(size);
+    if (!r) return;
+    checks.push({
+      what: `total ${sizeLabel(size)} throughput per member`,
+      target: `>= ${count(min)} msgs/s`,
+      measured: r.msgsPerSec === null ? 'n/a' : `${count(r.msgsPerSec)} msgs/s`,
+      met: r.msgsPerSec === null ? null : r.msgsPerSec >= min,
+    });
+  };
+  throughput(100, 100_000);
+  throughput(1024, 80_000);
+  const big = total(64 * 1024);
+  if (big) {
+    checks.push({
+      what: `total 64 KiB throughput per member`,
+      target: '>= 250 MB/s',
+      measured: big.mbPerSec === null ? 'n/a' : `${mb(big.mbPerSec)} MB/s`,
+      met: big.mbPerSec === null ? null : big.mbPerSec >= 250,
+    });
+  }
+  for (const r of rows) {
+    if (r.order !== 'total' || !r.supported) continue;
+    checks.push({
+      what: `total ${sizeLabel(r.size)} p99 latency at 10% load`,
+      target: '<= 1 ms',
+      measured: r.p99Ms === null ? 'n/a' : `${ms(r.p99Ms)} ms`,
+      met: r.p99Ms === null ? null : r.p99Ms <= 1,
+    });
+  }
+  const rss = rows.map((r) => r.rssMiB).filter((v): v is number => v !== null);
+  if (rss.length > 0) {
+    const peak = Math.max(...rss);
+    checks.push({ what: 'peak RSS of any daemon, any row', target: '<= 200 MiB', measured: `${peak.toFixed(0)} MiB`, met: peak <= 200 });
+  }
+  return checks;
+}
+
+export function formatTargets(checks: readonly TargetCheck[]): string {
+  if (checks.length === 0) return '';
+  const w1 = Math.max(...checks.map((c) => c.what.length));
+  const w2 = Math.max(...checks.map((c) => c.target.length));
+  const w3 = Math.max(...checks.map((c) => c.measured.length));
+  const lines = ['DESIGN.md performance targets (information only: they never change the exit code):'];
+  for (const c of checks) {
+    const verdict = c.met === null ? 'n/a' : c.met ? 'met' : 'MISSED';
+    lines.push(`  ${c.what.padEnd(w1)}  target ${c.target.padEnd(w2)}  measured ${c.measured.padStart(w3)}  ${verdict}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
