@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { parseHostPort, formatHostPort } from './config.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import type { Logger } from './logger.js';
+import { listenOn } from './listen.js';
 
 export interface AdminServerOptions {
   /** `host:port`; port 0 picks a free port. */
@@ -58,14 +59,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
+  await listenOn(server, host, port);
   server.on('error', (err) => log.error({ err }, 'admin server error'));
 
   const bound = server.address() as AddressInfo;

@@ -7,7 +7,7 @@ import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 import { DaemonNode } from '../src/core/daemon-node.js';
-import type { CoreInput, CoreOutput, TraceEvent } from '../src/core/types.js';
+import { ORDER_NAMES, type CoreInput, type CoreOutput, type TraceEvent } from '../src/core/types.js';
 import { InvariantError } from '../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
@@ -45,7 +45,6 @@ const MAX_TIMELINE = 100;
 function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
-const ORDER_NAMES = ['total', 'fifo', 'causal', 'safe'] as const;
 
 export class Daemon {
   readonly name: string;

@@ -58,6 +58,7 @@ import {
 import type { DecodedPeerFrame, chorus } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
+import { listenOn } from './listen.js';
 
 /** `${name}#${incarnation}`: one run of one daemon. */
 export type PeerKey = string;
@@ -345,14 +346,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     const server = createServer({ noDelay: true }, (socket) => this.onAccept(socket));
     server.maxConnections = MAX_INBOUND_CONNECTIONS;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      server.once('error', onError);
-      server.listen(port, host, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    });
+    await listenOn(server, host, port);
     server.on('error', (err) => this.log.error({ err }, 'peer listener error'));
     const bound = server.address() as AddressInfo;
     const actual = formatHostPort(bound.address, bound.port);

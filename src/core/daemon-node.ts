@@ -27,7 +27,7 @@ import { type GroupEffects, type GroupRecord, GroupTable, type GroupViewChange, 
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
-import { emptyOutput, peerKey } from './types.js';
+import { ORDER_NAMES, emptyOutput, peerKey } from './types.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -107,7 +107,6 @@ interface Ambiguous {
   readonly members: readonly PeerKey[];
 }
 
-const ORDER_NAMES = ['total', 'fifo', 'causal', 'safe'] as const;
 const ENTRY_OVERHEAD_BYTES = 48;
 
 export class DaemonNode {

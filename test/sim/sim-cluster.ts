@@ -6,8 +6,8 @@
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { encodePeerFrame, decodePeerFrame } from '../../src/wire/codec.js';
 import { DaemonNode } from '../../src/core/daemon-node.js';
-import type { CoreInput, CoreOutput, PeerKey, TraceEvent } from '../../src/core/types.js';
-import type { ChangeCause, HistoryEvent, Order } from '../checker/history.js';
+import { ORDER_NAMES, type CoreInput, type CoreOutput, type PeerKey, type TraceEvent } from '../../src/core/types.js';
+import type { ChangeCause, HistoryEvent } from '../checker/history.js';
 import { Random } from './random.js';
 
 export interface SimClientEvent {
@@ -15,7 +15,6 @@ export interface SimClientEvent {
   readonly event: chorus.IDaemonEvent;
 }
 
-const ORDER_NAMES: readonly Order[] = ['total', 'fifo', 'causal', 'safe'];
 const CAUSE_NAMES: readonly ChangeCause[] = ['crash', 'join', 'leave', 'crash', 'partition', 'expelled'];
 
 export class SimClient {
