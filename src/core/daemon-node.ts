@@ -291,7 +291,7 @@ export class DaemonNode {
         this.onClientRequest(input.client, input.request);
         break;
       case 'client-disconnect':
-        this.onClientDisconnect(input.client);
+        this.onClientDisconnect(input.client, input.expelled === true);
         break;
       case 'leave':
         this.onLeave();
@@ -990,14 +990,16 @@ export class DaemonNode {
     this.pendingBytes += entryBytes(entry);
   }
 
-  private onClientDisconnect(clientId: string): void {
+  private onClientDisconnect(clientId: string, expelled: boolean): void {
     const c = this.clients.get(clientId);
     if (c === undefined) return;
     this.clients.delete(clientId);
     const groups = new Set(c.pendingJoins.keys());
     for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
     for (const group of [...groups].sort()) {
-      this.queueLocal({ kind: chorus.Entry.Kind.CLIENT_GONE, group, client: clientId }, undefined);
+      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.CLIENT_GONE, group, client: clientId };
+      if (expelled) entry.cause = chorus.Cause.CAUSE_EXPELLED;
+      this.queueLocal(entry, undefined);
     }
   }
 

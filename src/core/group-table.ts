@@ -131,7 +131,8 @@ export class GroupTable {
         const member = g.members.some((m) => m.client === client);
         const joining = g.change?.ops.some((op) => op.kind === 'join' && op.member.client === client) ?? false;
         if (!member && !joining) return;
-        const cause: LeaveCause = kind === chorus.Entry.Kind.GROUP_LEAVE ? 'leave' : 'crash';
+        const cause: LeaveCause =
+          kind === chorus.Entry.Kind.GROUP_LEAVE ? 'leave' : entry.cause === chorus.Cause.CAUSE_EXPELLED ? 'expelled' : 'crash';
         this.addOp(g, { kind: 'leave', client, cause }, fx);
         return;
       }

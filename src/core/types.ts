@@ -45,7 +45,11 @@ export type CoreInput =
   | { readonly kind: 'peer-down'; readonly peer: PeerKey }
   | { readonly kind: 'client-connect'; readonly client: string; readonly name: string }
   | { readonly kind: 'client-request'; readonly client: string; readonly request: chorus.IClientRequest }
-  | { readonly kind: 'client-disconnect'; readonly client: string }
+  /**
+   * The client is gone: its connection closed (others see cause 'crash'), or the daemon
+   * expelled it (`expelled`, e.g. a slow consumer: others see cause 'expelled').
+   */
+  | { readonly kind: 'client-disconnect'; readonly client: string; readonly expelled?: boolean }
   /** Leave the daemon view on purpose (SIGTERM). */
   | { readonly kind: 'leave' }
   /**

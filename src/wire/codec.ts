@@ -182,6 +182,7 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
         const entry = entries[i]!;
         checkEnum(entry.kind ?? 0, ENTRY_KIND_MAX, 'Entry.kind');
         checkEnum(entry.order ?? 0, ORDER_MAX, 'Entry.order');
+        checkEnum(entry.cause ?? 0, CAUSE_MAX, 'Entry.cause');
       }
       return;
     }

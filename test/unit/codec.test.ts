@@ -77,9 +77,11 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       relayed: true,
       received: [4, 5],
       delivered: 9,
+      ordered: 12,
       entries: [
         // kind DATA (0) is the proto3 default: not on the wire, so not an own field.
-        { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9, dep: 77 },
+        { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9, dep: 77, causal: { passed: [3, 0, 5] } },
+        { kind: chorus.Entry.Kind.CLIENT_GONE, group: 'g1', client: 'c3', cause: chorus.Cause.CAUSE_EXPELLED },
         { kind: chorus.Entry.Kind.END_OF_VIEW, group: 'g2', client: 'c2', order: chorus.Order.ORDER_CAUSAL, groupView: 3 },
       ],
     },
@@ -252,6 +254,7 @@ describe('PeerFrame', () => {
       ['Entry.kind', { data: { entries: [{ kind: 5 as chorus.Entry.Kind }] } }],
       ['Entry.kind', { data: { entries: [{ kind: -1 as chorus.Entry.Kind }] } }],
       ['Entry.order', { data: { entries: [{ kind: 0, order: 4 as chorus.Order }] } }],
+      ['Entry.cause', { data: { entries: [{ kind: 3, cause: 6 as chorus.Cause }] } }],
       ['Install.leftCauses', { install: { ...PEER_FRAMES['install']!.install, leftCauses: [3, 6 as chorus.Cause] } }],
     ];
     for (const [field, frame] of cases) expectMalformed(() => decodePeerFrame(encodePeerFrame(frame)), field);
