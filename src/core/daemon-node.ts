@@ -151,6 +151,20 @@ export class DaemonNode {
   /** Causal barrier of the last entry received from each sender (Entry.dep). */
   private lastDep: number[] = [];
   private retainedBytes = 0;
+  /**
+   * Early (fifo/causal) delivery: per sender, how far this daemon passed its stream —
+   * every entry up to here is delivered here (early or in order) or concerns no local
+   * member. Entries pass in stream order, so per-sender FIFO holds.
+   */
+  private early: number[] = [];
+  /** Per sender, the last seq delivered here early (to a local client). */
+  private earlyDelivered: number[] = [];
+  /** Set while the ordered path reaches an entry already delivered early. */
+  private skipLocal = false;
+  /** `safe` entries received and not yet delivered: while any, acknowledge promptly. */
+  private safeHeld = 0;
+  private lastAckOrdered = -1;
+  private lastAckReceived = -1;
 
   // Ordering and delivery.
   private order = new OrderLog();
@@ -163,6 +177,8 @@ export class DaemonNode {
   // What the other members hold (from heartbeats), for stability and repair.
   private peerReceived: number[][] = [];
   private peerDelivered: number[] = [];
+  /** Highest global seq whose order each member knows (for `safe`). */
+  private peerOrdered: number[] = [];
 
   // Failure detection.
   private lastHeard: number[] = [];
@@ -313,6 +329,7 @@ export class DaemonNode {
       progress = this.flushOutbox() || progress;
       progress = this.flushOrders() || progress;
       progress = this.deliverReady() || progress;
+      progress = this.deliverEarly() || progress;
       progress = this.detectFailures() || progress;
       progress = this.maybePropose() || progress;
       progress = this.proposerProgress() || progress;
@@ -324,6 +341,7 @@ export class DaemonNode {
       return this.out;
     }
     this.heartbeats();
+    this.acknowledgeSafe();
     this.collectGarbage();
     this.out.wakeAtMs = this.nextWake();
     return this.out;
@@ -499,7 +517,9 @@ export class DaemonNode {
     if (link < 0) return;
     const s = batch.relayed ? (batch.origin ?? 0) : link;
     if (s >= this.view!.members.length) return;
-    if (!batch.relayed && batch.received !== undefined && batch.received !== null) this.notePeerState(link, batch.received, batch.delivered ?? 0);
+    if (!batch.relayed && batch.received !== undefined && batch.received !== null) {
+      this.notePeerState(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
+    }
     const firstSeq = batch.firstSeq ?? 0;
     const entries = batch.entries ?? [];
     if (firstSeq > this.received[s]! + 1) {
@@ -523,20 +543,42 @@ export class DaemonNode {
       e.dep = dep;
       log[firstSeq + i - base] = e;
       this.retainedBytes += entryBytes(e);
+      if (e.order === chorus.Order.ORDER_SAFE) this.safeHeld += 1;
     }
     this.lastDep[s] = dep;
     const last = firstSeq + entries.length - 1;
     if (last > have) {
       this.received[s] = last;
-      if (this.isCoordinator && this.mode === 'normal') this.sequence(s);
+      if (this.isCoordinator && this.mode === 'normal') this.sequenceAll();
     }
   }
 
-  /** Sequencer: give global seqs to everything received from `s` not yet ordered. */
-  private sequence(s: number): void {
+  /** Sequencer: order what can be ordered; a causal entry can unblock another sender. */
+  private sequenceAll(): void {
+    for (let again = true; again; ) {
+      again = false;
+      for (let s = 0; s < this.received.length; s++) if (this.sequence(s)) again = true;
+    }
+  }
+
+  /**
+   * Sequencer: give global seqs to what was received from `s` and not yet ordered, up
+   * to a causal entry whose causal past is not ordered yet: the order must not put an
+   * entry before one that some member delivered before sending it.
+   */
+  private sequence(s: number): boolean {
     const from = this.ordered[s]! + 1;
-    const to = this.received[s]!;
-    if (to < from) return;
+    let to = this.received[s]!;
+    const base = this.logBase[s]!;
+    const log = this.log[s]!;
+    for (let seq = from; seq <= to; seq++) {
+      const passed = log[seq - base]!.causal?.passed;
+      if (passed && !this.allAtLeast(this.ordered, passed, s)) {
+        to = seq - 1;
+        break;
+      }
+    }
+    if (to < from) return false;
     const count = to - from + 1;
     const last = this.orderOutbox[this.orderOutbox.length - 1];
     if (last !== undefined && last.sender === s && last.firstSeq + last.count === from) {
@@ -546,6 +588,19 @@ export class DaemonNode {
     }
     this.ordered[s] = to;
     this.nextGlobal += count;
+    return true;
+  }
+
+  /** Whether something was delivered here early that the ordered path has not reached. */
+  private deliveredAhead(): boolean {
+    for (let t = 0; t < this.earlyDelivered.length; t++) if (this.earlyDelivered[t]! > this.deliveredSeq[t]!) return true;
+    return false;
+  }
+
+  /** `have[t] >= need[t]` for every member t but `except` (whose own FIFO covers it). */
+  private allAtLeast(have: readonly number[], need: readonly number[], except: number): boolean {
+    for (let t = 0; t < need.length; t++) if (t !== except && (have[t] ?? 0) < need[t]!) return false;
+    return true;
   }
 
   private flushOrders(): boolean {
@@ -590,7 +645,7 @@ export class DaemonNode {
     const i = this.memberIndex(from);
     if (i < 0) return;
     const theirs = hb.received ?? [];
-    this.notePeerState(i, theirs, hb.delivered ?? 0);
+    this.notePeerState(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0);
     const sus = new Set<number>();
     for (const x of hb.suspects ?? []) sus.add(x);
     this.peerSuspects[i] = sus;
@@ -605,10 +660,11 @@ export class DaemonNode {
   }
 
   /** What member `i` holds and delivered (for stability and garbage collection). */
-  private notePeerState(i: number, received: readonly number[], delivered: number): void {
+  private notePeerState(i: number, received: readonly number[], delivered: number, ordered: number): void {
     const row = this.peerReceived[i]!;
     for (let s = 0; s < row.length; s++) row[s] = Math.max(row[s]!, received[s] ?? 0);
     this.peerDelivered[i] = Math.max(this.peerDelivered[i]!, delivered);
+    this.peerOrdered[i] = Math.max(this.peerOrdered[i]!, ordered);
   }
 
   private onFetch(from: PeerKey, f: chorus.IFetch): void {
@@ -656,14 +712,92 @@ export class DaemonNode {
       if (this.received[s]! < seq) break; // data not here yet
       const entry = this.log[s]![seq - this.logBase[s]!];
       invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
+      const order = entry.order ?? chorus.Order.ORDER_TOTAL;
+      // `safe` waits until every member has the entry and its place (uniform delivery).
+      // A flush (cutSeqs) delivers what its install prescribes to every survivor.
+      if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.safeStable(s, seq, this.nextDeliver)) break;
+      if (order === chorus.Order.ORDER_SAFE) this.safeHeld -= 1;
       this.nextDeliver += 1;
       this.deliveredSeq[s] = seq;
       const sender = this.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
+      this.skipLocal = seq <= this.early[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
       this.table.apply(entry, sender.id.name, messageId, this.groupFx);
+      this.skipLocal = false;
       if (this.mode === 'left') break;
     }
     return this.nextDeliver !== before;
+  }
+
+  private safeStable(s: number, seq: number, global: number): boolean {
+    const n = this.view!.members.length;
+    for (let m = 0; m < n; m++) {
+      if (m === this.myIndex) continue;
+      if (this.peerReceived[m]![s]! < seq || this.peerOrdered[m]! < global) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer:
+   * each sender's stream is passed in order; an entry is delivered once its group is
+   * in the view the entry was sent in and (causal) this daemon passed everything the
+   * sender had passed when it sent it. The ordered path later applies the entry to the
+   * group table without delivering it again. Not during a flush: then the install says
+   * what is delivered.
+   */
+  private deliverEarly(): boolean {
+    if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
+    let progress = false;
+    for (let again = true; again; ) {
+      again = false;
+      for (let t = 0; t < this.early.length; t++) {
+        const from = Math.max(this.early[t]!, this.deliveredSeq[t]!);
+        const to = this.received[t]!;
+        const base = this.logBase[t]!;
+        const log = this.log[t]!;
+        let k = from;
+        while (k < to && this.passEarly(t, k + 1, log[k + 1 - base]!)) k++;
+        if (k !== this.early[t]) {
+          this.early[t] = k;
+          again = true;
+          progress = true;
+        }
+      }
+    }
+    return progress;
+  }
+
+  /** Whether early delivery may pass entry `e` of sender `t` (delivering it if it is due here). */
+  private passEarly(t: number, seq: number, e: chorus.IEntry): boolean {
+    if ((e.kind ?? chorus.Entry.Kind.DATA) !== chorus.Entry.Kind.DATA) return true; // views change on the ordered path
+    const g = this.table.get(e.group ?? '');
+    if (g === undefined) return true; // no view here yet, so no local member
+    const stamp = e.groupView ?? 0;
+    // Sent in a view this daemon has not installed yet: its members may include a local
+    // client whose join is still on its way. Wait for the ordered path.
+    if (stamp > g.viewId) return false;
+    const local = g.members.some((m) => m.daemon === this.selfId.name && this.clients.has(m.client));
+    if (!local) return true;
+    const order = e.order ?? chorus.Order.ORDER_TOTAL;
+    // An undelivered total/safe entry holds back the sender's later entries (FIFO).
+    if (order !== chorus.Order.ORDER_FIFO && order !== chorus.Order.ORDER_CAUSAL) return false;
+    const passed = e.causal?.passed;
+    if (passed && !this.allAtLeast(this.early, passed, t)) return false;
+    this.onDeliver(g, e, `${e.client ?? ''}/${e.clientSeq ?? 0}`, 0);
+    this.earlyDelivered[t] = seq;
+    return true;
+  }
+
+  /** While `safe` entries wait, tell every member at once what this daemon holds and knows. */
+  private acknowledgeSafe(): void {
+    if (this.safeHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
+    let received = 0;
+    for (const r of this.received) received += r;
+    if (received === this.lastAckReceived && this.order.known === this.lastAckOrdered) return;
+    this.lastAckReceived = received;
+    this.lastAckOrdered = this.order.known;
+    for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
   /** Drop entries every member has and this daemon delivered; forget delivered order. */
@@ -824,6 +958,7 @@ export class DaemonNode {
   }
 
   private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
+    if (this.skipLocal) return; // delivered early
     const delivery: chorus.IDaemonEvent = {
       delivery: {
         group: g.name,
@@ -965,11 +1100,6 @@ export class DaemonNode {
         this.reply(c.id, req, false, 'ERR_BAD_REQUEST', `unknown order ${order}`);
         return;
       }
-      if (order === chorus.Order.ORDER_SAFE) {
-        // Delivering it like `total` would claim a uniformity we do not provide yet.
-        this.reply(c.id, req, false, 'ERR_NOT_SUPPORTED', "order 'safe' is not implemented yet");
-        return;
-      }
       const id = `${c.id}/${req}`;
       const entry: chorus.IEntry = { kind: chorus.Entry.Kind.DATA, group, client: c.id, clientSeq: req, order, data };
       if (mc.waitDelivered) c.waitDelivered.set(id, req);
@@ -1032,6 +1162,13 @@ export class DaemonNode {
           continue;
         }
         e.groupView = g.viewId;
+        // Causal past: everything passed here so far (what this client can have seen).
+        // A total/safe entry needs it only when something delivered here early is not
+        // ordered yet (the sequencer must place the entry after it); before, its place
+        // in the order already follows everything delivered here.
+        if (e.order === chorus.Order.ORDER_CAUSAL || (e.order !== chorus.Order.ORDER_FIFO && this.deliveredAhead())) {
+          e.causal = { passed: this.early.slice() };
+        }
         if (this.traceSends) {
           this.out.traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });
         }
@@ -1057,7 +1194,14 @@ export class DaemonNode {
     this.sentSeq += entries.length;
     this.receiveEntries(this.myIndex, firstSeq, entries);
     const frame: chorus.IPeerFrame = {
-      data: { viewId: this.view.id, firstSeq, entries, received: this.received.slice(), delivered: this.nextDeliver - 1 },
+      data: {
+        viewId: this.view.id,
+        firstSeq,
+        entries,
+        received: this.received.slice(),
+        delivered: this.nextDeliver - 1,
+        ordered: this.order.known,
+      },
     };
     for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
     return true;
@@ -1358,7 +1502,16 @@ export class DaemonNode {
       end = r.firstGlobal + r.count;
     }
     const orders: OrderRun[] = known.from(firstGlobal + 1);
-    const depOf = depLookup(acks.map((a) => a.ack.depMarks ?? []), n);
+    const markLists = acks.map((a) => a.ack.depMarks ?? []);
+    const depOf = depLookup(markLists, n);
+    const causalOf = causalLookup(markLists);
+    // Entries some participant passed in early delivery may have been delivered there:
+    // the cut keeps them (their causal past was delivered there too, so it is kept).
+    const keep = new Array<number>(n).fill(0);
+    for (const { ack } of acks) {
+      const passed = ack.earlyPassed ?? [];
+      for (let s = 0; s < n; s++) keep[s] = Math.max(keep[s]!, passed[s] ?? 0);
+    }
     // Keep causality when failed senders took part of it with them: walking the known
     // order, a slot whose entry no participant holds is skipped; so is every later
     // entry that depends on a skipped one (its causal barrier reaches it), together with
@@ -1373,7 +1526,7 @@ export class DaemonNode {
       for (let k = 0; k < r.count; k++) {
         const seq = r.firstSeq + k;
         const global = r.firstGlobal + k;
-        if (seq > cutSeqs[r.sender]! || depOf(r.sender, seq) >= firstExcluded) exclude(r.sender, seq, global);
+        if (seq > cutSeqs[r.sender]! || (seq > keep[r.sender]! && depOf(r.sender, seq) >= firstExcluded)) exclude(r.sender, seq, global);
       }
     }
     const lastKnown = end - 1;
@@ -1387,20 +1540,43 @@ export class DaemonNode {
       const delivered = ack.deliveredSeqs ?? [];
       for (let s = 0; s < n; s++) placed[s] = Math.max(placed[s]!, delivered[s] ?? 0);
     }
+    // Place the rest sender by sender, in rounds: a causal entry waits until its causal
+    // past is placed, and is cut (with the rest of its sender's stream) when that past
+    // is not in the cut.
     let next = end;
-    for (let s = 0; s < n; s++) {
-      const from = placed[s]! + 1;
-      for (let seq = from; seq <= cutSeqs[s]!; seq++) {
-        const dep = depOf(s, seq);
-        if (dep > lastKnown || dep >= firstExcluded) {
-          cutSeqs[s] = seq - 1;
-          break;
+    for (let progress = true; progress; ) {
+      progress = false;
+      for (let s = 0; s < n; s++) {
+        const from = placed[s]! + 1;
+        let seq = from;
+        for (; seq <= cutSeqs[s]!; seq++) {
+          if (seq > keep[s]!) {
+            const dep = depOf(s, seq);
+            if (dep > lastKnown || dep >= firstExcluded) {
+              cutSeqs[s] = seq - 1;
+              break;
+            }
+          }
+          const passed = causalOf(s, seq);
+          if (passed === undefined) continue;
+          if (passed.some((need, t) => t !== s && need > cutSeqs[t]!)) {
+            if (seq > keep[s]!) cutSeqs[s] = seq - 1; // its causal past did not survive
+            break;
+          }
+          if (!this.allAtLeast(placed, passed, s)) break; // wait for that past to be placed
+
         }
+        if (seq === from) continue;
+        orders.push({ sender: s, firstSeq: from, count: seq - from, firstGlobal: next });
+        next += seq - from;
+        placed[s] = seq - 1;
+        progress = true;
       }
-      const to = cutSeqs[s]!;
-      if (to < from) continue;
-      orders.push({ sender: s, firstSeq: from, count: to - from + 1, firstGlobal: next });
-      next += to - from + 1;
+    }
+    for (let s = 0; s < n; s++) {
+      // Nothing kept can be left unplaced: its causal past is kept and placeable.
+      invariant(placed[s]! >= keep[s]!, `cut leaves ${s}/${keep[s]!} unplaced though it may be delivered`);
+      cutSeqs[s] = Math.min(cutSeqs[s]!, placed[s]!);
     }
     return {
       ballot: ballotToProto(p.ballot),
@@ -1510,6 +1686,7 @@ export class DaemonNode {
       orders: this.order.from(0).map((r) => ({ ...r })),
       deliveredSeqs: this.deliveredSeq.slice(),
       depMarks: this.depMarks(),
+      earlyPassed: this.early.slice(),
       ambiguous: this.ambiguous.map((a) => ({ viewId: a.viewId, members: a.members.map(keyToId) })),
     };
     // From now on this proposal may be installed somewhere: remember it.
@@ -1525,8 +1702,10 @@ export class DaemonNode {
       let last = -1;
       const base = this.logBase[s]!;
       for (let seq = Math.max(this.deliveredSeq[s]! + 1, base); seq <= this.received[s]!; seq++) {
-        const dep = this.log[s]![seq - base]?.dep ?? 0;
-        if (dep !== last) marks.push({ sender: s, seq, dep });
+        const e = this.log[s]![seq - base];
+        const dep = e?.dep ?? 0;
+        if (e?.causal) marks.push({ sender: s, seq, dep, causal: e.causal });
+        else if (dep !== last) marks.push({ sender: s, seq, dep });
         last = dep;
       }
     }
@@ -1664,6 +1843,11 @@ export class DaemonNode {
     this.received = new Array<number>(n).fill(0);
     this.deliveredSeq = new Array<number>(n).fill(0);
     this.lastDep = new Array<number>(n).fill(0);
+    this.early = new Array<number>(n).fill(0);
+    this.earlyDelivered = new Array<number>(n).fill(0);
+    this.safeHeld = 0;
+    this.lastAckOrdered = -1;
+    this.lastAckReceived = -1;
     this.retainedBytes = 0;
     this.ordered = new Array<number>(n).fill(0);
     this.order = new OrderLog();
@@ -1672,6 +1856,7 @@ export class DaemonNode {
     this.nextGlobal = 1;
     this.peerReceived = Array.from({ length: n }, () => new Array<number>(n).fill(0));
     this.peerDelivered = new Array<number>(n).fill(0);
+    this.peerOrdered = new Array<number>(n).fill(0);
     this.lastHeard = new Array<number>(n).fill(this.nowMs);
     this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
     this.suspects = new Set();
@@ -1830,6 +2015,21 @@ function depLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>, n: numb
     }
     return dep;
   };
+}
+
+/** `causalOf(sender, seq)`: the causal deps of a causal entry held by some participant. */
+function causalLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>): (s: number, seq: number) => readonly number[] | undefined {
+  const bySender = new Map<number, Map<number, readonly number[]>>();
+  for (const marks of markLists) {
+    for (const m of marks) {
+      const passed = m.causal?.passed;
+      if (!passed) continue;
+      let perSeq = bySender.get(m.sender ?? 0);
+      if (perSeq === undefined) bySender.set(m.sender ?? 0, (perSeq = new Map()));
+      perSeq.set(m.seq ?? 0, passed);
+    }
+  }
+  return (s, seq) => bySender.get(s)?.get(seq);
 }
 
 function entryBytes(e: chorus.IEntry): number {

@@ -103,6 +103,13 @@ export class GroupTable {
           `message of ${client} stamped with view ${entry.groupView ?? 0} of ${name} ordered in view ${g.viewId}`,
         );
         invariant(g.members.some((m) => m.client === client), `message from non-member ${client} of ${name}`);
+        // `seq` is a place in the group's total order: fifo and causal messages have
+        // none (they may be delivered before the sequencer placed them).
+        const order = entry.order ?? chorus.Order.ORDER_TOTAL;
+        if (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL) {
+          fx.deliver(g, entry, messageId, 0);
+          return;
+        }
         g.totalSeq += 1;
         fx.deliver(g, entry, messageId, g.totalSeq);
         return;

@@ -9,6 +9,7 @@
 // alive and connected, so a primary component always exists. Losing the majority for
 // good needs an operator (`chorus force-primary`), which the simulator does not play.
 import { checkHistory, checkLiveness, formatViolations, type Violation } from '../checker/index.js';
+import { chorus } from '../../src/wire/gen/chorus.js';
 import { Random } from './random.js';
 import { SimCluster, type SimClient } from './sim-cluster.js';
 
@@ -39,12 +40,22 @@ export interface RunResult {
   /** Longest single flush attempt (from its start or last restart to the install). */
   readonly longestAttemptMs: number;
   readonly messagesSent: number;
+  /** Multicasts sent per order (fifo, causal, total, safe). */
+  readonly sentByOrder: Record<OrderName, number>;
   readonly messagesDelivered: number;
   readonly simulatedMs: number;
   /** Set when the run failed: what happened, readable. */
   readonly error?: string;
   readonly trace?: string;
 }
+
+export type OrderName = 'fifo' | 'causal' | 'total' | 'safe';
+const ORDERS: ReadonlyArray<[OrderName, chorus.Order]> = [
+  ['fifo', chorus.Order.ORDER_FIFO],
+  ['causal', chorus.Order.ORDER_CAUSAL],
+  ['total', chorus.Order.ORDER_TOTAL],
+  ['safe', chorus.Order.ORDER_SAFE],
+];
 
 const FAULTS: readonly FaultKind[] = [
   'crash',
@@ -67,6 +78,17 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
   const faults = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<FaultKind, number>;
   const clients: SimClient[] = [];
   let sent = 0;
+  // Orders come from their own generator, so the fault schedule of a seed does not
+  // depend on them. A quarter of the runs send only `total`; the rest mix all four.
+  const orderRng = new Random(seed * 104_729 + 3);
+  const mixed = !orderRng.chance(0.25);
+  const sentByOrder: Record<OrderName, number> = { fifo: 0, causal: 0, total: 0, safe: 0 };
+  const multicast = (c: SimClient, text: string) => {
+    const [name, order] = mixed ? orderRng.pick(ORDERS) : ORDERS[2]!;
+    c.multicast('g', text, order);
+    sentByOrder[name]++;
+    sent++;
+  };
   try {
     sim.addDaemon(names[0]!);
     for (const nm of names.slice(1)) sim.addDaemon(nm, names[0]!);
@@ -84,8 +106,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
       for (const c of clients) {
         if (c.dead || c.expelled('g') || !rng.chance(rate)) continue;
         if (!sim.clients.get(c.id)) continue;
-        c.multicast('g', `${c.id}#${tick}`);
-        sent++;
+        multicast(c, `${c.id}#${tick}`);
       }
       tick++;
       sim.run(sim.nowMs + 1);
@@ -108,19 +129,18 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     // Every live client sends once more, and everything pending must arrive.
     const liveClients = clients.filter((c) => !c.dead && !c.expelled('g') && sim.live().includes(c.daemon));
     for (const c of liveClients) {
-      c.multicast('g', `${c.id}#final`);
-      sent++;
+      multicast(c, `${c.id}#final`);
     }
     sim.run(sim.nowMs + 20 * SIM_SUSPECT_MS);
 
     const result = checkHistory(sim.history);
     const liveness = checkLiveness(sim.history, { live: liveClients.map((c) => c.id) });
     const violations = [...result.violations, ...liveness];
-    return summarize(seed, n, sim, faults, violations, sent);
+    return summarize(seed, n, sim, faults, violations, sent, sentByOrder);
   } catch (err) {
     const states = sim.live().map((nm) => `${nm}:${sim.nodes.get(nm)!.state}:v${sim.nodes.get(nm)!.currentView?.id ?? '-'}[${(sim.nodes.get(nm)!.currentView?.members ?? []).map((m) => m.id.name).join('')}]`);
     const error = `${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\nlive daemons: ${states.join(' ')}`;
-    return { ...summarize(seed, n, sim, faults, [], sent), error, trace: traceOf(sim) };
+    return { ...summarize(seed, n, sim, faults, [], sent, sentByOrder), error, trace: traceOf(sim) };
   }
 }
 
@@ -226,7 +246,7 @@ function spareMembers(sim: SimCluster): number {
   return alive - (Math.floor(view.members.length / 2) + 1);
 }
 
-function summarize(seed: number, n: number, sim: SimCluster, faults: Record<FaultKind, number>, violations: Violation[], sent: number): RunResult {
+function summarize(seed: number, n: number, sim: SimCluster, faults: Record<FaultKind, number>, violations: Violation[], sent: number, sentByOrder: Record<OrderName, number>): RunResult {
   let views = 0;
   let restarts = 0;
   let longest = 0;
@@ -264,6 +284,7 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
     longestFlushMs: longest,
     longestAttemptMs: longestAttempt,
     messagesSent: sent,
+    sentByOrder,
     messagesDelivered: delivered,
     simulatedMs: sim.nowMs,
   };

@@ -39,11 +39,13 @@ describe('randomized fault schedules', () => {
       const longest = Math.max(...results.map((r) => r.longestFlushMs));
       const longestAttempt = Math.max(...results.map((r) => r.longestAttemptMs));
       const sent = results.reduce((a, r) => a + r.messagesSent, 0);
+      const byOrder: Record<string, number> = {};
+      for (const r of results) for (const [k, v] of Object.entries(r.sentByOrder)) byOrder[k] = (byOrder[k] ?? 0) + v;
       console.log(
         [
           `simulator: ${results.length} seeds from ${firstSeed} in ${elapsedS.toFixed(1)} s (${((results.length / elapsedS) * 60).toFixed(0)} seeds/min), 0 violations`,
           `views per run: ${(views / results.length).toFixed(1)} daemon views; flush restarts: ${restarts}; longest flush: ${longest.toFixed(1)} simulated ms with restarts, ${longestAttempt.toFixed(1)} ms for one attempt`,
-          `messages sent: ${sent}; fault mix: ${JSON.stringify(faults)}`,
+          `messages sent: ${sent} ${JSON.stringify(byOrder)}; fault mix: ${JSON.stringify(faults)}`,
         ].join('\n'),
       );
       // Coverage, not just a count (only meaningful with enough seeds).
@@ -51,6 +53,7 @@ describe('randomized fault schedules', () => {
         const need: FaultKind[] = ['crash-coordinator', 'crash-during-flush', 'cut-one-way', 'partition', 'heal'];
         for (const k of need) expect(faults[k] ?? 0, `fault ${k} never ran`).toBeGreaterThan(0);
         expect(restarts, 'no flush restarted').toBeGreaterThan(0);
+        for (const o of ['fifo', 'causal', 'total', 'safe']) expect(byOrder[o] ?? 0, `no ${o} multicast`).toBeGreaterThan(0);
       }
     },
     budgetMs + 120_000,

@@ -112,7 +112,8 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
         orders: [{ sender: 1, firstSeq: 1, count: 1, firstGlobal: 1235 }],
       },
       deliveredSeqs: [3, 1],
-      depMarks: [{ sender: 1, seq: 2, dep: 1230 }],
+      depMarks: [{ sender: 1, seq: 2, dep: 1230 }, { sender: 0, seq: 4, dep: 1230, causal: { passed: [3, 1] } }],
+      earlyPassed: [3, 2],
     },
   },
   install: {
