@@ -1,5 +1,5 @@
 // Failure handling over real processes: SIGKILL one of three daemons while every client
-// multicasts. The survivors must install a view without it, and the recorded history
+// multicasts in all four orders. The survivors must install a view without it, and the recorded history
 // (SDK events + the daemons' event logs) must pass the virtual-synchrony checker.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,8 @@ import { startChorusd, waitFor, type DaemonProcess } from './harness.js';
 import { HistoryRecorder } from './recorder.js';
 
 const FAST = ['--heartbeat-ms', '100', '--suspect-ms', '800'];
+/** Every client cycles through the four orders, so the checker sees them mixed. */
+const ORDERS = ['fifo', 'causal', 'total', 'safe'] as const;
 
 describe('a daemon crashes under traffic', () => {
   const daemons: DaemonProcess[] = [];
@@ -45,7 +47,8 @@ describe('a daemon crashes under traffic', () => {
       let k = 0;
       while (sending) {
         try {
-          await g.multicast(`${i}:${k++}`);
+          await g.multicast(`${i}:${k}`, { order: ORDERS[k % ORDERS.length]! });
+          k++;
         } catch {
           return; // this client's daemon died
         }
