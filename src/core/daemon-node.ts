@@ -772,11 +772,10 @@ export class DaemonNode {
   private passEarly(t: number, seq: number, e: chorus.IEntry): boolean {
     if ((e.kind ?? chorus.Entry.Kind.DATA) !== chorus.Entry.Kind.DATA) return true; // views change on the ordered path
     const g = this.table.get(e.group ?? '');
-    if (g === undefined) return true; // no view here yet, so no local member
-    const stamp = e.groupView ?? 0;
-    // Sent in a view this daemon has not installed yet: its members may include a local
-    // client whose join is still on its way. Wait for the ordered path.
-    if (stamp > g.viewId) return false;
+    // Sent in a view this daemon has not installed yet (or of a group it has not seen
+    // yet): its members may include a local client whose join is still on its way.
+    // Wait for the ordered path.
+    if (g === undefined || (e.groupView ?? 0) > g.viewId) return false;
     const local = g.members.some((m) => m.daemon === this.selfId.name && this.clients.has(m.client));
     if (!local) return true;
     const order = e.order ?? chorus.Order.ORDER_TOTAL;
@@ -1163,10 +1162,13 @@ export class DaemonNode {
         }
         e.groupView = g.viewId;
         // Causal past: everything passed here so far (what this client can have seen).
-        // A total/safe entry needs it only when something delivered here early is not
-        // ordered yet (the sequencer must place the entry after it); before, its place
+        // `fifo` carries it too and is delivered like `causal` (a stronger order is
+        // allowed): happened-before runs through fifo messages as well, and a causal or
+        // total message sent after one must follow that message's own causal past. A
+        // total/safe entry needs it only when something delivered here early is not
+        // ordered yet (the sequencer must place the entry after it); otherwise its place
         // in the order already follows everything delivered here.
-        if (e.order === chorus.Order.ORDER_CAUSAL || (e.order !== chorus.Order.ORDER_FIFO && this.deliveredAhead())) {
+        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.deliveredAhead()) {
           e.causal = { passed: this.early.slice() };
         }
         if (this.traceSends) {
