@@ -105,6 +105,7 @@ const KNOWN_CODES: Record<ChorusErrorCode, true> = {
   ERR_DISCONNECTED: true,
   ERR_CLOSED: true,
   ERR_CONNECT: true,
+  ERR_SLOW_CONSUMER: true,
   ERR_CONFIG: true,
   ERR_INVARIANT: true,
 };

@@ -28,6 +28,8 @@ const MAX_REQ = 0xffff_ffff;
 // protocol violation uses a private-use code rather than RFC 6455's 1002.
 const CLOSE_NORMAL = 1000;
 const CLOSE_PROTOCOL_VIOLATION = 4002;
+/** The daemon expelled this client for not reading its events (daemon CLOSE_CODES.slowConsumer). */
+const CLOSE_SLOW_CONSUMER = 4008;
 
 /** What the daemon told us in HelloOk. */
 export interface HelloInfo {
@@ -325,8 +327,15 @@ export class Session {
     }
     if (this.#ended) return;
     const why = info.err ? info.err.message : `code ${info.code}${info.reason ? `: ${info.reason}` : ''}`;
+    // The daemon's slow-consumer policy: it sent `expelled('slow-consumer')` for each
+    // group just before, and the application may want to tell this apart from a crash
+    // (read faster, or reconnect and join again).
+    const err =
+      info.code === CLOSE_SLOW_CONSUMER
+        ? new ConnectionError('ERR_SLOW_CONSUMER', `the daemon expelled this client: it did not read its events fast enough (${why})`)
+        : new ConnectionError('ERR_DISCONNECTED', `connection to the daemon lost (${why})`, { cause: info.err });
     // Behind any held events: they arrived before the socket closed.
-    this.#inbox.push({ end: new ConnectionError('ERR_DISCONNECTED', `connection to the daemon lost (${why})`, { cause: info.err }) });
+    this.#inbox.push({ end: err });
     this.#drain();
   }
 

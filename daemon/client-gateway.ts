@@ -9,8 +9,12 @@
 //   - After the hello every request is emitted as `request`, in arrival order (requests of
 //     one frame in frame order); the driver answers through send().
 //   - Events for a client are queued and written once per turn of the event loop as one
-//     DaemonFrame (batched); bufferedBytes() exposes the backlog so the driver can apply
-//     a slow-consumer policy.
+//     DaemonFrame (batched); bufferedBytes() exposes the backlog.
+//   - Slow-consumer policy (issue 4): a client whose backlog (queued events plus ws's
+//     buffer) passes `clientBufferBytes` is expelled: its queued events are dropped, it
+//     is sent an EXPELLED signal ('slow-consumer') for each of its groups, closed with
+//     4008 'slow consumer', and `disconnect` is emitted with reason 'slow-consumer' at
+//     once (not when the socket finally closes), so its groups move on without it.
 // A malformed frame (1002), a text message (1003), an oversized message (1009, enforced by
 // ws's maxPayload = maxMessageBytes + 64 KiB) or a missing hello (1008) closes that one
 // client, with a warn log naming the error code and the client; nothing else is affected.
@@ -26,9 +30,8 @@ import { EventEmitter } from 'eventemitter3';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 
-import { WireError } from '../src/errors.js';
-import { decodeClientFrame, encodeDaemonFrame, negotiateVersion } from '../src/wire/index.js';
-import type { chorus } from '../src/wire/index.js';
+import { WireError, invariant } from '../src/errors.js';
+import { chorus, decodeClientFrame, encodeDaemonFrame, negotiateVersion } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -45,18 +48,34 @@ export interface ClientGatewayOptions {
   /** A cluster-unique id for a new client named `name`. */
   readonly makeClientId: (name: string) => string;
   readonly logger: Logger;
+  /**
+   * Slow-consumer bound: a client whose backlog (queued events plus ws's buffer) exceeds
+   * it is expelled. Default 64 MiB (--client-buffer-bytes).
+   */
+  readonly clientBufferBytes?: number;
+  /**
+   * The groups `clientId` is a member of, each told EXPELLED when it is expelled. The
+   * driver answers from the core's group table (default: none).
+   */
+  readonly groupsOf?: (clientId: string) => readonly string[];
 }
+
+/** Why the gateway itself expelled a client (the reason its groups' EXPELLED signal carries). */
+export type ExpelReason = 'slow-consumer';
 
 export interface ClientGatewayEvents {
   /** A client completed its hello. */
   connect: (clientId: string, name: string) => void;
   /** A request after the hello, in arrival order. */
   request: (clientId: string, request: ClientRequest) => void;
-  /** A client that had connected is gone (whoever closed it). */
-  disconnect: (clientId: string) => void;
+  /**
+   * A client that had connected is gone (whoever closed it); `expelled` is set when the
+   * gateway expelled it (its socket may still be draining the close).
+   */
+  disconnect: (clientId: string, expelled?: ExpelReason) => void;
 }
 
-/** WebSocket close codes (RFC 6455 §7.4.1). */
+/** WebSocket close codes (RFC 6455 §7.4.1; 4000-4999 are private use). */
 export const CLOSE_CODES = {
   normal: 1000,
   goingAway: 1001,
@@ -64,6 +83,8 @@ export const CLOSE_CODES = {
   unsupportedData: 1003,
   policyViolation: 1008,
   messageTooBig: 1009,
+  /** Expelled by the slow-consumer policy; the SDK maps it to ERR_SLOW_CONSUMER. */
+  slowConsumer: 4008,
 } as const;
 
 /** Limits (TigerStyle: a limit on everything). */
@@ -74,11 +95,20 @@ const FRAMING_ALLOWANCE_BYTES = 64 * 1024;
 const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_CLIENT_NAME_CHARS = 128;
 const CLOSE_GRACE_MS = 1_000;
+export const DEFAULT_CLIENT_BUFFER_BYTES = 64 * 1024 * 1024;
+/**
+ * An expelled slow consumer's close frame sits behind its backlog: a client that was only
+ * paused (a long GC, a blocked event loop) gets this long to read its expulsion and the
+ * close reason. Meanwhile the memory held is what ws already buffered, within the bound.
+ */
+const SLOW_CONSUMER_CLOSE_GRACE_MS = 10_000;
 
 interface ClientConn {
   readonly ws: WebSocket;
   readonly remote: string;
   id: string | undefined;
+  /** The name given in the hello (for logs). */
+  name: string;
   queue: chorus.IDaemonEvent[];
   queuedBytes: number;
   flushScheduled: boolean;
@@ -97,10 +127,17 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
   private closed = false;
   private readonly conns = new Set<ClientConn>();
   private readonly clients = new Map<string, ClientConn>();
+  private readonly clientBufferBytes: number;
 
   constructor(options: ClientGatewayOptions) {
     super();
     this.options = options;
+    this.clientBufferBytes = options.clientBufferBytes ?? DEFAULT_CLIENT_BUFFER_BYTES;
+    // The config checks this with a friendlier message; here it guards other callers.
+    invariant(
+      this.clientBufferBytes > options.maxMessageBytes,
+      `clientBufferBytes (${this.clientBufferBytes}) must exceed maxMessageBytes (${options.maxMessageBytes})`,
+    );
     this.log = options.logger.child({ component: 'client-gateway' });
     this.tokenDigest = options.token !== undefined ? digest(options.token) : undefined;
   }
@@ -147,12 +184,24 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     return this.clients.size;
   }
 
-  /** Queues `event` for the client; written with the other events of this turn. */
+  /**
+   * Queues `event` for the client; written with the other events of this turn. Returns
+   * false when the client is gone, or when this event took it past the slow-consumer
+   * bound and it was expelled (`disconnect` was emitted, synchronously).
+   */
   send(clientId: string, event: chorus.IDaemonEvent): boolean {
     const conn = this.clients.get(clientId);
     if (!conn || conn.closing) return false;
     conn.queue.push(event);
     conn.queuedBytes += estimateEventBytes(event);
+    // The policy is checked where the backlog grows, not by a timer scan: a client that
+    // stops reading never drains, so an event sent to it finds it over the bound. Two
+    // field reads per event.
+    const backlogBytes = conn.queuedBytes + conn.ws.bufferedAmount;
+    if (backlogBytes > this.clientBufferBytes) {
+      this.expelSlowConsumer(conn, clientId, backlogBytes);
+      return false;
+    }
     if (!conn.flushScheduled) {
       conn.flushScheduled = true;
       setImmediate(() => {
@@ -185,6 +234,13 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     if (this.pingTimer) clearInterval(this.pingTimer);
     const closes: Promise<void>[] = [];
     for (const conn of this.conns) {
+      // An expelled slow consumer may still be in its long close grace: shutdown waits
+      // for no client longer than the usual grace.
+      if (conn.closing && conn.closeTimer) {
+        clearTimeout(conn.closeTimer);
+        conn.closeTimer = setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS);
+        conn.closeTimer.unref();
+      }
       this.flush(conn);
       closes.push(
         new Promise<void>((resolve) => {
@@ -211,6 +267,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       ws,
       remote,
       id: undefined,
+      name: '',
       queue: [],
       queuedBytes: 0,
       flushScheduled: false,
@@ -270,14 +327,14 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     }
     const id = conn.id!;
     for (; i < requests.length; i++) {
+      // A listener may have closed this client, or the slow-consumer policy expelled it.
+      if (conn.closing) return;
       const request = requests[i]!;
       if (request.body === 'hello') {
         this.send(id, failedReply(request.req ?? 0, 'ERR_BAD_REQUEST', 'hello was already done'));
         continue;
       }
       this.emit('request', id, request);
-      // A listener may have closed this client.
-      if (conn.closing) return;
     }
   }
 
@@ -308,6 +365,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     conn.helloTimer = undefined;
     const clientId = this.options.makeClientId(name);
     conn.id = clientId;
+    conn.name = name;
     this.clients.set(clientId, conn);
     const helloOk: chorus.IDaemonEvent = {
       helloOk: { clientId, daemon: this.options.daemonName, protocol, maxMessageBytes: this.options.maxMessageBytes },
@@ -330,7 +388,51 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     this.closeConn(conn, closeCode, code);
   }
 
-  private closeConn(conn: ClientConn, code: number, reason: string): void {
+  /**
+   * The slow-consumer policy: `conn` is over the bound. Its groups move on without it
+   * (the driver feeds the core `client-disconnect` with `expelled`, so the other members
+   * see cause 'expelled') and its queued events are freed at once.
+   *
+   * The EXPELLED signals name the groups the core lists the client in (`groupsOf`), in
+   * the shape the core uses for 'partitioned'. Groups the SDK is still joining get none:
+   * their join reply was in the dropped backlog, and the SDK fails that join with the
+   * close instead. The signals go after what ws already buffered, so the client reads a
+   * prefix of its event stream (never a gap followed by later events), then its
+   * expulsion, then the close. That its last view then lacks messages the survivors
+   * deliver is allowed: guarantee 2 binds the members that stay.
+   */
+  private expelSlowConsumer(conn: ClientConn, clientId: string, backlogBytes: number): void {
+    const droppedEvents = conn.queue.length;
+    conn.queue = [];
+    conn.queuedBytes = 0;
+    // No longer routable: later events and closes for it are no-ops, and its socket's
+    // eventual close emits no second `disconnect`.
+    this.clients.delete(clientId);
+    const groups = this.options.groupsOf?.(clientId) ?? [];
+    this.log.warn(
+      {
+        client: clientId,
+        name: conn.name,
+        remote: conn.remote,
+        backlogBytes,
+        boundBytes: this.clientBufferBytes,
+        droppedEvents,
+        groups: groups.length,
+        code: 'ERR_SLOW_CONSUMER',
+      },
+      'slow consumer expelled',
+    );
+    if (groups.length > 0) {
+      const events: chorus.IDaemonEvent[] = groups.map((group) => ({
+        signal: { group, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'slow-consumer' },
+      }));
+      conn.ws.send(encodeDaemonFrame({ events }));
+    }
+    this.closeConn(conn, CLOSE_CODES.slowConsumer, 'slow consumer', SLOW_CONSUMER_CLOSE_GRACE_MS);
+    this.emit('disconnect', clientId, 'slow-consumer');
+  }
+
+  private closeConn(conn: ClientConn, code: number, reason: string, graceMs = CLOSE_GRACE_MS): void {
     if (conn.closing) return;
     conn.closing = true;
     conn.queue = [];
@@ -339,7 +441,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     conn.helloTimer = undefined;
     conn.ws.close(code, truncateReason(reason));
     // A client that does not answer the close handshake is cut off.
-    conn.closeTimer = setTimeout(() => conn.ws.terminate(), CLOSE_GRACE_MS);
+    conn.closeTimer = setTimeout(() => conn.ws.terminate(), graceMs);
     conn.closeTimer.unref();
   }
 

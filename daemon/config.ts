@@ -39,6 +39,11 @@ export interface DaemonConfig {
   readonly maxMessageBytes: number;
   /** Bound of the buffer of unstable messages; past it, senders are slowed. */
   readonly maxBufferBytes: number;
+  /**
+   * Slow-consumer policy: bound of the events waiting to reach one client (queued plus
+   * the socket's buffer); past it the client is expelled ('slow-consumer').
+   */
+  readonly clientBufferBytes: number;
   readonly logLevel: LogLevel;
   /** Shared cluster secret: peers authenticate their hello with it (undefined = none). */
   readonly secret: string | undefined;
@@ -65,6 +70,9 @@ export const USAGE = `Usage: chorusd [options]
   --max-message-bytes N      largest message accepted (default: 16777216)
   --max-buffer-bytes N       bound of unstable messages kept; past it senders are slowed
                              (default: 67108864)
+  --client-buffer-bytes N    events waiting for one client before it is expelled as a
+                             slow consumer; at least max-message-bytes + 65536
+                             (default: 67108864)
   --secret SECRET            shared cluster secret that authenticates daemons
   --client-token TOKEN       token clients must present
   --config FILE              JSON config file (keys: name, cluster, listen, heartbeatMs, ...)
@@ -85,6 +93,12 @@ const MAX_TIMER_MS = 3_600_000; // one hour
 const MAX_EXPECT = 1024;
 const MAX_SEEDS = 1024;
 const MAX_SECRET_CHARS = 4096;
+/**
+ * The client buffer must hold one largest message plus its framing and the events around
+ * it, or a single delivery to an idle client would expel it.
+ */
+export const CLIENT_BUFFER_ALLOWANCE_BYTES = 64 * 1024;
+const MAX_CLIENT_BUFFER_BYTES = 64 * 1024 * 1024 * 1024;
 
 export interface HostPort {
   readonly host: string;
@@ -154,6 +168,7 @@ const KEYS: Record<Key, KeySpec> = {
   suspectMs: { flag: 'suspect-ms', env: 'CHORUS_SUSPECT_MS' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'CHORUS_MAX_MESSAGE_BYTES' },
   maxBufferBytes: { flag: 'max-buffer-bytes', env: 'CHORUS_MAX_BUFFER_BYTES' },
+  clientBufferBytes: { flag: 'client-buffer-bytes', env: 'CHORUS_CLIENT_BUFFER_BYTES' },
   logLevel: { flag: 'log-level', env: 'CHORUS_LOG_LEVEL' },
   secret: { flag: 'secret', env: 'CHORUS_SECRET' },
   token: { flag: 'client-token', env: 'CHORUS_CLIENT_TOKEN' },
@@ -384,6 +399,17 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     );
   }
 
+  const maxMessageBytes = get('maxMessageBytes', (r) => integer(r, 1, MAX_MESSAGE_BYTES_LIMIT), 16 * 1024 * 1024);
+  const clientBufferBytes = get('clientBufferBytes', (r) => integer(r, 1, MAX_CLIENT_BUFFER_BYTES), 64 * 1024 * 1024);
+  if (clientBufferBytes < maxMessageBytes + CLIENT_BUFFER_ALLOWANCE_BYTES) {
+    const b = pick('clientBufferBytes')?.origin ?? 'default clientBufferBytes';
+    const m = pick('maxMessageBytes')?.origin ?? 'default maxMessageBytes';
+    throw new ConfigError(
+      `clientBufferBytes (${clientBufferBytes}, ${b}) must be at least maxMessageBytes (${maxMessageBytes}, ${m}) ` +
+        `+ ${CLIENT_BUFFER_ALLOWANCE_BYTES}: otherwise one largest message would expel an idle client as a slow consumer`,
+    );
+  }
+
   return {
     name: get('name', (r) => identifier(r, 'daemon name'), defaultDaemonName()),
     cluster: get('cluster', (r) => identifier(r, 'cluster name'), 'chorus'),
@@ -395,8 +421,9 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     expect: get<number | undefined>('expect', (r) => integer(r, 1, MAX_EXPECT), undefined),
     heartbeatMs,
     suspectMs,
-    maxMessageBytes: get('maxMessageBytes', (r) => integer(r, 1, MAX_MESSAGE_BYTES_LIMIT), 16 * 1024 * 1024),
+    maxMessageBytes,
     maxBufferBytes: get('maxBufferBytes', (r) => integer(r, 64 * 1024, 64 * 1024 * 1024 * 1024), 64 * 1024 * 1024),
+    clientBufferBytes,
     logLevel: get('logLevel', logLevel, 'info'),
     secret: get<string | undefined>('secret', secretText, undefined),
     token: get<string | undefined>('token', secretText, undefined),

@@ -2,6 +2,8 @@
 // request, link event, timer) becomes one `DaemonNode.step()`, and the driver carries
 // out the output in the order CoreOutput documents: addresses, peer frames, client
 // events, client closes, then the next wake-up. Nothing protocol-related happens here.
+// An input raised while an output is being carried out (the gateway expelling a slow
+// consumer from inside send()) is stepped right after that output, never inside it.
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -63,6 +65,9 @@ export class Daemon {
   private leaving: Promise<void> | undefined;
   private resolveLeft: (() => void) | undefined;
   private closed = false;
+  /** An output is being carried out: new inputs wait in `deferred` (the core is not re-entrant). */
+  private stepping = false;
+  private readonly deferred: CoreInput[] = [];
   private readonly timeline: ViewChangeRecord[] = [];
   private readonly metrics = new MetricsRegistry();
   private readonly m = {
@@ -74,6 +79,7 @@ export class Daemon {
     viewId: this.metrics.gauge({ name: 'chorus_daemon_view_id', help: 'Id of the installed daemon view' }),
     members: this.metrics.gauge({ name: 'chorus_daemon_view_members', help: 'Daemons in the installed view' }),
     clients: this.metrics.gauge({ name: 'chorus_clients', help: 'Connected clients' }),
+    expelled: this.metrics.counter({ name: 'chorus_clients_expelled_total', help: 'Clients expelled by the daemon, by reason', labelNames: ['reason'] }),
     groups: this.metrics.gauge({ name: 'chorus_groups', help: 'Process groups known to the cluster' }),
   };
   addresses!: DaemonAddresses;
@@ -85,6 +91,8 @@ export class Daemon {
     this.incarnation = randomBytes(4).toString('hex');
     this.log = options.logger.child({ incarnation: this.incarnation });
     this.eventLog = options.eventLog;
+    // Shown as 0 before the first expulsion, so a dashboard's rate() has a series.
+    this.m.expelled.inc({ reason: 'slow-consumer' }, 0);
   }
 
   async start(): Promise<void> {
@@ -130,10 +138,22 @@ export class Daemon {
       daemonName: cfg.name,
       makeClientId: (name: string) => `${name}@${cfg.name}.${this.incarnation}.${++this.clientSeq}`,
       logger: this.log,
+      clientBufferBytes: cfg.clientBufferBytes,
+      // The groups an expelled client is told it left: those the core's table lists it in
+      // now, which are the groups whose view events it was sent. Runs only on expulsion.
+      groupsOf: (client) => this.node.groups.sorted().filter((g) => g.members.some((m) => m.client === client)).map((g) => g.name),
     });
     this.gateway.on('connect', (client, name) => this.step({ kind: 'client-connect', client, name }));
     this.gateway.on('request', (client, request) => this.step({ kind: 'client-request', client, request }));
-    this.gateway.on('disconnect', (client) => this.step({ kind: 'client-disconnect', client }));
+    this.gateway.on('disconnect', (client, expelled) => {
+      if (expelled === undefined) {
+        this.step({ kind: 'client-disconnect', client });
+        return;
+      }
+      // The other members see cause 'expelled' for it in their next view.
+      this.m.expelled.inc({ reason: expelled });
+      this.step({ kind: 'client-disconnect', client, expelled: true });
+    });
 
     this.apply(this.node.start());
     const client = await this.gateway.listen();
@@ -159,20 +179,35 @@ export class Daemon {
     this.log.info({ ...this.addresses, seeds: cfg.seeds, cluster: cfg.cluster }, 'daemon started');
   }
 
-  /** One input through the core, and its output carried out. */
-  private step(input: CoreInput): void {
+  /**
+   * One input through the core, and its output carried out (`inspect` sees the output
+   * first). An input that arrives while an output is carried out is queued and stepped
+   * once that output is done, so outputs are carried out whole and in order.
+   */
+  private step(input: CoreInput, inspect?: (out: CoreOutput) => void): void {
     if (this.closed) return;
+    if (this.stepping) {
+      this.deferred.push(input);
+      return;
+    }
+    this.stepping = true;
     try {
-      // The core's only clock: let time pass first (at most once a millisecond, so a
-      // burst of frames costs one tick), and carry out what that tick asks for too.
-      const now = performance.now();
-      if (input.kind !== 'tick' && now - this.lastTickMs >= 1) {
-        this.lastTickMs = now;
-        this.apply(this.node.step({ kind: 'tick', nowMs: now }));
+      for (let next: CoreInput | undefined = input; next !== undefined && !this.closed; next = this.deferred.shift()) {
+        // The core's only clock: let time pass first (at most once a millisecond, so a
+        // burst of frames costs one tick), and carry out what that tick asks for too.
+        const now = performance.now();
+        if (next.kind !== 'tick' && now - this.lastTickMs >= 1) {
+          this.lastTickMs = now;
+          this.apply(this.node.step({ kind: 'tick', nowMs: now }));
+        }
+        const out = this.node.step(next);
+        if (next === input) inspect?.(out);
+        this.apply(out);
       }
-      this.apply(this.node.step(input));
     } catch (err) {
       this.fail(err);
+    } finally {
+      this.stepping = false;
     }
   }
 
@@ -246,9 +281,9 @@ export class Daemon {
   /** Operator: `chorus force-primary` (POST /force-primary). */
   forcePrimary(): { ok: boolean; message: string } {
     let answer = { ok: false, message: 'no answer from the core' };
-    const out = this.node.step({ kind: 'force-primary' });
-    for (const t of out.traces) if (t.type === 'force-primary') answer = { ok: t.ok, message: t.message };
-    this.apply(out);
+    this.step({ kind: 'force-primary' }, (out) => {
+      for (const t of out.traces) if (t.type === 'force-primary') answer = { ok: t.ok, message: t.message };
+    });
     this.log.warn({ ...answer }, 'force-primary requested by the operator');
     return answer;
   }

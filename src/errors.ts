@@ -22,6 +22,7 @@ export type ChorusErrorCode =
   | 'ERR_DISCONNECTED'
   | 'ERR_CLOSED'
   | 'ERR_CONNECT'
+  | 'ERR_SLOW_CONSUMER'
   // configuration
   | 'ERR_CONFIG'
   // broken invariant: a bug
@@ -48,6 +49,12 @@ export class MalformedFrameError extends WireError {
     super('ERR_MALFORMED_FRAME', message, options);
   }
 }
+/**
+ * The pieces of a fragmented frame broke the sequence (a piece without a first piece, a
+ * new frame before the last one completed, more bytes than announced): the stream is out
+ * of sync, so the connection is reset.
+ */
+export class FragmentError extends MalformedFrameError {}
 export class HandshakeError extends WireError {}
 
 /** A request the daemon refused; the SDK rejects the caller's promise with it. */
