@@ -1489,6 +1489,10 @@ export class DaemonNode {
       }
       firstGlobal = Math.min(firstGlobal, ack.delivered ?? 0);
     }
+    // Fetch from the proposer when it holds the entries by now (they may have arrived
+    // after its own acknowledgement): every participant reaches the proposer, but not
+    // necessarily the participant that reported the most (a cut link between two members).
+    for (let s = 0; s < n; s++) if (this.received[s]! >= cutSeqs[s]!) holders[s] = this.myIndex;
     // Assemble the longest known order from firstGlobal + 1. Every participant's runs
     // are pieces of the one stream its sequencer sent, so overlapping pieces agree.
     const known = new OrderLog(firstGlobal + 1);
