@@ -23,7 +23,17 @@
 // one steps down, expels its clients ('partitioned') and rejoins as a new incarnation.
 import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
-import { type GroupEffects, type GroupRecord, GroupTable, type GroupViewChange, type LeaveCause, MAX_GROUP_NAME_LENGTH, causeToProto } from './group-table.js';
+import {
+  type GroupEffects,
+  type GroupMember,
+  type GroupRecord,
+  GroupTable,
+  type GroupViewChange,
+  type LeaveCause,
+  MAX_GROUP_NAME_LENGTH,
+  type TransferPlan,
+  causeToProto,
+} from './group-table.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
@@ -108,6 +118,14 @@ interface Ambiguous {
 }
 
 const ENTRY_OVERHEAD_BYTES = 48;
+/** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
+const HOLD_GRACE_MS = 1000;
+/** StateAck.chunk meaning "this transfer is over here": the provider stops. */
+const ABORTED_CHUNK = 0xffffffff;
+
+function transferKey(group: string, joiner: string): string {
+  return `${group}\u0000${joiner}`;
+}
 
 export class DaemonNode {
   readonly baseIncarnation: string;
@@ -177,6 +195,8 @@ export class DaemonNode {
   // What the other members hold (from heartbeats), for stability and repair.
   private peerReceived: number[][] = [];
   private peerDelivered: number[] = [];
+  /** Members that hold back delivery for a state transfer (Heartbeat.holding). */
+  private peerHolding: boolean[] = [];
   /** Highest global seq whose order each member knows (for `safe`). */
   private peerOrdered: number[] = [];
 
@@ -220,6 +240,8 @@ export class DaemonNode {
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
   private readonly clients = new Map<string, LocalClient>();
+  /** Local joiners installing state, by transferKey(group, joiner). */
+  private readonly installing = new Map<string, { group: string; transfer: number; bytes: number; lastChunkMs: number }>();
   private readonly groupFx: GroupEffects;
 
   constructor(options: DaemonNodeOptions) {
@@ -365,6 +387,8 @@ export class DaemonNode {
       wake = Math.min(wake, this.lastHeard[i]! + this.suspectMs + 1);
     }
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs());
+    // A hold ends by itself when its transfer stalls.
+    for (const t of this.installing.values()) if (t.lastChunkMs + HOLD_GRACE_MS > this.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
     return Math.max(wake, this.nowMs + 1);
   }
 
@@ -491,6 +515,8 @@ export class DaemonNode {
     else if (frame.ready) this.onReady(from, frame.ready);
     else if (frame.install) this.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
+    else if (frame.stateChunk) this.onStateChunk(frame.stateChunk);
+    else if (frame.stateAck) this.onStateAck(frame.stateAck);
   }
 
   /** Frames of a view this daemon has not installed yet wait for it. */
@@ -646,6 +672,7 @@ export class DaemonNode {
     if (i < 0) return;
     const theirs = hb.received ?? [];
     this.notePeerState(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0);
+    this.peerHolding[i] = hb.holding === true;
     const sus = new Set<number>();
     for (const x of hb.suspects ?? []) sus.add(x);
     this.peerSuspects[i] = sus;
@@ -692,6 +719,7 @@ export class DaemonNode {
   /** Deliver, in global order, every entry whose data and place are both known. */
   private deliverReady(): boolean {
     if (this.view === undefined || this.flush !== undefined) return false;
+    if (this.installing.size > 0 && this.holding()) return false;
     return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
   }
 
@@ -748,6 +776,7 @@ export class DaemonNode {
    */
   private deliverEarly(): boolean {
     if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
+    if (this.installing.size > 0 && this.holding()) return false;
     let progress = false;
     for (let again = true; again; ) {
       again = false;
@@ -844,6 +873,7 @@ export class DaemonNode {
         suspects: [...this.suspects],
         ordered: this.order.known,
         delivered: this.nextDeliver - 1,
+        holding: this.installing.size > 0 && this.holding(),
       },
     });
   }
@@ -885,7 +915,7 @@ export class DaemonNode {
     let laggard = -1;
     let least = Number.POSITIVE_INFINITY;
     for (let m = 1; m < n; m++) {
-      if (this.suspects.has(m)) continue;
+      if (this.suspects.has(m) || this.peerHolding[m]) continue; // holding for a state transfer: lagging on purpose
       let acked = 0;
       for (let s = 0; s < n; s++) acked += this.received[s]! - this.peerReceived[m]![s]!;
       // Larger backlog = more behind.
@@ -972,6 +1002,10 @@ export class DaemonNode {
     for (const m of g.members) {
       if (m.daemon !== this.selfId.name || !this.clients.has(m.client)) continue;
       this.toClient(m.client, delivery);
+      if (m.awaitingState && this.installing.size > 0) {
+        const t = this.installing.get(transferKey(g.name, m.client));
+        if (t !== undefined) t.bytes += entry.data?.length ?? 0;
+      }
     }
     const sender = this.clients.get(entry.client ?? '');
     if (sender !== undefined) {
@@ -1030,6 +1064,159 @@ export class DaemonNode {
     }
     for (const l of change.left) this.finishLeave(l.member.client, l.member.daemon, g.name);
     for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
+    for (const l of change.left) this.installing.delete(transferKey(g.name, l.member.client));
+    for (const plan of change.transfers) this.startTransfer(g, plan);
+  }
+
+  // ------------------------------------------------------------------ state transfer
+  //
+  // A transfer is planned in the replicated group table at a view install (everyone
+  // picks the same provider); the chunks then travel point to point, provider SDK ->
+  // its daemon -> the joiner's daemon -> the joiner SDK, outside the ordered stream, and
+  // the joiner's acknowledgements travel back as credit. Only the end of a transfer
+  // (STATE_INSTALLED) and a provider's failure (STATE_FAILED) are ordered.
+
+  private startTransfer(g: GroupRecord, plan: TransferPlan): void {
+    const joiner = plan.joiner;
+    const local = joiner.daemon === this.selfId.name && this.clients.has(joiner.client);
+    if (plan.kind === 'none') {
+      if (local) this.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
+      return;
+    }
+    if (plan.kind === 'failed') {
+      if (!local) return;
+      this.installing.delete(transferKey(g.name, joiner.client));
+      this.toClient(joiner.client, {
+        state: {
+          group: g.name,
+          kind: chorus.StateTransfer.Kind.FAILED,
+          errorCode: 'ERR_NO_STATE_PROVIDER',
+          errorMessage: `no member of ${g.name} can provide its state`,
+        },
+      });
+      // The joiner is in the view already: take it out again (others see it leave).
+      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group: g.name, client: joiner.client }, undefined);
+      return;
+    }
+    const provider = plan.provider;
+    if (provider.daemon === this.selfId.name && this.clients.has(provider.client)) {
+      // Right after the view event, before any message of the view: the checkpoint.
+      this.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
+    }
+    if (local) {
+      this.installing.set(transferKey(g.name, joiner.client), { group: g.name, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
+      this.toClient(joiner.client, {
+        state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
+      });
+    }
+  }
+
+  /** The transfer `chunk` belongs to is the current one of its joiner (per the table). */
+  private currentTransfer(group: string, joiner: string, provider: string, transfer: number): GroupMember | undefined {
+    const m = this.table.get(group)?.members.find((x) => x.client === joiner);
+    if (m === undefined || !m.awaitingState || m.provider !== provider || m.transfer !== transfer) return undefined;
+    return m;
+  }
+
+  private daemonKey(name: string): PeerKey | undefined {
+    return this.view?.members.find((m) => m.id.name === name)?.key;
+  }
+
+  /** Provider SDK -> here: forward a chunk to the joiner's daemon (or report a failed provide()). */
+  private onProviderChunk(c: LocalClient, req: number, chunk: chorus.IStateChunk): void {
+    const group = chunk.group ?? '';
+    const joinerId = chunk.joiner ?? '';
+    const transfer = chunk.transfer ?? 0;
+    const joiner = this.currentTransfer(group, joinerId, c.id, transfer);
+    if (joiner === undefined || this.mode !== 'normal') {
+      this.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the transfer of ${group} to ${joinerId} at view ${transfer} is over`);
+      return;
+    }
+    if ((chunk.errorCode ?? '') !== '') {
+      this.queueLocal({ kind: chorus.Entry.Kind.STATE_FAILED, group, client: c.id, joiner: joinerId, groupView: transfer }, undefined);
+      this.reply(c.id, req, true);
+      return;
+    }
+    const frame: chorus.IStateChunk = { ...chunk, provider: c.id };
+    if (joiner.daemon === this.selfId.name) this.onStateChunk(frame);
+    else {
+      const key = this.daemonKey(joiner.daemon);
+      if (key === undefined) {
+        this.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the daemon of ${joinerId} is gone`);
+        return;
+      }
+      this.send(key, { stateChunk: frame });
+    }
+    this.reply(c.id, req, true);
+  }
+
+  /** A chunk for a local joiner. Chunks of a transfer that is over are dropped. */
+  private onStateChunk(chunk: chorus.IStateChunk): void {
+    const group = chunk.group ?? '';
+    const joiner = chunk.joiner ?? '';
+    const t = this.installing.get(transferKey(group, joiner));
+    if (t === undefined || t.transfer !== (chunk.transfer ?? 0) || !this.clients.has(joiner)) {
+      // Tell the provider at once, so it does not wait for credit that never comes.
+      this.routeAck({ group, joiner, provider: chunk.provider ?? '', transfer: chunk.transfer ?? 0, chunk: ABORTED_CHUNK });
+      return;
+    }
+    t.lastChunkMs = this.nowMs;
+    this.toClient(joiner, {
+      state: {
+        group,
+        kind: chorus.StateTransfer.Kind.CHUNK,
+        transfer: t.transfer,
+        provider: chunk.provider ?? '',
+        chunk: chunk.chunk ?? 0,
+        data: chunk.data ?? new Uint8Array(0),
+        last: chunk.last === true,
+      },
+    });
+  }
+
+  /** Joiner SDK -> here: credit for the provider, or the end of the transfer. */
+  private onJoinerAck(c: LocalClient, req: number, ack: chorus.IStateAck): void {
+    const group = ack.group ?? '';
+    const key = transferKey(group, c.id);
+    const t = this.installing.get(key);
+    this.reply(c.id, req, true);
+    if (t === undefined || t.transfer !== (ack.transfer ?? 0)) return;
+    t.lastChunkMs = this.nowMs;
+    if (ack.installed) {
+      this.installing.delete(key);
+      this.queueLocal({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: t.transfer }, undefined);
+    }
+    this.routeAck({ ...ack, joiner: c.id, installed: false });
+  }
+
+  private routeAck(ack: chorus.IStateAck): void {
+    const provider = this.table.get(ack.group ?? '')?.members.find((m) => m.client === (ack.provider ?? ''));
+    if (provider === undefined) return;
+    if (provider.daemon === this.selfId.name) this.onStateAck(ack);
+    else {
+      const key = this.daemonKey(provider.daemon);
+      if (key !== undefined) this.send(key, { stateAck: ack });
+    }
+  }
+
+  /** Credit for a local provider. */
+  private onStateAck(ack: chorus.IStateAck): void {
+    const provider = ack.provider ?? '';
+    if (!this.clients.has(provider)) return;
+    this.toClient(provider, { stateAck: { group: ack.group ?? '', joiner: ack.joiner ?? '', transfer: ack.transfer ?? 0, chunk: ack.chunk ?? 0 } });
+  }
+
+  /**
+   * While a local joiner installs state, its new messages wait in its SDK. Past a bound,
+   * this daemon holds back delivery (which slows every sender of the cluster through the
+   * bounded buffers) until the install finishes — unless the transfer stalls, so that a
+   * provider failure can still be ordered and answered.
+   */
+  private holding(): boolean {
+    for (const t of this.installing.values()) {
+      if (t.bytes > this.maxBufferBytes / 4 && this.nowMs - t.lastChunkMs < HOLD_GRACE_MS) return true;
+    }
+    return false;
   }
 
   private finishLeave(client: string, daemon: string, group: string): void {
@@ -1064,16 +1251,15 @@ export class DaemonNode {
         this.reply(c.id, req, false, 'ERR_BAD_GROUP_NAME', `group names have 1 to ${MAX_GROUP_NAME_LENGTH} characters`);
         return;
       }
-      if (request.join.wantState) {
-        this.reply(c.id, req, false, 'ERR_NOT_SUPPORTED', 'state transfer is not implemented yet');
-        return;
-      }
       if (this.table.isMember(group, c.id) || c.pendingJoins.has(group)) {
         this.reply(c.id, req, false, 'ERR_ALREADY_MEMBER', `already a member of ${group}`);
         return;
       }
       c.pendingJoins.set(group, req);
-      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req }, undefined);
+      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
+      if (request.join.wantState) entry.wantState = true;
+      if (request.join.offerState) entry.offerState = true;
+      this.queueLocal(entry, undefined);
     } else if (request.leave) {
       const group = request.leave.group ?? '';
       if (!this.table.isMember(group, c.id) || c.pendingLeaves.has(group)) {
@@ -1107,6 +1293,10 @@ export class DaemonNode {
       const full = this.retainedBytes + this.pendingBytes >= this.maxBufferBytes;
       if (!mc.waitDelivered && !full) this.reply(c.id, req, true, undefined, undefined, id);
       this.queueLocal(entry, !mc.waitDelivered && full ? { client: c.id, req, id } : undefined);
+    } else if (request.stateChunk) {
+      this.onProviderChunk(c, req, request.stateChunk);
+    } else if (request.stateAck) {
+      this.onJoinerAck(c, req, request.stateAck);
     } else if (request.hello) {
       this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'hello was already done');
     } else {
@@ -1123,6 +1313,7 @@ export class DaemonNode {
     const c = this.clients.get(clientId);
     if (c === undefined) return;
     this.clients.delete(clientId);
+    for (const [k, t] of this.installing) if (k === transferKey(t.group, clientId)) this.installing.delete(k);
     const groups = new Set(c.pendingJoins.keys());
     for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
     for (const group of [...groups].sort()) {
@@ -1863,6 +2054,7 @@ export class DaemonNode {
     this.peerReceived = Array.from({ length: n }, () => new Array<number>(n).fill(0));
     this.peerDelivered = new Array<number>(n).fill(0);
     this.peerOrdered = new Array<number>(n).fill(0);
+    this.peerHolding = new Array<boolean>(n).fill(false);
     this.lastHeard = new Array<number>(n).fill(this.nowMs);
     this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
     this.suspects = new Set();
@@ -1891,6 +2083,7 @@ export class DaemonNode {
   private stepDown(reason: string): void {
     const old = this.view;
     this.out.traces.push({ type: 'step-down', reason });
+    this.installing.clear(); // joiners are expelled with everyone else
     for (const g of this.table.sorted()) {
       for (const c of this.localMembers(g)) {
         this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });

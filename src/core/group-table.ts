@@ -18,11 +18,30 @@ export interface GroupMember {
   readonly client: string;
   /** Name of the daemon hosting the client. */
   readonly daemon: string;
+  /** Joined with a state provider: may be asked for a checkpoint. */
+  offersState: boolean;
+  /**
+   * Waiting for state transfer: `provider` sends the state taken at the start of group
+   * view `transfer`. Replicated, so every daemon picks the same provider.
+   */
+  awaitingState: boolean;
+  provider: string;
+  transfer: number;
 }
+
+/** What a view install means for a member that asked for state. */
+export type TransferPlan =
+  | { readonly kind: 'begin'; readonly joiner: GroupMember; readonly provider: GroupMember; readonly transfer: number }
+  /** The group had no member before: nothing to install. */
+  | { readonly kind: 'none'; readonly joiner: GroupMember }
+  /** No member can provide: the joiner is told, and its daemon takes it out of the group. */
+  | { readonly kind: 'failed'; readonly joiner: GroupMember };
 
 type PendingOp =
   | { readonly kind: 'join'; readonly member: GroupMember }
-  | { readonly kind: 'leave'; readonly client: string; readonly cause: LeaveCause };
+  | { readonly kind: 'leave'; readonly client: string; readonly cause: LeaveCause }
+  /** A new view with the same members: a transfer needs a new checkpoint (its provider failed). */
+  | { readonly kind: 'refresh' };
 
 interface GroupChange {
   readonly ops: PendingOp[];
@@ -47,6 +66,8 @@ export interface GroupViewChange {
   readonly left: ReadonlyArray<{ readonly member: GroupMember; readonly cause: LeaveCause }>;
   /** Clients whose join was ordered but who left before the view installed. */
   readonly abortedJoins: readonly GroupMember[];
+  /** State transfers that start (or restart, or cannot happen) at this view. */
+  readonly transfers: readonly TransferPlan[];
 }
 
 /** What applying one entry did; the daemon routes it to its local clients. */
@@ -122,7 +143,15 @@ export class GroupTable {
         }
         if (g.members.some((m) => m.client === client)) return;
         if (g.change?.ops.some((op) => op.kind === 'join' && op.member.client === client)) return;
-        const op: PendingOp = { kind: 'join', member: { client, daemon: sender } };
+        const member: GroupMember = {
+          client,
+          daemon: sender,
+          offersState: entry.offerState === true,
+          awaitingState: entry.wantState === true,
+          provider: '',
+          transfer: 0,
+        };
+        const op: PendingOp = { kind: 'join', member };
         if (g.members.length === 0 && g.change === undefined) {
           // Nobody can be sending in the current view: install at once.
           this.install(g, [op], fx);
@@ -148,6 +177,27 @@ export class GroupTable {
         if (g?.change === undefined || (entry.groupView ?? 0) !== g.viewId) return; // stale marker
         g.change.waiting.delete(sender);
         if (g.change.waiting.size === 0) this.install(g, g.change.ops, fx);
+        return;
+      }
+      case chorus.Entry.Kind.STATE_FAILED: {
+        // The provider could not provide: it is not asked again (until it joins again),
+        // and the joiner gets a new checkpoint from another member at a new view.
+        const g = this.groups.get(name);
+        if (g === undefined) return;
+        const provider = g.members.find((m) => m.client === client);
+        if (provider !== undefined) provider.offersState = false;
+        const joiner = g.members.find((m) => m.client === (entry.joiner ?? ''));
+        if (joiner?.awaitingState && joiner.provider === client && joiner.transfer === (entry.groupView ?? 0)) {
+          this.addOp(g, { kind: 'refresh' }, fx);
+        }
+        return;
+      }
+      case chorus.Entry.Kind.STATE_INSTALLED: {
+        const joiner = this.groups.get(name)?.members.find((m) => m.client === client);
+        if (joiner?.awaitingState && joiner.transfer === (entry.groupView ?? 0)) {
+          joiner.awaitingState = false;
+          joiner.provider = '';
+        }
         return;
       }
       default:
@@ -196,6 +246,7 @@ export class GroupTable {
     const aborted: GroupMember[] = [];
     const causes = new Map<string, LeaveCause>();
     for (const op of ops) {
+      if (op.kind === 'refresh') continue;
       if (op.kind === 'join') {
         if (!members.some((m) => m.client === op.member.client)) members.push(op.member);
       } else {
@@ -211,7 +262,39 @@ export class GroupTable {
     g.change = undefined;
     g.members = members;
     g.viewId += 1;
-    fx.viewInstalled({ group: g, previous, joined, left, abortedJoins: aborted });
+    const transfers = this.planTransfers(g, previous, joined);
+    fx.viewInstalled({ group: g, previous, joined, left, abortedJoins: aborted, transfers });
+  }
+
+  /**
+   * State transfer at a new view (guarantee 6): a member waiting for state gets, from
+   * the oldest member that was already in the group, offers state and is not waiting
+   * itself, the state taken at the start of this view. A transfer whose provider is
+   * still there and willing goes on; one whose provider left or failed restarts here.
+   */
+  private planTransfers(g: GroupRecord, previous: readonly GroupMember[], joined: readonly GroupMember[]): TransferPlan[] {
+    const plans: TransferPlan[] = [];
+    for (const m of g.members) {
+      if (!m.awaitingState) continue;
+      const isNew = joined.includes(m);
+      if (!isNew && g.members.some((p) => p.client === m.provider && p.offersState)) continue;
+      if (isNew && previous.length === 0) {
+        m.awaitingState = false; // the first members: there is no state yet
+        plans.push({ kind: 'none', joiner: m });
+        continue;
+      }
+      const provider = g.members.find((p) => p !== m && p.offersState && !p.awaitingState && previous.includes(p));
+      if (provider === undefined) {
+        m.awaitingState = false;
+        m.provider = '';
+        plans.push({ kind: 'failed', joiner: m });
+        continue;
+      }
+      m.provider = provider.client;
+      m.transfer = g.viewId;
+      plans.push({ kind: 'begin', joiner: m, provider, transfer: g.viewId });
+    }
+    return plans;
   }
 
   /** A deep copy, pending changes included. */
@@ -219,7 +302,16 @@ export class GroupTable {
     const t = new GroupTable();
     for (const g of this.groups.values()) {
       const change = g.change === undefined ? undefined : { ops: g.change.ops.slice(), waiting: new Set(g.change.waiting) };
-      t.groups.set(g.name, { name: g.name, viewId: g.viewId, members: g.members.slice(), totalSeq: g.totalSeq, change });
+      const members = g.members.map((m) => ({ ...m }));
+      const copy = (m: GroupMember) => members.find((x) => x.client === m.client) ?? { ...m };
+      const ops = change?.ops.map((op): PendingOp => (op.kind === 'join' ? { kind: 'join', member: copy(op.member) } : op));
+      t.groups.set(g.name, {
+        name: g.name,
+        viewId: g.viewId,
+        members,
+        totalSeq: g.totalSeq,
+        change: change === undefined ? undefined : { ops: ops!, waiting: change.waiting },
+      });
     }
     return t;
   }
@@ -228,7 +320,19 @@ export class GroupTable {
     return {
       groups: this.sorted().map((g) => {
         invariant(g.change === undefined, `snapshot of group ${g.name} during a change`);
-        return { name: g.name, viewId: g.viewId, totalSeq: g.totalSeq, members: g.members.map((m) => ({ client: m.client, daemon: m.daemon })) };
+        return {
+          name: g.name,
+          viewId: g.viewId,
+          totalSeq: g.totalSeq,
+          members: g.members.map((m) => ({
+            client: m.client,
+            daemon: m.daemon,
+            offersState: m.offersState,
+            awaitingState: m.awaitingState,
+            provider: m.provider,
+            transfer: m.transfer,
+          })),
+        };
       }),
     };
   }
@@ -241,7 +345,14 @@ export class GroupTable {
         name,
         viewId: g.viewId ?? 0,
         totalSeq: g.totalSeq ?? 0,
-        members: (g.members ?? []).map((m) => ({ client: m.client ?? '', daemon: m.daemon ?? '' })),
+        members: (g.members ?? []).map((m) => ({
+          client: m.client ?? '',
+          daemon: m.daemon ?? '',
+          offersState: m.offersState === true,
+          awaitingState: m.awaitingState === true,
+          provider: m.provider ?? '',
+          transfer: m.transfer ?? 0,
+        })),
         change: undefined,
       });
     }

@@ -115,8 +115,9 @@ function undecodable(type: string, err: unknown): MalformedFrameError {
 // (and bump the protocol version: an old peer would refuse the new value).
 
 const ORDER_MAX = chorus.Order.ORDER_SAFE; // 3
-const ENTRY_KIND_MAX = chorus.Entry.Kind.END_OF_VIEW; // 4
+const ENTRY_KIND_MAX = chorus.Entry.Kind.STATE_INSTALLED; // 6
 const CAUSE_MAX = chorus.Cause.CAUSE_EXPELLED; // 5
+const STATE_KIND_MAX = chorus.StateTransfer.Kind.FAILED; // 3
 const SIGNAL_KIND_MAX = chorus.GroupSignal.Kind.EXPELLED; // 2
 
 type Message = object | null | undefined;
@@ -234,6 +235,14 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
     case 'joinStatus':
       checkMembers(frame.joinStatus.members, 'JoinStatus.members');
       return;
+    case 'fragment':
+      // An empty piece makes no progress: refusing it bounds the work per reassembled
+      // frame. Sizes and sequence are checked by the link's FragmentAssembler.
+      if (!frame.fragment.data || frame.fragment.data.length === 0) throw malformed('FrameFragment without data');
+      return;
+    case 'stateChunk':
+    case 'stateAck':
+      return;
     case undefined:
       throw malformed('PeerFrame has no body');
     default:
@@ -253,6 +262,9 @@ function validateClientFrame(frame: DecodedClientFrame): void {
         break;
       case 'multicast':
         checkEnum(request.multicast.order ?? 0, ORDER_MAX, 'Multicast.order');
+        break;
+      case 'stateChunk':
+      case 'stateAck':
         break;
       case undefined:
         throw malformed(`ClientRequest ${request.req ?? 0} has no body`);
@@ -280,6 +292,12 @@ function validateDaemonFrame(frame: DecodedDaemonFrame): void {
         break;
       case 'signal':
         checkEnum(event.signal.kind ?? 0, SIGNAL_KIND_MAX, 'GroupSignal.kind');
+        break;
+      case 'state':
+        checkEnum(event.state.kind ?? 0, STATE_KIND_MAX, 'StateTransfer.kind');
+        break;
+      case 'checkpoint':
+      case 'stateAck':
         break;
       case undefined:
         throw malformed('DaemonEvent has no body');

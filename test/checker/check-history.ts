@@ -1,13 +1,14 @@
-// Runs every check of the virtual-synchrony checker on one history: guarantees 1, 2, 3,
-// 4 and 5 always, and 7 (liveness) when the caller says which clients are live at the
+// Runs every check of the virtual-synchrony checker on one history: guarantees 1 to 6
+// always, and 7 (liveness) when the caller says which clients are live at the
 // end. Violations come back as data, grouped by guarantee; `stats` says how much the
 // history held, so a run that checked nothing is visible.
-import type { HistoryEvent } from './history.js';
+import type { HistoryEvent, TransferEvent } from './history.js';
 import { indexHistory, survivorsByView } from './history-index.js';
 import { integrity, type IntegrityOptions } from './integrity.js';
 import { liveness } from './liveness.js';
 import { ordering } from './ordering.js';
 import { primaryComponent, type PrimaryComponentOptions } from './primary-component.js';
+import { stateTransfer } from './state-transfer.js';
 import { viewAgreement } from './view-agreement.js';
 import { virtualSynchrony } from './virtual-synchrony.js';
 import type { Violation } from './violation.js';
@@ -48,6 +49,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckOpti
     ...integrity(index, options),
     ...ordering(index),
     ...primaryComponent(index, options),
+    ...stateTransfer(index, events.filter((e): e is TransferEvent => e.type === 'transfer')),
     ...(options.live === undefined ? [] : liveness(index, { live: options.live })),
   ];
   let viewChangesCompared = 0;

@@ -103,11 +103,18 @@ export interface DaemonCrashEvent {
   readonly daemon: string;
 }
 
-/** Reserved for state transfer (guarantee 6); the checker ignores it for now. */
+/**
+ * A member installed state (guarantee 6) before its first view of a session: the state
+ * taken at the start of group view `viewId`, which reflects the messages `contents`
+ * (ids, in the provider's delivery order). Recorded before that view's group-view event.
+ */
 export interface TransferEvent {
   readonly type: 'transfer';
   readonly t: number;
-  readonly [field: string]: unknown;
+  readonly member: string;
+  readonly group: string;
+  readonly viewId: number;
+  readonly contents: readonly string[];
 }
 
 /**

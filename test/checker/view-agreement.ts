@@ -41,7 +41,10 @@ export function viewAgreement(index: HistoryIndex): Violation[] {
         );
       }
       if (previous !== undefined && view.viewId === previous.viewId + 1) joinedLeft(previous, view, out);
-      if (previous === undefined && !view.joined.includes(member)) {
+      // A member's first view is the one it joined with — or a later one when its state
+      // transfer restarted (the state is then taken at that later view, and the views
+      // before it are skipped): it is then already listed in the view before.
+      if (previous === undefined && !view.joined.includes(member) && !listedIn(index, group, view.viewId - 1, member)) {
         out.push(
           violation(
             1,
@@ -151,4 +154,8 @@ function idsNeverRepeat(index: HistoryIndex, out: Violation[]): void {
     const last = session.views.at(-1);
     if (last !== undefined && (before === undefined || last.viewId > before.viewId)) highest.set(key, last);
   }
+}
+
+function listedIn(index: HistoryIndex, group: string, viewId: number, member: string): boolean {
+  return index.groupViews.some((v) => v.group === group && v.viewId === viewId && v.members.includes(member));
 }

@@ -1,7 +1,7 @@
 // A broken guarantee found in a history: data, not a throw, so one run can report
 // every violation it holds. `guarantee` is the number in ../shared/DESIGN.md.
 
-export type Guarantee = 1 | 2 | 3 | 4 | 5 | 7;
+export type Guarantee = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 
 export interface Violation {
   readonly guarantee: Guarantee;

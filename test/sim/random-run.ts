@@ -11,7 +11,7 @@
 import { checkHistory, checkLiveness, formatViolations, type Violation } from '../checker/index.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { Random } from './random.js';
-import { SimCluster, type SimClient } from './sim-cluster.js';
+import { SimCluster, type SimClient, type SimStateOptions } from './sim-cluster.js';
 
 export const SIM_HEARTBEAT_MS = 50;
 export const SIM_SUSPECT_MS = 300;
@@ -83,6 +83,15 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
   const orderRng = new Random(seed * 104_729 + 3);
   const mixed = !orderRng.chance(0.25);
   const sentByOrder: Record<OrderName, number> = { fifo: 0, causal: 0, total: 0, safe: 0 };
+  // State transfer: every member offers and asks for state; a provide() sometimes fails
+  // and takes a while, so providers also crash mid-transfer (own generator, as above).
+  const stateRng = new Random(seed * 7_368_787 + 11);
+  const stateOptions: SimStateOptions = {
+    install: true,
+    provide: true,
+    provideFails: () => stateRng.chance(0.1),
+    provideDelayMs: () => stateRng.int(0, 40),
+  };
   const multicast = (c: SimClient, text: string) => {
     const [name, order] = mixed ? orderRng.pick(ORDERS) : ORDERS[2]!;
     c.multicast('g', text, order);
@@ -94,7 +103,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     for (const nm of names.slice(1)) sim.addDaemon(nm, names[0]!);
     sim.runUntil(() => names.every((nm) => sim.nodes.get(nm)!.currentView?.members.length === n), 30_000);
     for (const nm of names) clients.push(sim.addClient(nm));
-    const joins = clients.map((c) => c.join('g'));
+    const joins = clients.map((c) => c.join('g', stateOptions));
     sim.runUntil(() => clients.every((c, i) => c.replies.get(joins[i]!)?.ok === true), 30_000);
 
     // ---------------------------------------------------------------- safety phase
@@ -111,7 +120,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
       tick++;
       sim.run(sim.nowMs + 1);
       if (sim.nowMs >= nextFault) {
-        injectFault(sim, rng, names, clients, faults);
+        injectFault(sim, rng, names, clients, faults, stateOptions);
         nextFault = sim.nowMs + rng.int(100, 800);
       }
     }
@@ -144,7 +153,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
   }
 }
 
-function injectFault(sim: SimCluster, rng: Random, names: readonly string[], clients: SimClient[], faults: Record<FaultKind, number>): void {
+function injectFault(sim: SimCluster, rng: Random, names: readonly string[], clients: SimClient[], faults: Record<FaultKind, number>, stateOptions: SimStateOptions): void {
   const live = sim.live();
   // A fault may take out at most `spare` members of the current primary view, so that a
   // quorum of it always stays up and connected (see the header).
@@ -215,7 +224,7 @@ function injectFault(sim: SimCluster, rng: Random, names: readonly string[], cli
       for (const other of live.slice(1)) sim.introduce(nm, other);
       const c = sim.addClient(nm);
       clients.push(c);
-      c.join('g');
+      c.join('g', stateOptions);
       faults[kind]++;
       return;
     }
@@ -226,7 +235,7 @@ function injectFault(sim: SimCluster, rng: Random, names: readonly string[], cli
       victim.disconnect();
       const c = sim.addClient(victim.daemon);
       clients.push(c);
-      c.join('g');
+      c.join('g', stateOptions);
       faults[kind]++;
       return;
     }

@@ -17,11 +17,35 @@ export interface SimClientEvent {
 
 const CAUSE_NAMES: readonly ChangeCause[] = ['crash', 'join', 'leave', 'crash', 'partition', 'expelled'];
 
+/** How a simulated client takes part in state transfer for a group (like `join(g, { state })`). */
+export interface SimStateOptions {
+  /** Asks for state (has an install()). */
+  readonly install: boolean;
+  /** Offers state (has a provide()). */
+  readonly provide: boolean;
+  /** Whether this provide() call fails (throws), decided per checkpoint. */
+  readonly provideFails?: () => boolean;
+  /** Delay before the state is sent, so a provider can fail mid-transfer. */
+  readonly provideDelayMs?: () => number;
+}
+
+/**
+ * A simulated member's replicated state: the ids of the messages it holds, in its
+ * delivery order (what a state machine would fold them into). A joiner with state
+ * transfer starts from the provider's copy at the checkpoint.
+ */
 export class SimClient {
   private reqSeq = 0;
   readonly events: SimClientEvent[] = [];
   readonly replies = new Map<number, chorus.IReply>();
   private readonly leaveReqs = new Map<number, string>();
+  private readonly stateOptions = new Map<string, SimStateOptions>();
+  /** Per group: the replicated state (message ids). */
+  readonly contents = new Map<string, string[]>();
+  /** Per group: events held back while waiting for state (the SDK buffers them). */
+  private readonly held = new Map<string, { transfer: number; events: chorus.IDaemonEvent[] }>();
+  /** Groups whose join failed for want of a state provider. */
+  readonly stateFailed = new Set<string>();
   dead = false;
   constructor(
     readonly sim: SimCluster,
@@ -34,8 +58,11 @@ export class SimClient {
     this.sim.input(this.daemon, { kind: 'client-request', client: this.id, request: { req, ...body } });
     return req;
   }
-  join(group: string): number {
-    return this.request({ join: { group } });
+  join(group: string, state?: SimStateOptions): number {
+    if (state === undefined) return this.request({ join: { group } });
+    this.stateOptions.set(group, state);
+    this.stateFailed.delete(group);
+    return this.request({ join: { group, wantState: state.install, offerState: state.provide } });
   }
   leave(group: string): number {
     const req = this.request({ leave: { group } });
@@ -60,6 +87,83 @@ export class SimClient {
     if (this.dead) return;
     const t = this.sim.nowMs;
     this.events.push({ at: t, event });
+    if (event.state) return this.onState(event.state);
+    if (event.checkpoint) return this.onCheckpoint(event.checkpoint);
+    const group = event.view?.group ?? event.delivery?.group ?? event.signal?.group;
+    if (group !== undefined && group !== null) {
+      if (this.stateFailed.has(group)) return; // join() rejected: the group's events are dropped
+      const held = this.held.get(group);
+      if (held !== undefined) {
+        held.events.push(event);
+        return;
+      }
+      // The first view of a join with state: hold the group's events until the state is in.
+      if (event.view && this.stateOptions.get(group)?.install && !this.contents.has(group)) {
+        this.held.set(group, { transfer: 0, events: [event] });
+        return;
+      }
+    }
+    this.handle(event);
+  }
+
+  private onState(st: chorus.IStateTransfer): void {
+    const group = st.group ?? '';
+    const held = this.held.get(group);
+    if (held === undefined) return;
+    switch (st.kind ?? chorus.StateTransfer.Kind.BEGIN) {
+      case chorus.StateTransfer.Kind.NONE:
+        this.held.delete(group);
+        this.contents.set(group, []);
+        for (const e of held.events) this.handle(e);
+        return;
+      case chorus.StateTransfer.Kind.FAILED:
+        // join() rejects; the daemon takes the member out of the group again.
+        this.held.delete(group);
+        this.stateFailed.add(group);
+        return;
+      case chorus.StateTransfer.Kind.BEGIN:
+        held.transfer = st.transfer ?? 0; // a later BEGIN replaces an unfinished transfer
+        return;
+      case chorus.StateTransfer.Kind.CHUNK: {
+        if ((st.transfer ?? 0) !== held.transfer || !st.last) return;
+        const w = held.transfer;
+        const contents = JSON.parse(new TextDecoder().decode(st.data ?? new Uint8Array())) as string[];
+        this.held.delete(group);
+        this.contents.set(group, [...contents]);
+        this.sim.record({ type: 'transfer', t: this.sim.nowMs, member: this.id, group, viewId: w, contents });
+        this.later({ stateAck: { group, joiner: this.id, provider: st.provider ?? '', transfer: w, chunk: st.chunk ?? 0, installed: true } });
+        // What the state already holds is dropped: views and messages before view w.
+        for (const e of held.events) {
+          if (e.view && (e.view.viewId ?? 0) < w) continue;
+          if (e.delivery && (e.delivery.viewId ?? 0) < w) continue;
+          this.handle(e);
+        }
+        return;
+      }
+    }
+  }
+
+  private onCheckpoint(cp: chorus.ICheckpoint): void {
+    const group = cp.group ?? '';
+    const options = this.stateOptions.get(group);
+    // The state exactly at the checkpoint: this client handles events one at a time.
+    const snapshot = JSON.stringify(this.contents.get(group) ?? []);
+    const fails = options?.provideFails?.() ?? false;
+    const chunk: chorus.IStateChunk = fails
+      ? { group, joiner: cp.joiner ?? '', transfer: cp.transfer ?? 0, errorCode: 'ERR_PROVIDE_FAILED', errorMessage: 'provide() threw' }
+      : { group, joiner: cp.joiner ?? '', transfer: cp.transfer ?? 0, chunk: 0, data: new TextEncoder().encode(snapshot), last: true };
+    this.later({ stateChunk: chunk }, options?.provideDelayMs?.() ?? 0);
+  }
+
+  /** A request sent from inside an event handler goes out after the daemon's current step. */
+  private later(body: Omit<chorus.IClientRequest, 'req'>, afterMs = 0): void {
+    this.sim.schedule(afterMs, () => {
+      if (!this.dead) this.request(body);
+    });
+  }
+
+  private handle(event: chorus.IDaemonEvent): void {
+    const t = this.sim.nowMs;
     const r = event.reply;
     if (r) {
       this.replies.set(r.req ?? 0, r);
@@ -67,6 +171,7 @@ export class SimClient {
       if (group !== undefined && r.ok) this.sim.record({ type: 'leave', t, member: this.id, group });
     }
     const v = event.view;
+    if (v && !this.contents.has(v.group ?? '')) this.contents.set(v.group ?? '', []);
     if (v) {
       const causes: Record<string, ChangeCause> = {};
       for (const j of v.joined ?? []) causes[j] = 'join';
@@ -85,6 +190,7 @@ export class SimClient {
     }
     const d = event.delivery;
     if (d) {
+      this.contents.get(d.group ?? '')?.push(d.id ?? '');
       this.sim.record({
         type: 'deliver',
         t,
@@ -99,6 +205,7 @@ export class SimClient {
     }
     const s = event.signal;
     if (s && s.kind === chorus.GroupSignal.Kind.EXPELLED) {
+      this.contents.delete(s.group ?? ''); // an expelled member discards its state
       this.sim.record({ type: 'expelled', t, member: this.id, group: s.group ?? '', reason: s.reason ?? '' });
     }
   }
@@ -121,6 +228,7 @@ export class SimClient {
     return out;
   }
   expelled(group: string): boolean {
+    if (this.stateFailed.has(group)) return true;
     return this.events.some((e) => e.event.signal?.kind === chorus.GroupSignal.Kind.EXPELLED && e.event.signal.group === group);
   }
 }

@@ -82,12 +82,14 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
         // kind DATA (0) is the proto3 default: not on the wire, so not an own field.
         { group: 'g1', client: 'c1', order: chorus.Order.ORDER_SAFE, groupView: 2, data: bytes(0, 255, 7), clientSeq: 9, dep: 77, causal: { passed: [3, 0, 5] } },
         { kind: chorus.Entry.Kind.CLIENT_GONE, group: 'g1', client: 'c3', cause: chorus.Cause.CAUSE_EXPELLED },
+        { kind: chorus.Entry.Kind.GROUP_JOIN, group: 'g1', client: 'c4', wantState: true, offerState: true },
+        { kind: chorus.Entry.Kind.STATE_FAILED, group: 'g1', client: 'c1', joiner: 'c4', groupView: 5 },
         { kind: chorus.Entry.Kind.END_OF_VIEW, group: 'g2', client: 'c2', order: chorus.Order.ORDER_CAUSAL, groupView: 3 },
       ],
     },
   },
   order: { order: { viewId: 4, ranges: [{ sender: 1, firstSeq: 10, count: 5, firstGlobal: 2 ** 53 - 1 }] } },
-  heartbeat: { heartbeat: { viewId: 4, received: [3, 0, 12], suspects: [2], ordered: 40, delivered: 38 } },
+  heartbeat: { heartbeat: { viewId: 4, received: [3, 0, 12], suspects: [2], ordered: 40, delivered: 38, holding: true } },
   joinRequest: { joinRequest: { who: id('c'), advertise: 'c:7500', heard: [id('a')] } },
   propose: { propose: { ballot, oldViewId: 4, newViewId: 5, members, leaving: [id('z')] } },
   proposeAck: {
@@ -112,7 +114,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
         orders: [{ sender: 1, firstSeq: 1, count: 1, firstGlobal: 1235 }],
       },
       deliveredSeqs: [3, 1],
-      depMarks: [{ sender: 1, seq: 2, dep: 1230 }, { sender: 0, seq: 4, dep: 1230, causal: { passed: [3, 1] } }],
+      depMarks: [{ sender: 1, seq: 2, dep: 1230 }, { sender: 2, seq: 4, dep: 1230, causal: { passed: [3, 1] } }],
       earlyPassed: [3, 2],
     },
   },
@@ -124,7 +126,17 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       members,
       lastGlobal: 99,
       groups: {
-        groups: [{ name: 'g1', viewId: 3, members: [{ client: 'c1', daemon: 'a' }], totalSeq: 17 }],
+        groups: [
+          {
+            name: 'g1',
+            viewId: 3,
+            members: [
+              { client: 'c1', daemon: 'a', offersState: true },
+              { client: 'c2', daemon: 'b', awaitingState: true, provider: 'c1', transfer: 3 },
+            ],
+            totalSeq: 17,
+          },
+        ],
       },
       left: [id('x'), id('y')],
       leftCauses: [chorus.Cause.CAUSE_CRASH, chorus.Cause.CAUSE_EXPELLED],
@@ -140,6 +152,9 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
   },
   ready: { ready: { ballot, oldViewId: 4 } },
   joinStatus: { joinStatus: { viewId: 4, members } },
+  fragment: { fragment: { totalBytes: 300_000, data: bytes(9, 0, 255) } },
+  stateChunk: { stateChunk: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, data: bytes(5, 6), last: true, errorCode: 'E', errorMessage: 'm' } },
+  stateAck: { stateAck: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, installed: true } },
 };
 
 const CLIENT_REQUESTS: Record<string, chorus.ClientRequest.$Properties> = {
@@ -147,6 +162,8 @@ const CLIENT_REQUESTS: Record<string, chorus.ClientRequest.$Properties> = {
   join: { req: 2, join: { group: 'g1', wantState: true, offerState: true } },
   leave: { req: 3, leave: { group: 'g1' } },
   multicast: { req: 4, multicast: { group: 'g1', order: chorus.Order.ORDER_FIFO, data: bytes(9, 8), waitDelivered: true } },
+  stateChunk: { req: 5, stateChunk: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, data: bytes(5, 6), last: true, errorCode: 'E', errorMessage: 'm' } },
+  stateAck: { req: 6, stateAck: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, installed: true } },
 };
 
 const DAEMON_EVENTS: Record<string, chorus.DaemonEvent.$Properties> = {
@@ -159,6 +176,21 @@ const DAEMON_EVENTS: Record<string, chorus.DaemonEvent.$Properties> = {
     delivery: { group: 'g1', id: 'a:5:1', sender: 'c1', order: chorus.Order.ORDER_SAFE, viewId: 3, seq: 42, data: bytes(1) },
   },
   signal: { signal: { group: 'g1', kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } },
+  checkpoint: { checkpoint: { group: 'g1', joiner: 'c2', transfer: 3 } },
+  state: {
+    state: {
+      group: 'g1',
+      kind: chorus.StateTransfer.Kind.FAILED,
+      transfer: 3,
+      provider: 'c1',
+      chunk: 2,
+      data: bytes(1, 2),
+      last: true,
+      errorCode: 'E',
+      errorMessage: 'm',
+    },
+  },
+  stateAck: { stateAck: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, installed: true } },
 };
 
 describe('protocol versions and limits', () => {
@@ -224,6 +256,10 @@ describe('PeerFrame', () => {
     expect(decoded.heartbeat!.viewId).toBe(4);
   });
 
+  it('refuses a fragment that carries no bytes', () => {
+    expectMalformed(() => decodePeerFrame(encodePeerFrame({ fragment: { totalBytes: 10 } })), 'FrameFragment without data');
+  });
+
   it('refuses an empty frame: no body', () => {
     expectMalformed(() => decodePeerFrame(new Uint8Array(0)), 'no body');
   });
@@ -252,7 +288,7 @@ describe('PeerFrame', () => {
 
   it('refuses unknown enum values in entries and install', () => {
     const cases: Array<[string, chorus.PeerFrame.$Properties]> = [
-      ['Entry.kind', { data: { entries: [{ kind: 5 as chorus.Entry.Kind }] } }],
+      ['Entry.kind', { data: { entries: [{ kind: 7 as chorus.Entry.Kind }] } }],
       ['Entry.kind', { data: { entries: [{ kind: -1 as chorus.Entry.Kind }] } }],
       ['Entry.order', { data: { entries: [{ kind: 0, order: 4 as chorus.Order }] } }],
       ['Entry.cause', { data: { entries: [{ kind: 3, cause: 6 as chorus.Cause }] } }],
