@@ -775,3 +775,47 @@ describe('JSON-lines histories', () => {
     expect(merged).toEqual(['x1', 'y1', 'x2', 'x3', 'y2']);
   });
 });
+
+describe('guarantee 6: state transfer', () => {
+  /** a and b deliver m1, m2 in view 1; c joins in view 2 with the state `contents`. */
+  function joinWithState(contents: readonly string[], cDelivers: readonly string[] = []): Script {
+    const s = new Script()
+      .view(1, ['a', 'b'])
+      .send('a', 'm1', 1)
+      .deliver(['a', 'b'], 'm1', 1)
+      .send('b', 'm2', 1, 'fifo')
+      .deliver(['a', 'b'], 'm2', 0)
+      .view(2, ['a', 'b', 'c'], ['a', 'b']);
+    s.raw({ type: 'transfer', t: 100, member: 'c', group: 'g', viewId: 2, contents });
+    s.view(2, ['a', 'b', 'c'], ['c']).send('a', 'm3', 2).deliver(['a', 'b', 'c'], 'm3', 2);
+    for (const id of cDelivers) s.deliver('c', id, 1, { viewId: 2 });
+    return s;
+  }
+
+  it('accepts a joiner whose state holds exactly what the others delivered before its view', () => {
+    expectClean(joinWithState(['m1', 'm2']).events);
+  });
+
+  it('rejects a state that misses a message, or holds one nobody delivered before', () => {
+    expect(rules(checkHistory(joinWithState(['m1']).events).violations)).toEqual(['G6 transfer-state']);
+    expect(rules(checkHistory(joinWithState(['m1', 'm2', 'm3']).events).violations)).toContain('G6 transfer-state');
+  });
+
+  it('rejects a joiner that delivers a message its state already holds', () => {
+    expect(rules(checkHistory(joinWithState(['m1', 'm2'], ['m1']).events).violations)).toContain('G6 transfer-duplicate');
+  });
+
+  it('accepts a restarted transfer whose first view is a later one', () => {
+    const s = new Script()
+      .view(1, ['a', 'b'])
+      .send('a', 'm1', 1)
+      .deliver(['a', 'b'], 'm1', 1)
+      .view(2, ['a', 'b', 'c'], ['a', 'b'])
+      .send('a', 'm2', 2)
+      .deliver(['a', 'b'], 'm2', 2)
+      .view(3, ['a', 'c'], ['a'], { b: 'crash' });
+    s.raw({ type: 'transfer', t: 100, member: 'c', group: 'g', viewId: 3, contents: ['m1', 'm2'] });
+    s.view(3, ['a', 'c'], ['c']);
+    expectClean(s.events);
+  });
+});
