@@ -812,6 +812,10 @@ export class DaemonNode {
     if (order !== chorus.Order.ORDER_FIFO && order !== chorus.Order.ORDER_CAUSAL) return false;
     const passed = e.causal?.passed;
     if (passed && !this.allAtLeast(this.early, passed, t)) return false;
+    // Also wait for the ordered prefix the sender had delivered when it sent the entry:
+    // a flush never cuts an entry delivered early because a slot it follows was lost
+    // (computeCut keeps what was delivered early; this makes that sound).
+    if ((e.dep ?? 0) > this.nextDeliver - 1) return false;
     this.onDeliver(g, e, `${e.client ?? ''}/${e.clientSeq ?? 0}`, 0);
     this.earlyDelivered[t] = seq;
     return true;
@@ -1702,8 +1706,9 @@ export class DaemonNode {
     const markLists = acks.map((a) => a.ack.depMarks ?? []);
     const depOf = depLookup(markLists, n);
     const causalOf = causalLookup(markLists);
-    // Entries some participant passed in early delivery may have been delivered there:
-    // the cut keeps them (their causal past was delivered there too, so it is kept).
+    // Entries some participant delivered early (and its sender's entries before them)
+    // are kept: their causal past was delivered there too, so it is kept as well, and
+    // their causal barrier was delivered there, so it names no lost slot.
     const keep = new Array<number>(n).fill(0);
     for (const { ack } of acks) {
       const passed = ack.earlyPassed ?? [];
@@ -1883,7 +1888,7 @@ export class DaemonNode {
       orders: this.order.from(0).map((r) => ({ ...r })),
       deliveredSeqs: this.deliveredSeq.slice(),
       depMarks: this.depMarks(),
-      earlyPassed: this.early.slice(),
+      earlyPassed: this.earlyDelivered.slice(),
       ambiguous: this.ambiguous.map((a) => ({ viewId: a.viewId, members: a.members.map(keyToId) })),
     };
     // From now on this proposal may be installed somewhere: remember it.
