@@ -61,22 +61,33 @@ export class Client extends EventEmitter<ClientEvents> {
    * first view, with the group's handle (`group.view` is that view). No event of the
    * group fires before. Rejects with RequestError('ERR_ALREADY_MEMBER') when this client
    * already joined (or is joining) `name`.
+   *
+   * With `state.install`, the joiner receives the group's state first (guarantee 6):
+   * join() resolves once install() has finished, and `group.view` is the view the state
+   * was taken at. It rejects with StateTransferError: ERR_NO_STATE_PROVIDER (no member
+   * offers state), ERR_INSTALL_FAILED (install() threw; the member has left the group),
+   * ERR_STATE_ABORTED (expelled meanwhile). With `state.provide`, this member provides
+   * the state to later joiners (see the `checkpoint` event).
    */
   join(name: string, options: JoinOptions = {}): Promise<Group> {
-    if (options.state !== undefined) {
-      // Honest refusal: joining without the state the application asked for would break
-      // guarantee 6 silently.
-      return Promise.reject(new RequestError('ERR_NOT_SUPPORTED', 'state transfer is not implemented yet'));
-    }
     if (typeof name !== 'string' || name === '') {
       return Promise.reject(new RequestError('ERR_BAD_GROUP_NAME', 'a group name is a non-empty string'));
+    }
+    const state = options.state ?? {};
+    if (typeof state !== 'object' || state === null) {
+      return Promise.reject(new RequestError('ERR_BAD_REQUEST', 'state must be an object with install and/or provide'));
+    }
+    for (const key of ['install', 'provide'] as const) {
+      if (state[key] !== undefined && typeof state[key] !== 'function') {
+        return Promise.reject(new RequestError('ERR_BAD_REQUEST', `state.${key} must be a function`));
+      }
     }
     const ended = this.#session.ended;
     if (ended) return Promise.reject(ended);
     if (this.#session.has(name)) {
       return Promise.reject(new RequestError('ERR_ALREADY_MEMBER', `already a member of ${JSON.stringify(name)}`));
     }
-    return this.#session.join(name, (view, link) => new Group(name, view, link));
+    return this.#session.join(name, (view, link) => new Group(name, view, link), state);
   }
 
   /**

@@ -80,7 +80,7 @@ export function messageFromWire(delivery: chorus.Delivery.$Properties): Message 
  * Buffers (a Uint8Array subclass whose `slice()` does not copy, unlike Uint8Array's):
  * applications get one type with one behaviour in Node and in browsers.
  */
-function plainBytes(bytes: Uint8Array | null | undefined): Uint8Array {
+export function plainBytes(bytes: Uint8Array | null | undefined): Uint8Array {
   if (!bytes) return new Uint8Array(0);
   if (bytes.constructor === Uint8Array) return bytes;
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -106,6 +106,11 @@ const KNOWN_CODES: Record<ChorusErrorCode, true> = {
   ERR_CLOSED: true,
   ERR_CONNECT: true,
   ERR_SLOW_CONSUMER: true,
+  ERR_NO_STATE_PROVIDER: true,
+  ERR_STATE_RESTARTED: true,
+  ERR_STATE_ABORTED: true,
+  ERR_PROVIDE_FAILED: true,
+  ERR_INSTALL_FAILED: true,
   ERR_CONFIG: true,
   ERR_INVARIANT: true,
 };

@@ -39,6 +39,7 @@ export class Group extends EventEmitter<GroupEvents> {
         this.#membership = 'expelled';
         this.#emit('expelled', reason);
       },
+      checkpoint: (req) => this.#emit('checkpoint', req),
     };
     link.attach(sink);
   }

@@ -3,6 +3,7 @@
 
 export { connect, Client } from './client.js';
 export { Group } from './group.js';
+export { StateTransferError } from './state-transfer-error.js';
 export type {
   ClientEvents,
   ConnectOptions,

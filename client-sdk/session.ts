@@ -1,5 +1,6 @@
 // One connection to the local daemon: handshake, request/reply matching, and routing of
-// the daemon's events to the groups joined over it (proto/chorus.proto, "SDK <-> daemon").
+// the daemon's events to the groups joined over it (proto/chorus.proto, "SDK <-> daemon"),
+// state transfer included (StateJoin for a joiner, StateSender for a provider).
 //
 // Internal: `Client` and `Group` are the public faces of a session. A session lives for
 // one WebSocket; when the socket ends, every pending request fails with the same typed
@@ -11,8 +12,10 @@ import { PROTOCOL_MAX, PROTOCOL_MIN, decodeDaemonFrame, encodeClientFrame } from
 import { chorus } from '../src/wire/gen/chorus.js';
 import { errorCodeFromWire, errorMessageFromWire, messageFromWire, orderToWire, viewFromWire } from './convert.js';
 import { Outbox } from './outbox.js';
+import { StateJoin } from './state-join.js';
+import { StateSender } from './state-sender.js';
 import { openTransport, type Transport } from './transport.js';
-import type { ConnectOptions, Message, Order, View } from './types.js';
+import type { ConnectOptions, Message, Order, StateTransfer, View } from './types.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Flushes wait while the socket buffers more than this (see Outbox). */
@@ -47,6 +50,7 @@ export interface GroupSink {
   block(): void;
   unblock(): void;
   expelled(reason: string): void;
+  checkpoint(req: { joiner: string }): void;
 }
 
 /** What a Group may ask of its session. */
@@ -59,9 +63,30 @@ export interface GroupLink {
   leave(): Promise<void>;
 }
 
-// A group name's entry: joining until the daemon's reply, then a member until the leave
-// reply or an expulsion removes it.
-type Slot = { phase: 'joining'; firstView: View | undefined } | { phase: 'member'; sink: GroupSink | undefined };
+type DaemonEvent = chorus.DaemonEvent.$Properties;
+
+// A group name's entry: joining until the daemon's reply; with state transfer, then
+// receiving the state until install() has run; then a member until the leave reply or
+// an expulsion removes it.
+interface JoiningSlot {
+  phase: 'joining';
+  firstView: View | undefined;
+  /** State events that came before the join reply (kept for the StateJoin). */
+  early: DaemonEvent[];
+}
+interface TransferSlot {
+  phase: 'transfer';
+  join: StateJoin;
+}
+interface MemberSlot {
+  phase: 'member';
+  sink: GroupSink | undefined;
+  /** This member's provide(), when it offers state. */
+  provide: StateTransfer['provide'];
+  /** While provide() runs: the group's events, held back in order (see #checkpoint). */
+  held: DaemonEvent[] | undefined;
+}
+type Slot = JoiningSlot | TransferSlot | MemberSlot;
 
 interface Pending {
   resolve(reply: chorus.Reply.$Properties): void;
@@ -71,11 +96,13 @@ interface Pending {
 type RequestBody =
   | { join: chorus.JoinGroup.$Properties }
   | { leave: chorus.LeaveGroup.$Properties }
-  | { multicast: chorus.Multicast.$Properties };
+  | { multicast: chorus.Multicast.$Properties }
+  | { stateChunk: chorus.StateChunk.$Properties }
+  | { stateAck: chorus.StateAck.$Properties };
 
 // The inbound stream: daemon events, then possibly the connection's end, in the order
 // they happened.
-type Inbound = chorus.DaemonEvent.$Properties | { end: ConnectionError };
+type Inbound = DaemonEvent | { end: ConnectionError };
 
 export class Session {
   #transport: Transport | undefined;
@@ -84,6 +111,8 @@ export class Session {
   #nextReq = 1;
   readonly #pending = new Map<number, Pending>();
   readonly #groups = new Map<string, Slot>();
+  /** Transfers this client provides, by transferKey(). */
+  readonly #senders = new Map<string, StateSender>();
 
   #handshake: { resolve(): void; reject(err: Error): void } | undefined;
   /** Set once the session is over: what every later call fails with. */
@@ -215,43 +244,87 @@ export class Session {
     this.#outbox!.push(frame);
   }
 
+  /** Queues one request that gets no reply (req 0: "no request"). */
+  #post(body: RequestBody): void {
+    if (this.#ended) return;
+    this.#outbox!.push(encodeClientFrame({ requests: [{ req: 0, ...body }] }));
+  }
+
   /**
-   * Joins `name`. `create` runs when the daemon confirms the join, synchronously, so
-   * the handle exists before any later event of the group is routed.
+   * Joins `name`. `create` runs when the join completes (the daemon confirmed it and, with
+   * `state.install`, the state is installed), synchronously, so the handle exists before
+   * any later event of the group is routed.
    */
-  join<T>(name: string, create: (view: View, link: GroupLink) => T): Promise<T> {
+  join<T>(name: string, create: (view: View, link: GroupLink) => T, state: StateTransfer = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#ended) {
         reject(this.#ended);
         return;
       }
-      const slot: Slot = { phase: 'joining', firstView: undefined };
-      this.#groups.set(name, slot);
+      const { install, provide } = state;
+      const joining: JoiningSlot = { phase: 'joining', firstView: undefined, early: [] };
+      this.#groups.set(name, joining);
+      const forget = (slot: Slot): void => {
+        if (this.#groups.get(name) === slot) this.#groups.delete(name);
+      };
+      const become = (view: View, replay: DaemonEvent[]): void => {
+        const member: MemberSlot = { phase: 'member', sink: undefined, provide, held: undefined };
+        this.#groups.set(name, member);
+        const handle = create(view, this.#link(name, member));
+        this.#replay(replay);
+        // The application attaches its listeners when its `await join()` resumes,
+        // a few microtasks from now. Events that follow (often in the same frame as the
+        // reply) wait until then, or they would fire into the void.
+        this.#hold();
+        resolve(handle);
+      };
       this.#request(
-        { join: { group: name, wantState: false, offerState: false } },
+        { join: { group: name, wantState: install !== undefined, offerState: provide !== undefined } },
         {
           resolve: (reply) => {
-            if (this.#groups.get(name) === slot) this.#groups.delete(name);
+            forget(joining);
             if (!reply.ok) {
               reject(refused(reply));
               return;
             }
-            if (!slot.firstView) {
+            const firstView = joining.firstView;
+            if (!firstView) {
               // This request has left the pending map: reject it by hand.
               reject(this.#protocolViolation(`the daemon confirmed the join of ${JSON.stringify(name)} without a view`));
               return;
             }
-            const member: Slot = { phase: 'member', sink: undefined };
-            this.#groups.set(name, member);
-            const handle = create(slot.firstView, this.#link(name, member));
-            // The application attaches its listeners when its `await join()` resumes,
-            // a few microtasks from now. Events that follow this reply (often in the same
-            // frame) wait until then, or they would fire into the void.
-            this.#hold();
-            resolve(handle);
+            if (!install) {
+              become(firstView, []);
+              return;
+            }
+            const transfer: TransferSlot = {
+              phase: 'transfer',
+              join: new StateJoin(name, this.info.clientId, firstView, install, {
+                ack: (ack) => this.#post({ stateAck: ack }),
+                complete: (view, replay) => {
+                  if (this.#groups.get(name) === transfer) become(view, replay);
+                },
+                fail: (err, member) => {
+                  if (!member || this.#ended) {
+                    forget(transfer);
+                    reject(err);
+                    return;
+                  }
+                  // Still in the group: leave first, so that a rejected join() means "not
+                  // a member" and the application may join again at once.
+                  const done = (): void => {
+                    forget(transfer);
+                    reject(err);
+                  };
+                  this.#request({ leave: { group: name } }, { resolve: done, reject: done });
+                },
+              }),
+            };
+            this.#groups.set(name, transfer);
+            for (const event of joining.early) transfer.join.event(event);
           },
           reject: (err) => {
-            if (this.#groups.get(name) === slot) this.#groups.delete(name);
+            forget(joining);
             reject(err);
           },
         },
@@ -259,7 +332,7 @@ export class Session {
     });
   }
 
-  #link(name: string, slot: Slot & { phase: 'member' }): GroupLink {
+  #link(name: string, slot: MemberSlot): GroupLink {
     return {
       maxMessageBytes: this.info.maxMessageBytes,
       attach: (sink) => {
@@ -381,20 +454,45 @@ export class Session {
       if (!pending) return;
       this.#pending.delete(req);
       pending.resolve(event.reply);
-    } else if (event.view) {
-      const slot = this.#groups.get(event.view.group ?? '');
-      if (!slot) return;
-      const view = viewFromWire(event.view);
-      if (slot.phase === 'joining') slot.firstView = view; // the view join() resolves with
-      else slot.sink?.view(view);
-    } else if (event.delivery) {
-      const slot = this.#groups.get(event.delivery.group ?? '');
-      // The daemon delivers nothing to a member before confirming its join.
-      if (slot?.phase === 'member') slot.sink?.message(messageFromWire(event.delivery));
-    } else if (event.signal) {
-      const name = event.signal.group ?? '';
+    } else if (event.stateAck) {
+      // Credit for a transfer this client provides: never held back (a checkpoint of the
+      // same group must not stall another joiner's transfer).
+      const ack = event.stateAck;
+      this.#senders.get(transferKey(ack.group ?? '', ack.joiner ?? '', ack.transfer ?? 0))?.credit(ack.chunk ?? 0);
+    } else {
+      const name = groupOf(event);
+      if (name === undefined) return;
       const slot = this.#groups.get(name);
-      if (slot?.phase !== 'member') return;
+      switch (slot?.phase) {
+        case undefined:
+          if (event.checkpoint) this.#decline(event.checkpoint, 'the member is not in the group');
+          return;
+        case 'joining':
+          if (event.view) slot.firstView = viewFromWire(event.view); // the view join() resolves with
+          else if (event.state) slot.early.push(event);
+          else if (event.checkpoint) this.#decline(event.checkpoint, 'the member is still joining');
+          // The daemon delivers nothing else to a member before confirming its join.
+          return;
+        case 'transfer':
+          if (event.checkpoint) this.#decline(event.checkpoint, 'the member is still installing its own state');
+          else slot.join.event(event);
+          return;
+        case 'member':
+          if (slot.held) slot.held.push(event);
+          else this.#route(name, slot, event);
+          return;
+      }
+    }
+    // A HelloOk after the handshake, or an event kind a newer daemon added: ignored.
+  }
+
+  /** One event of a joined group, to its handle. */
+  #route(name: string, slot: MemberSlot, event: DaemonEvent): void {
+    if (event.view) {
+      slot.sink?.view(viewFromWire(event.view));
+    } else if (event.delivery) {
+      slot.sink?.message(messageFromWire(event.delivery));
+    } else if (event.signal) {
       switch (event.signal.kind ?? 0) {
         case chorus.GroupSignal.Kind.BLOCK:
           slot.sink?.block();
@@ -407,8 +505,97 @@ export class Session {
           slot.sink?.expelled(event.signal.reason || 'expelled');
           break;
       }
+    } else if (event.checkpoint) {
+      this.#checkpoint(name, slot, event.checkpoint);
     }
-    // A HelloOk after the handshake, or an event kind a newer daemon added: ignored.
+    // A state event for a member (e.g. a late duplicate): nothing to do.
+  }
+
+  /** Puts `events` back at the head of the inbound stream, ahead of what came later. */
+  #replay(events: DaemonEvent[]): void {
+    if (events.length === 0) return;
+    const rest = this.#inbox.slice(this.#inboxHead);
+    this.#inbox = (events as Inbound[]).concat(rest);
+    this.#inboxHead = 0;
+  }
+
+  // ------------------------------------------------------------ state transfer: provider
+
+  /**
+   * A checkpoint request: this member provides the state for `joiner`. The checkpoint
+   * event fires, then provide() runs; until it has returned, the group's later events
+   * are held back, so the state it returns is the state at exactly this point of the
+   * group's sequence (guarantee 6). Its chunks then flow while events flow again.
+   */
+  #checkpoint(name: string, slot: MemberSlot, checkpoint: chorus.Checkpoint.$Properties): void {
+    const joiner = checkpoint.joiner ?? '';
+    const transfer = checkpoint.transfer ?? 0;
+    const provide = slot.provide;
+    if (!provide) {
+      this.#decline(checkpoint, 'the member joined without provide()');
+      return;
+    }
+    slot.sink?.checkpoint({ joiner });
+    const key = transferKey(name, joiner, transfer);
+    this.#senders.get(key)?.stop();
+    const sender = new StateSender(
+      {
+        send: (chunk, refusedChunk) =>
+          this.#request({ stateChunk: chunk }, { resolve: (reply) => (reply.ok ? undefined : refusedChunk()), reject: () => refusedChunk() }),
+      },
+      { group: name, joiner, provider: this.info.clientId, transfer },
+    );
+    this.#senders.set(key, sender);
+    const finished = (): void => {
+      if (this.#senders.get(key) === sender) this.#senders.delete(key);
+    };
+    let result: unknown;
+    try {
+      result = provide();
+    } catch (err) {
+      sender.fail(err);
+      finished();
+      return;
+    }
+    if (!isPromiseLike(result)) {
+      void sender.send(result).finally(finished);
+      return;
+    }
+    slot.held = [];
+    Promise.resolve(result).then(
+      (state) => {
+        this.#release(name, slot);
+        void sender.send(state).finally(finished);
+      },
+      (err: unknown) => {
+        this.#release(name, slot);
+        sender.fail(err);
+        finished();
+      },
+    );
+  }
+
+  /** provide() has returned: the events held back since the checkpoint flow again, in order. */
+  #release(name: string, slot: MemberSlot): void {
+    const held = slot.held ?? [];
+    slot.held = undefined;
+    // Left meanwhile: nothing of the group fires after leave() resolved.
+    if (this.#ended || this.#groups.get(name) !== slot) return;
+    this.#replay(held);
+    this.#drain();
+  }
+
+  /** This client cannot provide the state asked for: the daemon asks another member. */
+  #decline(checkpoint: chorus.Checkpoint.$Properties, why: string): void {
+    const chunk: chorus.StateChunk.$Properties = {
+      group: checkpoint.group ?? '',
+      joiner: checkpoint.joiner ?? '',
+      provider: this.info.clientId,
+      transfer: checkpoint.transfer ?? 0,
+      errorCode: 'ERR_PROVIDE_FAILED',
+      errorMessage: why,
+    };
+    this.#request({ stateChunk: chunk }, { resolve: () => {}, reject: () => {} });
   }
 
   // ------------------------------------------------------------ the end
@@ -429,7 +616,13 @@ export class Session {
     this.#inbox = [];
     this.#inboxHead = 0;
     // Groups first: a rejection handler that looks at a group finds it silent already.
+    const joins: StateJoin[] = [];
+    for (const slot of this.#groups.values()) if (slot.phase === 'transfer') joins.push(slot.join);
     this.#groups.clear();
+    for (const sender of this.#senders.values()) sender.stop();
+    this.#senders.clear();
+    // Their join() rejects with `err` once install() has settled.
+    for (const join of joins) join.abort(err);
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of pending) p.reject(err);
@@ -459,4 +652,19 @@ export class Session {
 
 function refused(reply: chorus.Reply.$Properties): RequestError {
   return new RequestError(errorCodeFromWire(reply.errorCode, 'ERR_BAD_REQUEST'), errorMessageFromWire(reply, 'ERR_BAD_REQUEST'));
+}
+
+/** Names a transfer: a joiner may be sent the state of a group more than once (restarts). */
+function transferKey(group: string, joiner: string, transfer: number): string {
+  return `${group}\u0000${joiner}\u0000${transfer}`;
+}
+
+/** The group a group event is about (undefined for an event kind this SDK does not know). */
+function groupOf(event: DaemonEvent): string | undefined {
+  const body = event.view ?? event.delivery ?? event.signal ?? event.checkpoint ?? event.state;
+  return body ? (body.group ?? '') : undefined;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }

@@ -85,20 +85,29 @@ export interface StateReader extends AsyncIterable<Uint8Array> {
 }
 
 /**
- * State transfer for `join()` (DESIGN.md, guarantee 6). `provide()` runs at an existing
- * member on a checkpoint request; `install()` runs at the joiner before any message of
- * its first view.
+ * State transfer for `join()` (DESIGN.md, guarantee 6). Give `install` to receive the
+ * group's state when joining, `provide` to hand it to later joiners, or both.
  */
 export interface StateTransfer {
-  provide: () =>
-    | Uint8Array
-    | AsyncIterable<Uint8Array>
-    | Promise<Uint8Array | AsyncIterable<Uint8Array>>;
-  install: (state: StateReader) => void | Promise<void>;
+  /**
+   * Runs at an existing member on a checkpoint request, right after its `checkpoint`
+   * event: the group's further events wait until it returns (or its promise settles),
+   * so what it returns is the state at exactly that point. Return the state's bytes
+   * (not modified afterwards), or an AsyncIterable<Uint8Array> that is a snapshot taken
+   * when provide() returned (it is read later, while events flow again).
+   */
+  provide?: () => Uint8Array | AsyncIterable<Uint8Array> | Promise<Uint8Array | AsyncIterable<Uint8Array>>;
+  /**
+   * Runs at the joiner before any event of its first view; `join()` resolves after it.
+   * It must replace the local state with `state` (never merge into it): if the provider
+   * fails mid-way, the stream throws StateTransferError('ERR_STATE_RESTARTED') and
+   * install() is called again with the state from another member.
+   */
+  install?: (state: StateReader) => void | Promise<void>;
 }
 
 export interface JoinOptions {
-  /** Not implemented yet: passing it makes `join()` reject with ERR_NOT_SUPPORTED. */
+  /** State transfer: receive the group's state (`install`), provide it (`provide`), or both. */
   state?: StateTransfer;
 }
 

@@ -23,6 +23,12 @@ export type ChorusErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_CONNECT'
   | 'ERR_SLOW_CONSUMER'
+  // state transfer
+  | 'ERR_NO_STATE_PROVIDER'
+  | 'ERR_STATE_RESTARTED'
+  | 'ERR_STATE_ABORTED'
+  | 'ERR_PROVIDE_FAILED'
+  | 'ERR_INSTALL_FAILED'
   // configuration
   | 'ERR_CONFIG'
   // broken invariant: a bug

@@ -278,10 +278,12 @@ describe('join', () => {
     expect(daemon.peer.requests().filter((r) => r.body === 'join')).toHaveLength(1);
   });
 
-  it('refuses state transfer honestly with ERR_NOT_SUPPORTED', async () => {
-    const { client } = await setup();
-    const err = await rejection(client.join('g', { state: { provide: () => new Uint8Array(), install: () => {} } }));
-    expect(err).toMatchObject({ name: 'RequestError', code: 'ERR_NOT_SUPPORTED' });
+  it('refuses a state option that is not made of functions, without sending anything', async () => {
+    const { daemon, client } = await setup();
+    const bad = { install: 'yes' } as unknown as { install: () => void };
+    const err = await rejection(client.join('g', { state: bad }));
+    expect(err).toMatchObject({ name: 'RequestError', code: 'ERR_BAD_REQUEST' });
+    expect(daemon.peer.requests()).toHaveLength(0);
   });
 
   it('rejects with the daemon’s typed error when it refuses the join', async () => {

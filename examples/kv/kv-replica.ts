@@ -1,0 +1,259 @@
+// One replica of the key-value store: a member of a Chorus group that applies set and
+// delete commands in the group's total order, takes the group's state when it joins
+// (state transfer), and provides it to later joiners.
+//
+// Reads are local. A write is multicast as a command; the caller is answered once this
+// replica has applied that command, so a write followed by a read here sees the write.
+//
+// A replica that is expelled (its daemon lost the primary component, or it read too
+// slowly) may have applied commands the group never delivers: it discards its state and
+// joins again with state transfer, retrying with backoff until it succeeds. A lost
+// connection to the daemon is handled the same way (a new connection, a new member).
+
+import { connect, type Client, type Group, type JoinOptions, type View } from '../../client-sdk/index.js';
+import { decodeCommand, encodeCommand, type KvCommand } from './kv-command.js';
+import { KvStore, type ApplyResult } from './kv-store.js';
+
+export type ReplicaErrorCode = 'ERR_NOT_READY' | 'ERR_STOPPED';
+
+/** The replica cannot serve the request now (not a member yet, rejoining, or stopped). */
+export class ReplicaError extends Error {
+  readonly code: ReplicaErrorCode;
+  constructor(code: ReplicaErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'ReplicaError';
+  }
+}
+
+export type ReplicaStatus = 'joining' | 'ready' | 'stopped';
+
+export interface ReplicaOptions {
+  /** The local daemon's client gateway, e.g. ws://127.0.0.1:7400. */
+  url: string;
+  group: string;
+  /** Client name shown by the daemon. Default 'kv'. */
+  name?: string;
+  /**
+   * Join with state transfer (default). `false` only suits replicas that all start
+   * before the group's first write (and cannot recover from an expulsion): it exists to
+   * run the store against daemons without state transfer.
+   */
+  stateTransfer?: boolean;
+  /** Structured log lines (default: none). */
+  log?: (record: Record<string, unknown>) => void;
+}
+
+interface Waiter {
+  resolve(result: ApplyResult): void;
+  reject(err: Error): void;
+}
+
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
+export class KvReplica {
+  readonly #options: Required<Omit<ReplicaOptions, 'log'>> & Pick<ReplicaOptions, 'log'>;
+  readonly #store = new KvStore();
+  #client: Client | undefined;
+  #group: Group | undefined;
+  #status: ReplicaStatus = 'joining';
+  /** The join loop under way, if any. */
+  #joining: Promise<void> | undefined;
+  /** Writes of this replica waiting to be applied here, by command tag. */
+  readonly #waiters = new Map<number, Waiter>();
+  #nextTag = 1;
+  #applied = 0;
+  #joins = 0;
+
+  /** Called when the replica cannot go on (an expulsion without state transfer). */
+  onFatal: (err: Error) => void = () => {};
+
+  constructor(options: ReplicaOptions) {
+    this.#options = { name: 'kv', stateTransfer: true, ...options };
+  }
+
+  get status(): ReplicaStatus {
+    return this.#status;
+  }
+
+  /** What /health shows. */
+  info(): { status: ReplicaStatus; member: string | undefined; view: View | undefined; size: number; applied: number; joins: number } {
+    return {
+      status: this.#status,
+      member: this.#group ? this.#client?.id : undefined,
+      view: this.#group?.view,
+      size: this.#store.size,
+      applied: this.#applied,
+      joins: this.#joins,
+    };
+  }
+
+  /** Connects and joins; resolves once this replica is a member with the group's state. */
+  start(): Promise<void> {
+    return this.#rejoin();
+  }
+
+  get(key: string): string | undefined {
+    this.#check();
+    return this.#store.get(key);
+  }
+
+  entries(): Array<[string, string]> {
+    this.#check();
+    return this.#store.entries();
+  }
+
+  digest(): string {
+    this.#check();
+    return this.#store.digest();
+  }
+
+  /** Sets `key`; resolves once this replica applied the command (in the group's order). */
+  set(key: string, value: string): Promise<ApplyResult> {
+    return this.#submit((from, tag) => ({ op: 'set', key, value, from, tag }));
+  }
+
+  /** Deletes `key`; `existed` says whether it held a value when the command was applied. */
+  delete(key: string): Promise<ApplyResult> {
+    return this.#submit((from, tag) => ({ op: 'delete', key, from, tag }));
+  }
+
+  /** Leaves the group and closes the connection. */
+  async stop(): Promise<void> {
+    if (this.#status === 'stopped') return;
+    this.#status = 'stopped';
+    this.#failWaiters(new ReplicaError('ERR_STOPPED', 'the replica stopped'));
+    const group = this.#group;
+    this.#group = undefined;
+    await group?.leave().catch(() => {});
+    await this.#client?.close();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async #submit(make: (from: string, tag: number) => KvCommand): Promise<ApplyResult> {
+    this.#check();
+    const group = this.#group!;
+    const tag = this.#nextTag++;
+    const applied = new Promise<ApplyResult>((resolve, reject) => this.#waiters.set(tag, { resolve, reject }));
+    // Settled by #failWaiters possibly before anyone awaits it: not an unhandled rejection.
+    applied.catch(() => {});
+    try {
+      // Total order: every replica applies the commands in the same sequence.
+      await group.multicast(encodeCommand(make(this.#client!.id, tag)), { order: 'total', wait: 'delivered' });
+    } catch (err) {
+      this.#waiters.delete(tag);
+      throw err;
+    }
+    return applied;
+  }
+
+  // A method, not a field test: the compiler would narrow the field across the awaits.
+  #isStopped(): boolean {
+    return this.#status === 'stopped';
+  }
+
+  #check(): void {
+    if (this.#status === 'stopped') throw new ReplicaError('ERR_STOPPED', 'the replica stopped');
+    if (this.#status !== 'ready') throw new ReplicaError('ERR_NOT_READY', 'the replica is joining the group');
+  }
+
+  #failWaiters(err: Error): void {
+    const waiters = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const w of waiters) w.reject(err);
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  #joinOptions(): JoinOptions {
+    const store = this.#store;
+    return {
+      state: {
+        // Synchronous serialization: the map exactly at the checkpoint (the SDK holds
+        // the group's later events back while provide() runs).
+        provide: () => store.snapshot(),
+        ...(this.#options.stateTransfer
+          ? {
+              // Replaces the map (install may run again if its provider fails).
+              install: async (state) => store.restore(await state.bytes()),
+            }
+          : {}),
+      },
+    };
+  }
+
+  /** Joins (again), retrying with backoff until it works or the replica stops. */
+  #rejoin(): Promise<void> {
+    this.#joining ??= this.#joinLoop().finally(() => {
+      this.#joining = undefined;
+    });
+    return this.#joining;
+  }
+
+  async #joinLoop(): Promise<void> {
+    let delayMs = BACKOFF_FIRST_MS;
+    while (this.#status !== 'stopped') {
+      try {
+        let client = this.#client;
+        if (!client || client.closed) {
+          client = await connect({ url: this.#options.url, name: this.#options.name });
+          this.#client = client;
+          client.on('close', (err) => {
+            if (client === this.#client) this.#lost(`connection closed${err ? `: ${err.message}` : ''}`);
+          });
+        }
+        const group = await client.join(this.#options.group, this.#joinOptions());
+        if (this.#isStopped()) {
+          // stop() ran while the join was under way.
+          await group.leave().catch(() => {});
+          return;
+        }
+        this.#attach(group);
+        return;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        const retryInMs = Math.round(delayMs * (0.5 + Math.random()));
+        this.#options.log?.({ msg: 'join failed', code, err: err instanceof Error ? err.message : String(err), retryInMs });
+        await new Promise((resolve) => setTimeout(resolve, retryInMs));
+        delayMs = Math.min(delayMs * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  #attach(group: Group): void {
+    this.#group = group;
+    this.#status = 'ready';
+    this.#joins++;
+    this.#options.log?.({ msg: 'joined', group: group.name, member: this.#client?.id, view: group.view.id, members: group.view.members.length, size: this.#store.size });
+    group.on('message', (msg) => {
+      const command = decodeCommand(msg.data);
+      if (!command) return;
+      const result = this.#store.apply(command);
+      this.#applied++;
+      if (command.from !== this.#client?.id) return;
+      const waiter = this.#waiters.get(command.tag);
+      if (!waiter) return;
+      this.#waiters.delete(command.tag);
+      waiter.resolve(result);
+    });
+    group.on('expelled', (reason) => this.#lost(`expelled (${reason})`));
+  }
+
+  /** Out of the group: discard the state, which may hold commands the group never delivers, and join again. */
+  #lost(why: string): void {
+    if (this.#status !== 'ready') return; // stopped, or the join loop is already on it
+    this.#group = undefined;
+    this.#status = 'joining';
+    this.#store.clear();
+    this.#failWaiters(new ReplicaError('ERR_NOT_READY', `the replica left the group: ${why}`));
+    if (!this.#options.stateTransfer) {
+      this.#status = 'stopped';
+      this.onFatal(new Error(`${why}, and this replica runs without state transfer: it cannot rejoin safely`));
+      return;
+    }
+    this.#options.log?.({ msg: 'left the group; rejoining with state transfer', why });
+    void this.#rejoin();
+  }
+}
