@@ -274,6 +274,9 @@ export class GroupTable {
    */
   private planTransfers(g: GroupRecord, previous: readonly GroupMember[], joined: readonly GroupMember[]): TransferPlan[] {
     const plans: TransferPlan[] = [];
+    // Who can provide is decided before any plan of this view changes a flag: a member
+    // whose own transfer fails here has no state to give.
+    const providers = g.members.filter((p) => p.offersState && !p.awaitingState && previous.includes(p));
     for (const m of g.members) {
       if (!m.awaitingState) continue;
       const isNew = joined.includes(m);
@@ -283,9 +286,10 @@ export class GroupTable {
         plans.push({ kind: 'none', joiner: m });
         continue;
       }
-      const provider = g.members.find((p) => p !== m && p.offersState && !p.awaitingState && previous.includes(p));
+      const provider = providers.find((p) => p !== m);
       if (provider === undefined) {
         m.awaitingState = false;
+        m.offersState = false; // it is taken out of the group, without state
         m.provider = '';
         plans.push({ kind: 'failed', joiner: m });
         continue;

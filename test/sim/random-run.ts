@@ -114,6 +114,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     while (sim.nowMs < safetyEnd) {
       for (const c of clients) {
         if (c.dead || c.expelled('g') || !rng.chance(rate)) continue;
+        if (!c.ready('g')) continue; // join() has not resolved yet: no group handle to send on
         if (!sim.clients.get(c.id)) continue;
         multicast(c, `${c.id}#${tick}`);
       }
@@ -138,6 +139,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     // Every live client sends once more, and everything pending must arrive.
     const liveClients = clients.filter((c) => !c.dead && !c.expelled('g') && sim.live().includes(c.daemon));
     for (const c of liveClients) {
+      if (!c.ready('g')) continue;
       multicast(c, `${c.id}#final`);
     }
     sim.run(sim.nowMs + 20 * SIM_SUSPECT_MS);

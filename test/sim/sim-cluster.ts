@@ -227,6 +227,10 @@ export class SimClient {
     }
     return out;
   }
+  /** Whether the member's join has completed (state installed, if it asked for state): an SDK user could multicast now. */
+  ready(group: string): boolean {
+    return this.contents.has(group) && !this.held.has(group);
+  }
   expelled(group: string): boolean {
     if (this.stateFailed.has(group)) return true;
     return this.events.some((e) => e.event.signal?.kind === chorus.GroupSignal.Kind.EXPELLED && e.event.signal.group === group);
