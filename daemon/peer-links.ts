@@ -33,7 +33,33 @@
 // socket.write in a setImmediate flush (after the poll phase, so frames produced while
 // handling several incoming chunks share a write). Backpressure: when write returns
 // false, the link waits for 'drain' and keeps collecting. A link's queue is bounded
-// (64 MiB): beyond that the queue is dropped, the stream broken and an error logged.
+// (`maxQueueBytes`): beyond that the queue is dropped, the stream broken and an error
+// logged.
+//
+// Large frames and two lanes (issue 4, item 4): a link's queue has a data lane (`data`
+// and `stateChunk` frames: the bulk) and a control lane (every other frame). A frame of
+// the data lane larger than FRAGMENT_CHUNK_BYTES (128 KiB, src/wire/frame-fragments.ts)
+// is cut into pieces written one per write, and control frames queued meanwhile are
+// written between the pieces, ahead of that frame and of the data frames behind it:
+// heartbeats, the sequencer's orders and flush rounds never wait behind a 16 MiB
+// message (they wait for at most one piece, plus what the kernel already holds).
+// Data frames keep their order among themselves (the core repairs a gap in a sender's
+// stream with a fetch). While no frame is being cut, both lanes are written in the order
+// the frames were sent, so for small frames the link is exactly FIFO, as before. The
+// receiver reassembles the pieces (FragmentAssembler: at most one frame, at most
+// maxFrameBytes, per connection); a broken sequence resets that connection like any
+// malformed frame. A partly written frame whose connection breaks is written again,
+// whole, on the next connection.
+//   What overtaking means for the core: a control frame may now arrive before data
+//   frames sent earlier on the same link — only while a large data frame is under way.
+//   A heartbeat whose receive vector names data still on its way makes the receiver
+//   fetch it (src/core onHeartbeat assumes a FIFO link); the answer would be a second
+//   copy of up to 16 MiB per heartbeat, so the link leaves out of fetch answers the
+//   entries it is still carrying to that peer (trimFetchAnswer).
+// A data frame the core made larger than maxFrameBytes (several large entries batched
+// together, e.g. released at once by flow control or gathered by a fetch) is split into
+// consecutive DataBatches that each fit, rather than dropped: the receiver cannot tell
+// the difference (per-sender seqs are consecutive; the piggybacked vectors are repeated).
 //
 // Any malformed or oversized frame closes that one connection (warn log with the typed
 // error's code); the daemon carries on. Errors thrown by event listeners are not caught
@@ -45,15 +71,20 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 
 import { EventEmitter } from 'eventemitter3';
 
-import { WireError } from '../src/errors.js';
+import { FragmentError, WireError } from '../src/errors.js';
 import {
+  FRAGMENT_CHUNK_BYTES,
+  FragmentAssembler,
   FrameDecoder,
+  LENGTH_PREFIX_BYTES,
   PROTOCOL_MAX,
   PROTOCOL_MIN,
   decodePeerFrame,
   encodeLengthPrefixed,
   encodePeerFrame,
+  fragmentHeaderBytes,
   negotiateVersion,
+  writeFragmentHeader,
 } from '../src/wire/index.js';
 import type { DecodedPeerFrame, chorus } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
@@ -74,8 +105,14 @@ export interface PeerLinksOptions {
   readonly listen: string;
   /** `host:port` other daemons dial (default: the actual listen address). */
   readonly advertise?: string;
-  /** Largest frame accepted or sent after the handshake. */
+  /** Largest frame accepted or sent after the handshake (whole, or reassembled from pieces). */
   readonly maxFrameBytes: number;
+  /**
+   * Bound of one link's send queue (default: 64 MiB + 2 × maxFrameBytes). It must hold
+   * what the core may have unstable (--max-buffer-bytes, plus the one entry that crossed
+   * it) or a slow link breaks instead of slowing the senders.
+   */
+  readonly maxQueueBytes?: number;
   /** Shared cluster secret (undefined: hellos carry no auth and none is checked). */
   readonly secret?: string;
   readonly logger: Logger;
@@ -104,16 +141,37 @@ export interface PeerLinksStats {
   handshakesRefused: number;
   /** Connections closed for a malformed, oversized or out-of-protocol frame. */
   protocolErrors: number;
+  /** Data frames cut into pieces, and the pieces written. */
+  framesFragmented: number;
+  fragmentsSent: number;
+  /** Control frames written between the pieces of a data frame (they overtook it). */
+  controlFramesOvertaking: number;
+  /** Data frames larger than maxFrameBytes split into several DataBatches. */
+  dataFramesSplit: number;
+  /** Entries left out of fetch answers because the link still held them (trimFetchAnswer). */
+  fetchedEntriesTrimmed: number;
+  /** Pieces received, and frames reassembled from them. */
+  fragmentsReceived: number;
+  framesReassembled: number;
 }
 
 /** Limits (TigerStyle: a limit on everything). */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 export const HANDSHAKE_MAX_FRAME_BYTES = 64 * 1024;
+/** Base of a link's queue bound (see PeerLinksOptions.maxQueueBytes). */
 export const MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 export const RETRY_MIN_MS = 250;
 export const RETRY_MAX_MS = 2_000;
-/** Largest single socket.write: bounds the copy made by encodeLengthPrefixed. */
+/** Largest batch of whole frames in one socket.write: bounds the copy made by encodeLengthPrefixed. */
 const MAX_WRITE_BATCH_BYTES = 1024 * 1024;
+/** Sent frames kept at a lane's head before the lane is compacted. */
+const LANE_COMPACT_AFTER = 1024;
+/**
+ * How long a large data frame counts as still on its way to the peer after its last
+ * piece was written (see trimFetchAnswer): a heartbeat period (250 ms by default), time
+ * for the peer's fetch, provoked by a heartbeat that overtook the frame, to come back.
+ */
+const FETCH_ECHO_WINDOW_MS = 250;
 /** Accepted connections at once (handshaking or not): bounds what strangers can hold. */
 export const MAX_INBOUND_CONNECTIONS = 1024;
 /** TCP keepalive: notices a vanished host on an otherwise silent connection. */
@@ -263,11 +321,137 @@ class Dial {
   }
 }
 
-/** The outbound side of one peer: its queue and its (at most one) connection. */
+/**
+ * One lane of a link's send queue: encoded frames in FIFO order, each with the link-wide
+ * number it was sent under (to merge the lanes back into send order) and, for data
+ * frames, the entries it carries (to recognise a fetch answer that would repeat them).
+ * Parallel arrays and a head index: queueing a frame allocates nothing.
+ */
+class Lane {
+  private frames: Uint8Array[] = [];
+  private seqs: number[] = [];
+  private entries: Array<readonly chorus.IEntry[] | undefined> = [];
+  private head = 0;
+  bytes = 0;
+
+  get empty(): boolean {
+    return this.head === this.frames.length;
+  }
+
+  push(frame: Uint8Array, seq: number, entries: readonly chorus.IEntry[] | undefined): void {
+    this.frames.push(frame);
+    this.seqs.push(seq);
+    this.entries.push(entries);
+    this.bytes += frame.length;
+  }
+
+  peek(): Uint8Array {
+    return this.frames[this.head]!;
+  }
+
+  peekSeq(): number {
+    return this.seqs[this.head]!;
+  }
+
+  peekEntries(): readonly chorus.IEntry[] | undefined {
+    return this.entries[this.head];
+  }
+
+  /** Calls `fn` with the entries of every queued data frame. */
+  forEachEntries(fn: (entries: readonly chorus.IEntry[]) => void): void {
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entries = this.entries[i];
+      if (entries !== undefined) fn(entries);
+    }
+  }
+
+  shift(): Uint8Array {
+    const frame = this.frames[this.head]!;
+    // Let the frame and its entries be collected once written.
+    this.frames[this.head] = EMPTY_BYTES;
+    this.entries[this.head] = undefined;
+    this.head++;
+    this.bytes -= frame.length;
+    this.compact();
+    return frame;
+  }
+
+  /**
+   * Moves frames from the head to `batch` while they fit in `budgetBytes` (counting
+   * their length prefixes; the first always fits), are at most `maxWholeBytes` long
+   * and were sent before `untilSeq`. Returns the batch's new size in bytes. The loop
+   * of flush() for runs of small frames: one call per run, not per frame.
+   */
+  takeRun(batch: Uint8Array[], batchBytes: number, budgetBytes: number, maxWholeBytes: number, untilSeq: number): number {
+    const frames = this.frames;
+    const seqs = this.seqs;
+    const entries = this.entries;
+    let i = this.head;
+    let taken = 0;
+    while (i < frames.length) {
+      const frame = frames[i]!;
+      if (frame.length > maxWholeBytes || seqs[i]! >= untilSeq) break;
+      const size = LENGTH_PREFIX_BYTES + frame.length;
+      if (batch.length > 0 && batchBytes + size > budgetBytes) break;
+      batch.push(frame);
+      batchBytes += size;
+      taken += frame.length;
+      frames[i] = EMPTY_BYTES;
+      entries[i] = undefined;
+      i++;
+    }
+    this.head = i;
+    this.bytes -= taken;
+    this.compact();
+    return batchBytes;
+  }
+
+  private compact(): void {
+    if (this.head === this.frames.length) {
+      this.frames.length = 0;
+      this.seqs.length = 0;
+      this.entries.length = 0;
+      this.head = 0;
+    } else if (this.head >= LANE_COMPACT_AFTER && this.head * 2 >= this.frames.length) {
+      // Under sustained backpressure the lane never empties: drop the written prefix.
+      this.frames.splice(0, this.head);
+      this.seqs.splice(0, this.head);
+      this.entries.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  clear(): number {
+    const count = this.frames.length - this.head;
+    this.frames = [];
+    this.seqs = [];
+    this.entries = [];
+    this.head = 0;
+    this.bytes = 0;
+    return count;
+  }
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+/** The outbound side of one peer: its queue (two lanes) and its (at most one) connection. */
 interface OutboundLink {
   readonly key: PeerKey;
-  queue: Uint8Array[];
-  queuedBytes: number;
+  /** Every frame but `data` and `stateChunk`: may overtake a data frame that is being cut. */
+  readonly control: Lane;
+  /** `data` and `stateChunk` frames, FIFO among themselves. */
+  readonly data: Lane;
+  /** Numbers the frames in send order, across both lanes. */
+  nextSeq: number;
+  /** The data frame being written in pieces, how much of it is written, its entries. */
+  cutting: Uint8Array | undefined;
+  cutOffset: number;
+  cuttingEntries: readonly chorus.IEntry[] | undefined;
+  /**
+   * Entries of the frames cut on the current connection, with when their last piece
+   * was written (trimFetchAnswer). Weak: it holds no payload alive.
+   */
+  recentlyCut: WeakMap<chorus.IEntry, number>;
   dial: Dial | undefined;
   retryTimer: NodeJS.Timeout | undefined;
   backoffMs: number;
@@ -292,6 +476,8 @@ interface InboundConn {
   readonly socket: Socket;
   readonly remote: string;
   decoder: FrameDecoder;
+  /** Created at the handshake: pieces of a fragmented frame. */
+  assembler: FragmentAssembler | undefined;
   key: PeerKey | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Closing without an `inbound-down` (refused, replaced, disconnected on request). */
@@ -300,6 +486,7 @@ interface InboundConn {
 
 export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly options: PeerLinksOptions;
+  private readonly maxQueueBytes: number;
   private readonly log: Logger;
   private selfKey: PeerKey;
   private self: { name: string; incarnation: string };
@@ -325,7 +512,23 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     framesDropped: 0,
     handshakesRefused: 0,
     protocolErrors: 0,
+    framesFragmented: 0,
+    fragmentsSent: 0,
+    controlFramesOvertaking: 0,
+    dataFramesSplit: 0,
+    fetchedEntriesTrimmed: 0,
+    fragmentsReceived: 0,
+    framesReassembled: 0,
   };
+
+  // The last large data frame encoded, and its bytes: the core sends one frame object to
+  // every member in a row, and encoding 16 MiB once instead of once per peer halves the
+  // CPU and lets the links share one buffer. Only valid for consecutive send() calls of
+  // the same object within one turn (cleared by a microtask), when it cannot have changed.
+  private encodedFrame: chorus.IPeerFrame | undefined;
+  private encodedBytes: Uint8Array = EMPTY_BYTES;
+  // Reused by flush(): the whole frames of one write.
+  private readonly batch: Uint8Array[] = [];
 
   constructor(options: PeerLinksOptions) {
     super();
@@ -333,6 +536,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       throw new TypeError('PeerLinks: self needs a name and an incarnation');
     }
     this.options = options;
+    this.maxQueueBytes = options.maxQueueBytes ?? MAX_QUEUE_BYTES + 2 * options.maxFrameBytes;
     this.self = { name: options.self.name, incarnation: options.self.incarnation };
     this.selfKey = peerKeyOf(this.self);
     this.log = options.logger.child({ component: 'peer-links' });
@@ -376,7 +580,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     if (normalized === undefined) return;
     this.addresses.set(peer, normalized);
     const link = this.links.get(peer);
-    if (link && link.queue.length > 0 && !link.dial && !link.retryTimer) this.connectLink(link);
+    if (link && hasQueued(link) && !link.dial && !link.retryTimer) this.connectLink(link);
   }
 
   /** True when frames sent to `peer` are flowing (outbound handshake done). */
@@ -388,7 +592,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   bufferedBytes(peer: PeerKey): number {
     const link = this.links.get(peer);
     if (!link) return 0;
-    return link.queuedBytes + (link.dial?.socket.writableLength ?? 0);
+    return queuedBytes(link) + (link.dial?.socket.writableLength ?? 0);
   }
 
   /**
@@ -433,8 +637,28 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
    */
   send(peer: PeerKey, frame: chorus.IPeerFrame): boolean {
     if (this.closed) return false;
-    const bytes = encodePeerFrame(frame);
+    const isData = frame.data !== undefined && frame.data !== null;
+    if (isData && frame.data!.relayed) {
+      const link = this.links.get(peer);
+      if (link !== undefined) {
+        const parts = this.trimFetchAnswer(link, frame);
+        if (parts.length !== 1 || parts[0] !== frame) {
+          let ok = true;
+          for (const part of parts) ok = this.send(peer, part) && ok;
+          return ok;
+        }
+      }
+    }
+    let bytes: Uint8Array;
+    if (frame === this.encodedFrame) {
+      bytes = this.encodedBytes;
+    } else {
+      bytes = encodePeerFrame(frame);
+      if (isData && bytes.length > FRAGMENT_CHUNK_BYTES) this.rememberEncoded(frame, bytes);
+    }
     if (bytes.length > this.options.maxFrameBytes) {
+      const entries = frame.data?.entries;
+      if (entries && entries.length > 1) return this.sendSplit(peer, frame.data!, entries);
       this.counters.framesDropped++;
       this.log.error(
         { peer, bytes: bytes.length, maxFrameBytes: this.options.maxFrameBytes, body: frame.body },
@@ -447,25 +671,103 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       link = newLink(peer);
       this.links.set(peer, link);
     }
-    if (link.queuedBytes + bytes.length > MAX_QUEUE_BYTES) {
+    const queued = queuedBytes(link);
+    if (queued + bytes.length > this.maxQueueBytes) {
       // Keeps the FIFO promise: drop the queue AND break the stream, so the core sees
       // peer-down and resends after reconnecting, instead of a silent gap.
-      const dropped = link.queue.length + 1;
+      const dropped = dropQueue(link) + 1;
       this.counters.framesDropped += dropped;
       this.log.error(
-        { peer, queuedBytes: link.queuedBytes, frames: dropped, maxQueueBytes: MAX_QUEUE_BYTES },
+        { peer, queuedBytes: queued, frames: dropped, maxQueueBytes: this.maxQueueBytes },
         'peer link queue overflow: dropping its queue and breaking the link',
       );
-      link.queue = [];
-      link.queuedBytes = 0;
       link.dial?.fail({ code: 'ERR_QUEUE_OVERFLOW', message: 'send queue overflow', refused: false });
       return false;
     }
-    link.queue.push(bytes);
-    link.queuedBytes += bytes.length;
+    // State chunks ride with the data: they are bulk (256 KiB each, a window of several
+    // in flight) and must not hold heartbeats; and a joiner's daemon accepts a chunk only
+    // once it has delivered the join, which may wait for data sent before the chunk.
+    if (isData) link.data.push(bytes, link.nextSeq++, frame.data!.entries ?? undefined);
+    else if (frame.stateChunk) link.data.push(bytes, link.nextSeq++, undefined);
+    else link.control.push(bytes, link.nextSeq++, undefined);
     if (link.dial?.state === 'open') this.scheduleFlush(link);
     else if (!link.dial && !link.retryTimer) this.connectLink(link);
     return true;
+  }
+
+  /**
+   * A DataBatch larger than the frame limit, as two consecutive batches (recursively, so
+   * each fits): entries keep their seqs, and the piggybacked stability data rides on
+   * both. Only several large entries batched together get here; the core refuses a
+   * message larger than --max-message-bytes, which leaves room for a batch's fields.
+   */
+  private sendSplit(peer: PeerKey, batch: chorus.IDataBatch, entries: readonly chorus.IEntry[]): boolean {
+    this.counters.dataFramesSplit++;
+    const half = entries.length >>> 1;
+    const firstSeq = batch.firstSeq ?? 0;
+    this.log.debug({ peer, entries: entries.length, firstSeq }, 'data frame over the frame limit: split in two');
+    return (
+      this.send(peer, { data: { ...batch, entries: entries.slice(0, half) } }) &&
+      this.send(peer, { data: { ...batch, firstSeq: firstSeq + half, entries: entries.slice(half) } })
+    );
+  }
+
+  /**
+   * A fetch answer (relayed DataBatch) without the entries this link is still carrying
+   * to the peer — queued, being cut, or in a large frame whose last piece left less than
+   * FETCH_ECHO_WINDOW_MS ago on this connection — as the relayed batches of the runs of
+   * entries that are left (none: the answer only repeated what is on its way).
+   *
+   * Why: a heartbeat that overtook a large data frame makes the peer fetch what that
+   * frame and the data frames behind it carry (src/core onHeartbeat assumes a FIFO
+   * link). Without this, each heartbeat during a 16 MiB transfer queues another copy.
+   *
+   * Safe: every entry left out is ahead of the answer on the stream (the data lane keeps
+   * what is queued across a reconnect; what was written went on this connection), so the
+   * peer gets it before it would have got the answer. Only a peer that had to refuse
+   * such an entry (a gap left by a broken earlier connection) needs it again: its next
+   * fetch, once the entry is written and the window is over, is answered in full. That
+   * delays such a repair by at most the window.
+   * Entries are recognised by identity: the core answers a fetch with the entry objects
+   * it sent. Should that change, nothing is left out (still correct, only wasteful).
+   */
+  private trimFetchAnswer(link: OutboundLink, frame: chorus.IPeerFrame): chorus.IPeerFrame[] {
+    const batch = frame.data!;
+    const entries = batch.entries ?? [];
+    const held = new Set<chorus.IEntry>();
+    if (link.cuttingEntries !== undefined) for (const e of link.cuttingEntries) held.add(e);
+    link.data.forEachEntries((es) => {
+      for (const e of es) held.add(e);
+    });
+    const since = performance.now() - FETCH_ECHO_WINDOW_MS;
+    const recent = link.recentlyCut;
+    const isHeld = (e: chorus.IEntry): boolean => held.has(e) || (recent.get(e) ?? -Infinity) >= since;
+
+    const parts: chorus.IPeerFrame[] = [];
+    const firstSeq = batch.firstSeq ?? 0;
+    let trimmed = 0;
+    let start = 0;
+    for (let i = 0; i <= entries.length; i++) {
+      if (i < entries.length && !isHeld(entries[i]!)) continue;
+      if (i > start) parts.push({ data: { ...batch, firstSeq: firstSeq + start, entries: entries.slice(start, i) } });
+      if (i < entries.length) trimmed++;
+      start = i + 1;
+    }
+    if (trimmed === 0) return [frame];
+    this.counters.fetchedEntriesTrimmed += trimmed;
+    this.log.debug({ peer: link.key, firstSeq, entries: entries.length, trimmed }, 'fetch answer: entries on their way left out');
+    return parts;
+  }
+
+  private rememberEncoded(frame: chorus.IPeerFrame, bytes: Uint8Array): void {
+    if (this.encodedFrame === undefined) {
+      queueMicrotask(() => {
+        this.encodedFrame = undefined;
+        this.encodedBytes = EMPTY_BYTES;
+      });
+    }
+    this.encodedFrame = frame;
+    this.encodedBytes = bytes;
   }
 
   /**
@@ -490,8 +792,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       this.links.delete(peer);
       if (link.retryTimer) clearTimeout(link.retryTimer);
       link.dial?.abandon();
-      link.queue = [];
-      link.queuedBytes = 0;
+      dropQueue(link);
     }
     const conns = this.inboundByKey.get(peer);
     if (conns) {
@@ -602,13 +903,18 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       this.flush(link);
     });
     this.log.info({ peer: link.key, address }, 'peer link up');
-    if (link.queue.length > 0) this.scheduleFlush(link);
+    // A frame cut on the previous connection starts over: the peer's assembler for
+    // that connection is gone with it. What that connection carried may be lost.
+    link.cutOffset = 0;
+    link.recentlyCut = new WeakMap();
+    if (hasQueued(link)) this.scheduleFlush(link);
     this.emit('peer-up', link.key, id, address);
   }
 
   private onLinkClosed(link: OutboundLink, dial: Dial): void {
     if (link.dial !== dial) return;
     link.dial = undefined;
+    link.recentlyCut = new WeakMap();
     if (this.closed) return;
     this.log.info({ peer: link.key }, 'peer link down');
     this.scheduleRetry(link);
@@ -616,14 +922,14 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   }
 
   private scheduleRetry(link: OutboundLink): void {
-    if (this.closed || link.retryTimer || link.dial || link.queue.length === 0) return;
+    if (this.closed || link.retryTimer || link.dial || !hasQueued(link)) return;
     if (this.links.get(link.key) !== link) return;
     const delay = withJitter(link.backoffMs);
     link.backoffMs = Math.min(link.backoffMs * 2, RETRY_MAX_MS);
     link.retryTimer = setTimeout(() => {
       link.retryTimer = undefined;
       // Keeps retrying only while there is something to send.
-      if (link.queue.length > 0 && this.links.get(link.key) === link) this.connectLink(link);
+      if (hasQueued(link) && this.links.get(link.key) === link) this.connectLink(link);
     }, delay);
   }
 
@@ -636,29 +942,99 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     });
   }
 
+  /**
+   * Writes what the link holds until the socket asks to wait (write returns false) or
+   * nothing is left. Each write is one buffer of whole frames (at most 1 MiB, unless one
+   * frame is larger) and, while a data frame is being cut, its next piece — corked
+   * together into one writev, the piece passed as a view of the encoded frame (no copy).
+   */
   private flush(link: OutboundLink): void {
     const dial = link.dial;
     if (!dial || dial.state !== 'open' || dial.draining || this.closed) return;
-    while (link.queue.length > 0) {
-      let count = 0;
-      let bytes = 0;
-      for (const frame of link.queue) {
-        if (count > 0 && bytes + frame.length > MAX_WRITE_BATCH_BYTES) break;
-        count++;
-        bytes += frame.length;
+    const socket = dial.socket;
+    const batch = this.batch;
+    for (;;) {
+      let batchBytes = 0;
+      for (;;) {
+        const lane = this.nextLane(link);
+        if (lane === undefined) break;
+        if (lane === link.data && lane.peek().length > FRAGMENT_CHUNK_BYTES) {
+          // Cut it: from now on control frames go ahead of it (nextLane).
+          link.cuttingEntries = lane.peekEntries();
+          link.cutting = lane.shift();
+          link.cutOffset = 0;
+          this.counters.framesFragmented++;
+          continue;
+        }
+        // A run of this lane's frames: up to the other lane's head in send order (no
+        // limit while a frame is being cut: control frames overtake it).
+        // limit while a frame is being cut: control frames overtake it). Control frames
+        // are never cut, whatever their size.
+        const other = lane === link.data ? link.control : link.data;
+        const untilSeq = link.cutting !== undefined || other.empty ? Number.POSITIVE_INFINITY : other.peekSeq();
+        const maxWholeBytes = lane === link.data ? FRAGMENT_CHUNK_BYTES : Number.POSITIVE_INFINITY;
+        const count = batch.length;
+        batchBytes = lane.takeRun(batch, batchBytes, MAX_WRITE_BATCH_BYTES, maxWholeBytes, untilSeq);
+        if (link.cutting !== undefined) this.counters.controlFramesOvertaking += batch.length - count;
+        // Stopped by the budget (not by the other lane, a frame to cut or the end).
+        if (!lane.empty && lane.peekSeq() < untilSeq && lane.peek().length <= maxWholeBytes) break;
       }
-      const batch = count === link.queue.length ? link.queue : link.queue.slice(0, count);
-      link.queue = count === link.queue.length ? [] : link.queue.slice(count);
-      link.queuedBytes -= bytes;
-      const data = encodeLengthPrefixed(batch);
-      this.counters.framesSent += count;
+      const cutting = link.cutting;
+      if (batch.length === 0 && cutting === undefined) return;
+
+      let ok: boolean;
+      let written: number;
+      if (cutting === undefined) {
+        const data = encodeLengthPrefixed(batch);
+        written = data.length;
+        ok = socket.write(data);
+      } else {
+        const offset = link.cutOffset;
+        const pieceBytes = Math.min(FRAGMENT_CHUNK_BYTES, cutting.length - offset);
+        const totalBytes = offset === 0 ? cutting.length : 0;
+        const headerBytes = fragmentHeaderBytes(totalBytes, pieceBytes);
+        const data = encodeLengthPrefixed(batch, headerBytes);
+        writeFragmentHeader(data, data.length - headerBytes, totalBytes, pieceBytes);
+        link.cutOffset = offset + pieceBytes;
+        if (link.cutOffset === cutting.length) {
+          if (link.cuttingEntries !== undefined) {
+            const now = performance.now();
+            for (const e of link.cuttingEntries) link.recentlyCut.set(e, now);
+          }
+          link.cutting = undefined;
+          link.cutOffset = 0;
+          link.cuttingEntries = undefined;
+          this.counters.framesSent++;
+        }
+        this.counters.fragmentsSent++;
+        written = data.length + pieceBytes;
+        socket.cork();
+        socket.write(data);
+        ok = socket.write(cutting.subarray(offset, offset + pieceBytes));
+        socket.uncork();
+      }
+      this.counters.framesSent += batch.length;
       this.counters.batchesWritten++;
-      this.counters.bytesWritten += data.length;
-      if (!dial.socket.write(data)) {
+      this.counters.bytesWritten += written;
+      batch.length = 0;
+      if (!ok) {
         dial.draining = true;
         return;
       }
     }
+  }
+
+  /**
+   * The lane whose head is written next: while a data frame is being cut, control frames
+   * only (they overtake it); otherwise the older head of the two, so that small frames
+   * leave in the order they were sent.
+   */
+  private nextLane(link: OutboundLink): Lane | undefined {
+    const { control, data } = link;
+    if (link.cutting !== undefined) return control.empty ? undefined : control;
+    if (control.empty) return data.empty ? undefined : data;
+    if (data.empty) return control;
+    return control.peekSeq() < data.peekSeq() ? control : data;
   }
 
   // ------------------------------------------------------------ seeds
@@ -750,6 +1126,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       socket,
       remote: formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0),
       decoder: new FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES),
+      assembler: undefined,
       key: undefined,
       timer: undefined,
       silent: false,
@@ -806,8 +1183,28 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
         this.onHello(conn, frame);
         return;
       }
-      if (frame.body === 'hello' || frame.body === 'helloReply') {
-        this.protocolError(conn, new WireError(ERR_HANDSHAKE, `unexpected ${frame.body} after the handshake`));
+      // `body` is a getter that scans the message's keys: read it once per frame.
+      let body = frame.body;
+      if (body === 'fragment') {
+        this.counters.fragmentsReceived++;
+        let whole: Uint8Array | undefined;
+        try {
+          whole = conn.assembler!.push(frame.fragment!);
+          if (whole === undefined) continue;
+          frame = decodePeerFrame(whole);
+        } catch (err) {
+          this.protocolError(conn, err);
+          return;
+        }
+        body = frame.body;
+        if (body === 'fragment') {
+          this.protocolError(conn, new FragmentError('a reassembled frame that is itself a fragment'));
+          return;
+        }
+        this.counters.framesReassembled++;
+      }
+      if (body === 'hello' || body === 'helloReply') {
+        this.protocolError(conn, new WireError(ERR_HANDSHAKE, `unexpected ${body} after the handshake`));
         return;
       }
       this.counters.framesReceived++;
@@ -885,6 +1282,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     conn.key = peer;
     // After the handshake the peer is authenticated: accept frames up to the full size.
     conn.decoder = new FrameDecoder(this.options.maxFrameBytes);
+    conn.assembler = new FragmentAssembler(this.options.maxFrameBytes);
     // A second stream from the same peer is not closed here: if it is a redundant seed
     // dial, closing the older one would break the peer's working link; the peer closes
     // whichever it does not use. Frames of a stream that broke and its successor may
@@ -919,8 +1317,13 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
 function newLink(key: PeerKey): OutboundLink {
   return {
     key,
-    queue: [],
-    queuedBytes: 0,
+    control: new Lane(),
+    data: new Lane(),
+    nextSeq: 0,
+    cutting: undefined,
+    cutOffset: 0,
+    cuttingEntries: undefined,
+    recentlyCut: new WeakMap(),
     dial: undefined,
     retryTimer: undefined,
     backoffMs: RETRY_MIN_MS,
@@ -928,6 +1331,25 @@ function newLink(key: PeerKey): OutboundLink {
     flushScheduled: false,
     warnedNoAddress: false,
   };
+}
+
+function hasQueued(link: OutboundLink): boolean {
+  return !link.control.empty || !link.data.empty || link.cutting !== undefined;
+}
+
+/** Bytes queued and not yet written (the unwritten rest of a frame being cut included). */
+function queuedBytes(link: OutboundLink): number {
+  return link.control.bytes + link.data.bytes + (link.cutting === undefined ? 0 : link.cutting.length - link.cutOffset);
+}
+
+/** Empties both lanes and forgets a frame being cut; returns how many frames it dropped. */
+function dropQueue(link: OutboundLink): number {
+  const dropped = link.control.clear() + link.data.clear() + (link.cutting === undefined ? 0 : 1);
+  link.cutting = undefined;
+  link.cutOffset = 0;
+  link.cuttingEntries = undefined;
+  link.recentlyCut = new WeakMap();
+  return dropped;
 }
 
 /** HMAC-SHA256 of the hello fields under the cluster secret; empty without a secret. */

@@ -177,9 +177,11 @@ export function encodeLengthPrefix(length: number): Uint8Array {
 /**
  * All `payloads` as consecutive length-prefixed frames in one buffer: one socket write
  * for a batch of frames (writes are batched, per the design's link protocol).
+ * `reserveBytes` more bytes are left at the end, unwritten, for the caller (a link puts
+ * the header of a fragment there, so the batch and that header share one buffer).
  */
-export function encodeLengthPrefixed(payloads: readonly Uint8Array[]): Uint8Array {
-  let totalBytes = 0;
+export function encodeLengthPrefixed(payloads: readonly Uint8Array[], reserveBytes = 0): Uint8Array {
+  let totalBytes = reserveBytes;
   for (const payload of payloads) totalBytes += LENGTH_PREFIX_BYTES + payload.length;
   const out = allocBytes(totalBytes);
   let offset = 0;

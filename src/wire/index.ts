@@ -1,6 +1,6 @@
-// Public surface of the wire layer: framing for byte streams, the protobuf codec with
-// validation, protocol versions and limits, and the generated message classes. Other
-// modules import from here, not from the files behind it.
+// Public surface of the wire layer: framing for byte streams and fragmentation of large
+// frames, the protobuf codec with validation, protocol versions and limits, and the
+// generated message classes. Other modules import from here, not from the files behind it.
 
 export {
   FrameDecoder,
@@ -11,6 +11,14 @@ export {
   readLengthPrefix,
   writeLengthPrefix,
 } from './frame-decoder.js';
+
+export {
+  FRAGMENT_CHUNK_BYTES,
+  FragmentAssembler,
+  encodeFragmented,
+  fragmentHeaderBytes,
+  writeFragmentHeader,
+} from './frame-fragments.js';
 
 export {
   DEFAULT_MAX_FRAME_BYTES,
