@@ -195,6 +195,8 @@ export class DaemonNode {
   // What the other members hold (from heartbeats), for stability and repair.
   private peerReceived: number[][] = [];
   private peerDelivered: number[] = [];
+  /** Per member: how much of its stream it said it had sent, in its previous heartbeat. */
+  private sentByLastHeartbeat: number[] = [];
   /** Members that hold back delivery for a state transfer (Heartbeat.holding). */
   private peerHolding: boolean[] = [];
   /** Highest global seq whose order each member knows (for `safe`). */
@@ -304,7 +306,16 @@ export class DaemonNode {
   step(input: CoreInput): CoreOutput {
     this.out = emptyOutput();
     if (this.mode === 'left') return this.out;
-    if (input.kind === 'tick') this.nowMs = Math.max(this.nowMs, input.nowMs);
+    if (input.kind === 'tick') {
+      // This process was stalled (paused, starved of CPU): the frames of that time are
+      // still unread, so the silence is ours, not the peers'. Shift their last-heard
+      // times by the stall, or this tick would suspect every peer at once.
+      const gap = input.nowMs - this.nowMs;
+      if (gap > this.suspectMs / 2 && this.view !== undefined) {
+        for (let i = 0; i < this.lastHeard.length; i++) this.lastHeard[i] = Math.min(input.nowMs, this.lastHeard[i]! + gap);
+      }
+      this.nowMs = Math.max(this.nowMs, input.nowMs);
+    }
     switch (input.kind) {
       case 'tick':
         break;
@@ -676,10 +687,13 @@ export class DaemonNode {
     const sus = new Set<number>();
     for (const x of hb.suspects ?? []) sus.add(x);
     this.peerSuspects[i] = sus;
-    // Links are FIFO: the heartbeat left after every frame sent before it. Anything the
-    // sender had sent that is still missing here was lost with a broken connection.
-    if (this.flush === undefined && (theirs[i] ?? 0) > this.received[i]!) {
-      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: theirs[i] ?? 0 } });
+    // What the sender had sent by its previous heartbeat and is still missing here was
+    // lost with a broken connection. (Not by this heartbeat: a heartbeat may overtake a
+    // large data frame, which the link cuts into pieces with control frames between.)
+    const due = Math.min(theirs[i] ?? 0, this.sentByLastHeartbeat[i]!);
+    this.sentByLastHeartbeat[i] = theirs[i] ?? 0;
+    if (this.flush === undefined && due > this.received[i]!) {
+      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: due } });
     }
     if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.order.known) {
       this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
@@ -2060,6 +2074,7 @@ export class DaemonNode {
     this.peerDelivered = new Array<number>(n).fill(0);
     this.peerOrdered = new Array<number>(n).fill(0);
     this.peerHolding = new Array<boolean>(n).fill(false);
+    this.sentByLastHeartbeat = new Array<number>(n).fill(0);
     this.lastHeard = new Array<number>(n).fill(this.nowMs);
     this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
     this.suspects = new Set();
