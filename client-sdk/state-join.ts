@@ -91,6 +91,12 @@ export class StateJoin {
       this.abort(new StateTransferError('ERR_STATE_ABORTED', `expelled from ${JSON.stringify(this.#group)} (${reason}) during state transfer`), false);
       return;
     }
+    // A decoded payload is a view into the whole WebSocket frame it came in, which may
+    // also carry 256 KiB state chunks: held for the whole install, such views would keep
+    // every one of those frames alive (memory growing with transfer time). Copy it.
+    if (event.delivery?.data && event.delivery.data.byteLength < event.delivery.data.buffer.byteLength) {
+      event.delivery.data = event.delivery.data.slice();
+    }
     this.#buffered.push(event);
     if (event.view) this.#tryComplete();
   }

@@ -219,6 +219,24 @@ export class Processes {
   }
 }
 
+// ---------------------------------------------------------------- CPU time
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/PID/stat (Linux;
+ * null elsewhere or once it is gone). Clock ticks are taken as 100 per second (USER_HZ
+ * on every mainstream Linux).
+ */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: fields are counted after its ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 // ---------------------------------------------------------------- daemon memory
 
 function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | null {

@@ -166,3 +166,90 @@ export type PeerReply =
       | { t: 'error'; message: string }
     ) & { rid: number })
   | EventMsg;
+
+// ---------------------------------------------------------------- orchestrator ↔ state-transfer worker
+//
+// The state-transfer phase (state-worker.ts): a provider member, a sender member that
+// keeps multicasting during the transfer, and a joiner that installs the state.
+
+export type StateCmd = (
+  | { t: 'connect'; url: string; name: string; index: number; daemonPid: number }
+  /** Join `group` as a member: with `provide` (the provider) or without (the sender). */
+  | { t: 'member'; group: string; provide: boolean }
+  /** Provider: what the next provide() returns (a generated snapshot of `size` bytes). */
+  | { t: 'arm'; size: number; seed: number }
+  /** Sender: start multicasting `size`-byte messages of `phase` at `rate` msgs/s, in the background. */
+  | { t: 'send'; phase: number; size: number; rate: number; windowMsgs: number }
+  /** Sender: stop, and count what was issued within [from, to]. */
+  | { t: 'send-stop'; from: number; to: number; settleTimeoutMs: number }
+  /** Member: deliveries of `phase` within [from, to]. */
+  | { t: 'count'; phase: number; from: number; to: number }
+  /** Joiner: compute the hash to expect (before the timed join). */
+  | { t: 'expect'; size: number; seed: number }
+  /** Joiner: join `group` with install(), timed; reply once join() resolved. */
+  | { t: 'install'; group: string }
+  | { t: 'leave'; group: string }
+  | { t: 'stop' }
+) & { rid: number };
+
+export interface StateSendStopped {
+  t: 'send-stopped';
+  issued: number;
+  accepted: number;
+  refused: number;
+  firstError?: string;
+  /** Multicasts issued within [from, to]. */
+  issuedInWindow: number;
+  /** How far behind its schedule the sender fell at worst (ms): sends were held. */
+  maxLagMs: number;
+}
+
+export interface StateCounted {
+  t: 'counted';
+  /** Deliveries of the phase, in all and within [from, to]. */
+  delivered: number;
+  inWindow: number;
+  /** Longest time without a delivery within [from, to], the window's edges included (ms). */
+  maxGapMs: number;
+  /** Multicast-to-delivery latency of the deliveries within the window (ms). */
+  p50Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  /** provide() calls so far (provider). */
+  provides: number;
+}
+
+export interface StateInstalled {
+  t: 'installed';
+  joinCalledAt: number;
+  /** When install() was first called (the view change and the checkpoint are before it). */
+  installStartedAt: number;
+  joinResolvedAt: number;
+  bytes: number;
+  chunks: number;
+  maxChunk: number;
+  installCalls: number;
+  sha256: string;
+  expectedSha256: string;
+  members: number;
+  /** Peaks of process.memoryUsage() during the join (MiB): V8 heap, and buffers outside it. */
+  heapUsedMiB: number;
+  externalMiB: number;
+  arrayBuffersMiB: number;
+}
+
+export type StateReply =
+  | ((
+      | { t: 'connected'; clientId: string }
+      | { t: 'joined'; members: number }
+      | { t: 'armed' }
+      | { t: 'sending' }
+      | StateSendStopped
+      | StateCounted
+      | { t: 'expected'; sha256: string; ms: number }
+      | StateInstalled
+      | { t: 'left' }
+      | { t: 'stopped' }
+      | { t: 'error'; message: string }
+    ) & { rid: number })
+  | EventMsg;

@@ -212,3 +212,183 @@ export function formatTargets(checks: readonly TargetCheck[]): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+// ---------------------------------------------------------------- state transfer
+
+/** DESIGN.md: a 100 MiB state transfers in ≤ 2 s, with multicasts still flowing. */
+export const STATE_TARGET_SIZE = 100 * 1024 * 1024;
+export const STATE_TARGET_SECONDS = 2;
+
+/**
+ * One state-transfer row of `--json FILE` (`order: "state-transfer"`, `size` = the state's
+ * bytes). The messaging fields of API.md are present, null where they make no sense;
+ * `mbPerSec` is the transfer rate and `rssMiB` the joiner's daemon's peak RSS.
+ */
+export interface StateTransferRow {
+  size: number;
+  order: 'state-transfer';
+  supported: boolean;
+  msgsPerSec: null;
+  /** State bytes / seconds, in MB/s (10^6 bytes). */
+  mbPerSec: number | null;
+  ceilingMsgsPerSec: null;
+  ceilingMbPerSec: null;
+  ratio: null;
+  p50Ms: null;
+  p99Ms: null;
+  p999Ms: null;
+  p50Ms50: null;
+  p99Ms50: null;
+  p999Ms50: null;
+  /** Peak RSS of the joiner's daemon during the transfer (MiB). */
+  rssMiB: number | null;
+  /** Peak RSS of each daemon during the transfer: provider's, sender's, joiner's. */
+  rssMiBPerDaemon: number[];
+  load10: null;
+  load50: null;
+  max: null;
+  /** join() call → join() resolved, at the joiner (s). */
+  seconds: number | null;
+  /** join() call → first install() call: view change and checkpoint (s). */
+  secondsToInstall: number | null;
+  /** Peak RSS of the joiner's client process during the transfer (MiB). */
+  joinerRssMiB: number | null;
+  /** Peaks of the joiner's process.memoryUsage() during the transfer (MiB): V8 heap, external, ArrayBuffers. */
+  joinerMemory: { heapUsedMiB: number; externalMiB: number; arrayBuffersMiB: number } | null;
+  /**
+   * CPU seconds (user + system) each process used from the join() call to its resolution
+   * (Linux): where the transfer's cost goes.
+   */
+  cpuSeconds: {
+    provider: number | null;
+    providerDaemon: number | null;
+    senderDaemon: number | null;
+    joinerDaemon: number | null;
+    joiner: number | null;
+    sender: number | null;
+  } | null;
+  /** Bytes the joiner installed, chunks, the largest chunk; the SHA-256 matched the provider's content. */
+  bytesInstalled: number | null;
+  chunks: number | null;
+  maxChunkBytes: number | null;
+  installCalls: number | null;
+  verified: boolean | null;
+  /** The sender's steady rate (msgs/s) and message size during the transfer. */
+  senderMsgsPerSec: number;
+  senderMessageBytes: number;
+  /** Multicasts issued by the sender, and delivered at the provider, during the transfer window. */
+  multicastsSentDuringTransfer: number | null;
+  multicastsDuringTransfer: number | null;
+  /** The same delivered at the sender itself. */
+  multicastsAtSenderDuringTransfer: number | null;
+  /** Longest time without a delivery at the provider during the transfer window (ms). */
+  maxDeliveryGapMs: number | null;
+  /** Multicast-to-delivery latency at the provider during the transfer window (ms). */
+  multicastP50Ms: number | null;
+  multicastP99Ms: number | null;
+  multicastMaxMs: number | null;
+  /** How far behind its schedule the sender fell (its sends were held back), ms. */
+  senderMaxLagMs: number | null;
+  /** ≤ STATE_TARGET_SECONDS for the 100 MiB row; null for other sizes. */
+  targetSeconds: number | null;
+  targetMet: boolean | null;
+  error?: string;
+}
+
+export function emptyStateRow(size: number, senderMsgsPerSec: number, senderMessageBytes: number): StateTransferRow {
+  return {
+    size,
+    order: 'state-transfer',
+    supported: true,
+    msgsPerSec: null,
+    mbPerSec: null,
+    ceilingMsgsPerSec: null,
+    ceilingMbPerSec: null,
+    ratio: null,
+    p50Ms: null,
+    p99Ms: null,
+    p999Ms: null,
+    p50Ms50: null,
+    p99Ms50: null,
+    p999Ms50: null,
+    rssMiB: null,
+    rssMiBPerDaemon: [],
+    load10: null,
+    load50: null,
+    max: null,
+    seconds: null,
+    secondsToInstall: null,
+    joinerRssMiB: null,
+    joinerMemory: null,
+    cpuSeconds: null,
+    bytesInstalled: null,
+    chunks: null,
+    maxChunkBytes: null,
+    installCalls: null,
+    verified: null,
+    senderMsgsPerSec,
+    senderMessageBytes,
+    multicastsSentDuringTransfer: null,
+    multicastsDuringTransfer: null,
+    multicastsAtSenderDuringTransfer: null,
+    maxDeliveryGapMs: null,
+    multicastP50Ms: null,
+    multicastP99Ms: null,
+    multicastMaxMs: null,
+    senderMaxLagMs: null,
+    targetSeconds: size === STATE_TARGET_SIZE ? STATE_TARGET_SECONDS : null,
+    targetMet: null,
+  };
+}
+
+function secs(n: number | null): string {
+  return n === null ? '-' : n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+}
+
+export function formatStateTable(rows: readonly StateTransferRow[]): string {
+  const head1 = `${padEnd('state', 8)} ${pad('seconds', 8)} ${pad('MB/s', 7)} ${pad('joiner', 8)} ${pad('joiner', 8)} | ${padEnd('multicasts during transfer', 34)} | ${padEnd('verified', 8)} ${'target'}`;
+  const head2 = `${padEnd('', 8)} ${pad('', 8)} ${pad('', 7)} ${pad('RSS MiB', 8)} ${pad('daemon', 8)} | ${pad('sent', 7)} ${pad('deliv.', 7)} ${pad('max gap', 8)} ${pad('p99 ms', 8)} | ${padEnd('', 8)} ${'(100 MiB <= 2 s)'}`;
+  const lines = [head1, head2, '-'.repeat(head2.length)];
+  for (const r of rows) {
+    const target = r.targetSeconds === null ? '-' : r.targetMet === null ? 'n/a' : r.targetMet ? 'met' : 'MISSED';
+    const verified = r.verified === null ? '-' : r.verified ? 'sha ok' : 'BAD';
+    lines.push(
+      [
+        padEnd(sizeLabel(r.size), 8),
+        pad(secs(r.seconds), 8),
+        pad(mb(r.mbPerSec), 7),
+        pad(r.joinerRssMiB === null ? '-' : r.joinerRssMiB.toFixed(0), 8),
+        pad(r.rssMiB === null ? '-' : r.rssMiB.toFixed(0), 8),
+        '|',
+        pad(count(r.multicastsSentDuringTransfer), 7),
+        pad(count(r.multicastsDuringTransfer), 7),
+        pad(r.maxDeliveryGapMs === null ? '-' : `${ms(r.maxDeliveryGapMs)}ms`, 8),
+        pad(ms(r.multicastP99Ms), 8),
+        '|',
+        padEnd(verified, 8),
+        target,
+      ].join(' '),
+    );
+    if (r.error) lines.push(`${' '.repeat(9)}error: ${r.error}`);
+  }
+  const r0 = rows[0];
+  if (r0) {
+    lines.push(
+      `joiner RSS: the joiner's client process; joiner daemon: its daemon (peak during the transfer). ` +
+        `Multicasts: ${count(r0.senderMsgsPerSec)} msgs/s of ${sizeLabel(r0.senderMessageBytes)} from a member on another daemon, ` +
+        `counted at the provider between the join() call and its resolution; max gap: the longest time without a delivery there.`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function checkStateTargets(rows: readonly StateTransferRow[]): TargetCheck[] {
+  return rows
+    .filter((r) => r.targetSeconds !== null)
+    .map((r) => ({
+      what: `state transfer of ${sizeLabel(r.size)} with multicasts flowing`,
+      target: `<= ${r.targetSeconds} s`,
+      measured: r.seconds === null ? 'n/a' : `${secs(r.seconds)} s`,
+      met: r.targetMet,
+    }));
+}

@@ -7,7 +7,12 @@
 //    multicasts as fast as its multicast() promises allow) gives the delivered rate per
 //    member; then two paced phases at 10 % and 50 % of it measure multicast-to-delivery
 //    latency (HDR-style histogram). Only messages every member delivered are counted.
-// 3. The table (stdout), the DESIGN.md targets marked met/missed, and `--json FILE`.
+// 3. State transfer (issue 5), on the same daemons: a provider member (daemon 1) whose
+//    provide() streams a generated state, a sender member (daemon 2) that keeps
+//    multicasting, and per state size a fresh joiner process (daemon 3) that installs it
+//    into a running hash: transfer time, MB/s, the joiner's and its daemon's peak RSS,
+//    and the multicasts delivered meanwhile (state-worker.ts).
+// 4. The tables (stdout), the DESIGN.md targets marked met/missed, and `--json FILE`.
 //
 // Progress goes to stderr, one line per phase. Every child process is stopped on the
 // way out — normal end, error, Ctrl-C — and every wait is bounded.
@@ -17,9 +22,32 @@ import { resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Order } from '../../client-sdk/index.js';
 import { LatencyHistogram } from './histogram.js';
-import { IpcChild, Processes, RssMonitor, sleep, within, type DaemonHandle } from './procs.js';
-import { HEADER_BYTES, now, type DrainReply, type JoinedReply, type PeerReply, type ProbeReply, type SentReply } from './protocol.js';
-import { checkTargets, emptyRow, formatTable, formatTargets, sizeLabel, type BenchRow, type LatencyResult } from './report.js';
+import { cpuSeconds, IpcChild, Processes, RssMonitor, sleep, within, type DaemonHandle } from './procs.js';
+import {
+  HEADER_BYTES,
+  now,
+  type DrainReply,
+  type JoinedReply,
+  type PeerReply,
+  type ProbeReply,
+  type SentReply,
+  type StateCounted,
+  type StateInstalled,
+  type StateSendStopped,
+} from './protocol.js';
+import {
+  checkStateTargets,
+  checkTargets,
+  emptyRow,
+  emptyStateRow,
+  formatStateTable,
+  formatTable,
+  formatTargets,
+  sizeLabel,
+  type BenchRow,
+  type LatencyResult,
+  type StateTransferRow,
+} from './report.js';
 
 export interface BenchIo {
   out(text: string): void;
@@ -34,15 +62,28 @@ const MEMBERS = 3;
 /** Multicasts (and bytes) a client may have waiting for its daemon's accept. */
 const WINDOW_MSGS = 1000;
 const WINDOW_BYTES = 4 * 1024 * 1024;
+const MiB = 1024 * 1024;
+const STATE_GROUP = 'st';
+const MAX_STATE_SIZE = 64 * 1024 * MiB;
+/** The sender of the state-transfer phase: 1 KiB multicasts at a steady rate. */
+const STATE_SENDER_BYTES = 1024;
+const STATE_SENDER_RATE = 1000;
 
 export const BENCH_USAGE = `Usage: chorus bench [--quick | --smoke] [--json FILE] [--sizes 100,1KiB,64KiB]
                     [--orders total,fifo,causal,safe] [--max-ms N] [--latency-ms N]
                     [--ceiling-ms N] [--window N] [--cpu-prof DIR]
+                    [--only messaging|state] [--state-sizes 100M,1G] [--state-rate N]
 
 Starts 3 chorusd daemons and 3 client processes on 127.0.0.1 (plus, first, a plain TCP
 full mesh of 3 processes as the ceiling) and measures, per size and order, delivered
 msgs/s and MB/s per member, the ratio to the TCP mesh, p50/p99/p99.9 latency at 10% and
 50% of that rate, and the daemons' peak RSS.
+
+Then, on the same daemons, state transfer: per state size, a fresh joiner (daemon 3)
+joins group '${STATE_GROUP}' and installs a state streamed by a provider (daemon 1) while a
+third member (daemon 2) keeps multicasting; it reports the transfer time (join() call to
+join() resolved), MB/s, the joiner's and its daemon's peak RSS, and the multicasts
+delivered during the transfer.
 
   --quick          short phases: the whole run takes under a minute
   --smoke          tiny phases (seconds): checks that the harness works, not speed
@@ -55,6 +96,11 @@ msgs/s and MB/s per member, the ratio to the TCP mesh, p50/p99/p99.9 latency at 
   --window N       max-throughput senders keep at most N multicasts (and 4 MiB)
                    awaiting their daemon's accept (default ${WINDOW_MSGS})
   --cpu-prof DIR   run the daemons under node --cpu-prof (profiles written to DIR)
+  --only WHAT      messaging (no state transfer) or state (no TCP mesh, no messaging)
+  --state-sizes L  state sizes (bytes, or with K/M/G = KiB/MiB/GiB), or none; default
+                   100M,1G (--quick 100M, --smoke 4M)
+  --state-rate N   msgs/s of 1 KiB the sender multicasts during the transfer (default
+                   ${STATE_SENDER_RATE}; 0: none)
 
 Targets from DESIGN.md are shown as met/missed; they never change the exit code.
 Exit codes: 0 the run completed, 1 a phase failed, 2 usage, 130 interrupted.
@@ -74,12 +120,16 @@ interface Profile {
   drainMs: number;
   /** The whole run is aborted after this long. */
   deadlineMs: number;
+  /** State sizes transferred by default. */
+  stateSizes: number[];
+  /** The sender multicasts this long before a joiner joins (steady state), and after. */
+  stateLeadMs: number;
 }
 
 const PROFILES: Record<'full' | 'quick' | 'smoke', Profile> = {
-  full: { name: 'full', ceilingMs: 3000, maxMs: 5000, latencyMs: 3000, warmupMs: 2000, pauseMs: 500, settleMs: 15_000, drainMs: 15_000, deadlineMs: 30 * 60_000 },
-  quick: { name: 'quick', ceilingMs: 700, maxMs: 1200, latencyMs: 800, warmupMs: 500, pauseMs: 150, settleMs: 5000, drainMs: 5000, deadlineMs: 5 * 60_000 },
-  smoke: { name: 'smoke', ceilingMs: 150, maxMs: 250, latencyMs: 150, warmupMs: 150, pauseMs: 20, settleMs: 3000, drainMs: 3000, deadlineMs: 2 * 60_000 },
+  full: { name: 'full', ceilingMs: 3000, maxMs: 5000, latencyMs: 3000, warmupMs: 2000, pauseMs: 500, settleMs: 15_000, drainMs: 15_000, deadlineMs: 30 * 60_000, stateSizes: [100 * MiB, 1024 * MiB], stateLeadMs: 500 },
+  quick: { name: 'quick', ceilingMs: 700, maxMs: 1000, latencyMs: 600, warmupMs: 500, pauseMs: 150, settleMs: 5000, drainMs: 5000, deadlineMs: 5 * 60_000, stateSizes: [100 * MiB], stateLeadMs: 300 },
+  smoke: { name: 'smoke', ceilingMs: 150, maxMs: 250, latencyMs: 150, warmupMs: 150, pauseMs: 20, settleMs: 3000, drainMs: 3000, deadlineMs: 2 * 60_000, stateSizes: [4 * MiB], stateLeadMs: 100 },
 };
 
 
@@ -91,6 +141,15 @@ function parseSize(text: string): number {
   const unit = (m[2] ?? 'b').toLowerCase();
   const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1);
   if (n < HEADER_BYTES || n > MAX_SIZE) throw new UsageError(`size ${n} out of range: ${HEADER_BYTES}..${MAX_SIZE} bytes`);
+  return n;
+}
+
+function parseStateSize(text: string): number {
+  const m = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`bad state size ${JSON.stringify(text)}`);
+  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
+  const n = Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1);
+  if (n < 1 || n > MAX_STATE_SIZE) throw new UsageError(`state size ${n} out of range: 1..${MAX_STATE_SIZE} bytes`);
   return n;
 }
 
@@ -108,6 +167,9 @@ interface Options {
   json: string | undefined;
   cpuProfDir: string | undefined;
   windowMsgs: number;
+  messaging: boolean;
+  stateSizes: number[];
+  stateRate: number;
 }
 
 function parseOptions(argv: string[]): Options | 'help' {
@@ -124,6 +186,9 @@ function parseOptions(argv: string[]): Options | 'help' {
       'ceiling-ms': { type: 'string' },
       'cpu-prof': { type: 'string' },
       window: { type: 'string' },
+      only: { type: 'string' },
+      'state-sizes': { type: 'string' },
+      'state-rate': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
@@ -147,7 +212,26 @@ function parseOptions(argv: string[]): Options | 'help' {
   const cpuProfDir = values['cpu-prof'] !== undefined ? resolvePath(process.env.INIT_CWD ?? process.cwd(), values['cpu-prof']) : undefined;
   const windowMsgs = values.window !== undefined ? Number(values.window) : WINDOW_MSGS;
   if (!Number.isInteger(windowMsgs) || windowMsgs < 1 || windowMsgs > 100_000) throw new UsageError(`bad --window ${JSON.stringify(values.window)}: 1..100000`);
-  return { profile, sizes: [...new Set(sizes)], orders: [...new Set(orders)] as Order[], json, cpuProfDir, windowMsgs };
+  const only = values.only;
+  if (only !== undefined && only !== 'messaging' && only !== 'state') throw new UsageError(`bad --only ${JSON.stringify(only)}: messaging or state`);
+  const stateText = values['state-sizes'];
+  let stateSizes =
+    stateText === undefined ? profile.stateSizes : /^\s*none\s*$/i.test(stateText) ? [] : stateText.split(',').map(parseStateSize);
+  if (only === 'messaging') stateSizes = [];
+  if (only === 'state' && stateSizes.length === 0) throw new UsageError('--only state with no state size');
+  const stateRate = values['state-rate'] !== undefined ? Number(values['state-rate']) : STATE_SENDER_RATE;
+  if (!Number.isInteger(stateRate) || stateRate < 0 || stateRate > 100_000) throw new UsageError(`bad --state-rate ${JSON.stringify(values['state-rate'])}: 0..100000`);
+  return {
+    profile,
+    sizes: [...new Set(sizes)],
+    orders: [...new Set(orders)] as Order[],
+    json,
+    cpuProfDir,
+    windowMsgs,
+    messaging: only !== 'state',
+    stateSizes: [...new Set(stateSizes)],
+    stateRate,
+  };
 }
 
 // ---------------------------------------------------------------- bitmaps
@@ -172,6 +256,13 @@ function countInAll(bitmaps: Buffer[]): number {
 
 // ---------------------------------------------------------------- the run
 
+interface StateClients {
+  provider: IpcChild;
+  sender: IpcChild;
+  /** The first joiner, connected to daemon 3 (the next ones are started per size). */
+  joiner: IpcChild;
+}
+
 interface PhaseResult {
   /** Delivered msgs/s per member (messages every member delivered / elapsed). */
   msgsPerSec: number;
@@ -195,6 +286,7 @@ class Bench {
   #daemons: DaemonHandle[] = [];
   readonly #ceilings = new Map<number, { msgsPerSec: number; mbPerSec: number }>();
   readonly rows: BenchRow[] = [];
+  readonly stateRows: StateTransferRow[] = [];
 
   constructor(io: BenchIo, opt: Options) {
     this.#io = io;
@@ -223,14 +315,25 @@ class Bench {
     const deadline = setTimeout(() => this.abort(new Error(`the run exceeded its time limit of ${p.deadlineMs / 1000} s`)), p.deadlineMs);
     deadline.unref();
     try {
-      await this.#ceilingRuns();
-      await this.#startCluster();
-      for (const size of this.#opt.sizes) {
-        for (const order of this.#opt.orders) {
-          this.#signalCheck();
-          this.rows.push(await this.#row(size, order));
+      if (this.#opt.messaging) {
+        await this.#ceilingRuns();
+        await this.#startDaemons();
+        // The state-transfer clients start beside the messaging clients (they stay idle
+        // until the state-transfer phase): less waiting at that phase.
+        const stateSetup = this.#opt.stateSizes.length > 0 ? this.#startStateClients() : undefined;
+        await this.#startClients();
+        if (stateSetup) await stateSetup;
+        await this.#warmUp();
+        for (const size of this.#opt.sizes) {
+          for (const order of this.#opt.orders) {
+            this.#signalCheck();
+            this.rows.push(await this.#row(size, order));
+          }
         }
+      } else {
+        await this.#startDaemons();
       }
+      if (this.#opt.stateSizes.length > 0) await this.#stateRuns(await (this.#stateSetup ?? this.#startStateClients()));
     } finally {
       clearTimeout(deadline);
     }
@@ -291,7 +394,7 @@ class Bench {
 
   // ---- 2. the Chorus cluster
 
-  async #startCluster(): Promise<void> {
+  async #startDaemons(): Promise<void> {
     const nodeArgs = this.#opt.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', this.#opt.cpuProfDir] : [];
     this.#progress(`starting ${MEMBERS} chorusd daemons`);
     this.#procs.onDaemonExit = (d, code, sig) =>
@@ -303,7 +406,9 @@ class Bench {
     this.#daemons = [first, ...rest];
     await within(this.#waitForDaemonView(), 20_000, `a daemon view of ${MEMBERS} at every daemon`, this.signal);
     this.#progress(`daemon view of ${MEMBERS}: ${this.#daemons.map((d) => `${d.name} pid ${d.pid} client ${d.client}`).join(', ')}`);
+  }
 
+  async #startClients(): Promise<void> {
     const views = new Array<number>(MEMBERS).fill(0);
     this.#workers = this.#daemons.map((d, i) => {
       const w = this.#procs.fork(`client-${i + 1}`, new URL('./client-worker.js', import.meta.url).href);
@@ -333,6 +438,9 @@ class Bench {
       this.signal,
     );
     this.#progress(`${MEMBERS} client processes joined group ${GROUP}`);
+  }
+
+  async #warmUp(): Promise<void> {
     const warm = await this.#chorusPhase(1024, 'total', 'max', 0, this.#opt.profile.warmupMs);
     this.#progress(`warm-up (1 KiB total, not reported): ${fmt(warm.msgsPerSec)} msgs/s per member`);
   }
@@ -486,15 +594,206 @@ class Bench {
     };
   }
 
+  // ---- 3. state transfer
+
+  #stateFork(name: string): IpcChild {
+    const w = this.#procs.fork(name, new URL('./state-worker.js', import.meta.url).href);
+    w.onEvent = (msg) => {
+      if (msg.t === 'fatal') this.abort(new Error(`${name}: ${String(msg.message)}`));
+    };
+    return w;
+  }
+
+  async #stateConnect(w: IpcChild, daemon: number): Promise<void> {
+    const d = this.#daemons[daemon]!;
+    await w.request({ t: 'connect', url: `ws://${d.client}`, name: w.name, index: daemon, daemonPid: d.pid }, 20_000, this.signal);
+  }
+
+  #stateSetup: Promise<StateClients> | undefined;
+
+  /**
+   * Starts the provider and the sender, members of the state group, and the first
+   * joiner, connected but not joined. Rejections surface where it is awaited.
+   */
+  #startStateClients(): Promise<StateClients> {
+    const setup = (async () => {
+      const provider = this.#stateFork('st-provider');
+      const sender = this.#stateFork('st-sender');
+      const joiner = this.#stateFork('st-joiner-1');
+      await Promise.all([this.#stateConnect(provider, 0), this.#stateConnect(sender, 1), this.#stateConnect(joiner, 2)]);
+      // The provider first: the first member gets no transfer; the sender offers no state.
+      await provider.request({ t: 'member', group: STATE_GROUP, provide: true }, 20_000, this.signal);
+      await sender.request({ t: 'member', group: STATE_GROUP, provide: false }, 20_000, this.signal);
+      return { provider, sender, joiner };
+    })();
+    setup.catch(() => undefined); // not unhandled while the messaging rows run
+    this.#stateSetup = setup;
+    return setup;
+  }
+
+  async #stateRuns({ provider, sender, joiner: first }: StateClients): Promise<void> {
+    const p = this.#opt.profile;
+    this.#progress(`state transfer: provider on ${this.#daemons[0]!.name}, sender on ${this.#daemons[1]!.name}, joiners on ${this.#daemons[2]!.name}`);
+    await sleep(p.pauseMs);
+    let k = 0;
+    for (const size of this.#opt.stateSizes) {
+      this.#signalCheck();
+      // A fresh joiner process for every size: its peak RSS is that transfer's.
+      const joiner = k === 0 ? first : undefined;
+      this.stateRows.push(await this.#stateRow(provider, sender, joiner, size, ++k));
+      await sleep(p.pauseMs);
+    }
+    await Promise.all([provider, sender].map((w) => this.#procs.stopChild(w, this.signal)));
+  }
+
+  async #stateRow(provider: IpcChild, sender: IpcChild, connected: IpcChild | undefined, size: number, k: number): Promise<StateTransferRow> {
+    const p = this.#opt.profile;
+    const label = `state ${sizeLabel(size)}`;
+    const rate = this.#opt.stateRate;
+    const row = emptyStateRow(size, rate, STATE_SENDER_BYTES);
+    const seed = (0x5eed0000 + k) | 0;
+    const phase = 0x5700_0000 + k;
+    // Generous: a transfer slower than 1 MB/s is reported as a failure, not awaited.
+    const installTimeoutMs = 30_000 + size / 1000;
+    const joiner = connected ?? this.#stateFork(`st-joiner-${k}`);
+    let sending = false;
+    let from = 0;
+    let to = 0;
+    try {
+      // The sender starts first: it reaches its steady rate while the joiner gets ready.
+      const sendingSince = now();
+      if (rate > 0) {
+        await sender.request({ t: 'send', phase, size: STATE_SENDER_BYTES, rate, windowMsgs: WINDOW_MSGS }, 5000, this.signal);
+        sending = true;
+      }
+      if (!connected) await this.#stateConnect(joiner, 2);
+      await provider.request({ t: 'arm', size, seed }, 5000, this.signal);
+      const exp = await joiner.request<{ ms: number }>({ t: 'expect', size, seed }, 30_000 + size / 20_000, this.signal);
+      this.#progress(`${label}: joiner ready (expected hash computed in ${exp.ms} ms, untimed)`);
+      if (rate > 0) await sleep(Math.max(0, sendingSince + p.stateLeadMs - now()));
+      const rss = new RssMonitor([joiner.proc.pid!, ...this.#daemons.map((d) => d.pid)]);
+      // provider, its daemon, the sender's daemon, the joiner's daemon, the joiner, the sender
+      const cpuPids = [provider.proc.pid!, ...this.#daemons.map((d) => d.pid), joiner.proc.pid!, sender.proc.pid!];
+      const cpuBefore = cpuPids.map(cpuSeconds);
+      rss.begin();
+      let installed: StateInstalled;
+      try {
+        installed = await joiner.request<StateInstalled>({ t: 'install', group: STATE_GROUP }, installTimeoutMs, this.signal);
+        const cpu = cpuPids.map((pid, i) => {
+          const after = cpuSeconds(pid);
+          const before = cpuBefore[i];
+          return after === null || before === null || before === undefined ? null : round2(after - before);
+        });
+        if (cpu.some((c) => c !== null)) {
+          row.cpuSeconds = {
+            provider: cpu[0]!,
+            providerDaemon: cpu[1]!,
+            senderDaemon: cpu[2]!,
+            joinerDaemon: cpu[3]!,
+            joiner: cpu[4]!,
+            sender: cpu[5]!,
+          };
+        }
+      } finally {
+        const peaks = rss.end();
+        if (peaks) {
+          row.joinerRssMiB = round1(peaks[0]!);
+          row.rssMiBPerDaemon = peaks.slice(1).map(round1);
+          row.rssMiB = row.rssMiBPerDaemon[2]!;
+        }
+      }
+      from = installed.joinCalledAt;
+      to = installed.joinResolvedAt;
+      const seconds = (to - from) / 1000;
+      row.seconds = round3(seconds);
+      row.secondsToInstall = installed.installStartedAt > 0 ? round3((installed.installStartedAt - from) / 1000) : null;
+      row.mbPerSec = round2(size / 1e6 / seconds);
+      row.joinerMemory = { heapUsedMiB: installed.heapUsedMiB, externalMiB: installed.externalMiB, arrayBuffersMiB: installed.arrayBuffersMiB };
+      row.bytesInstalled = installed.bytes;
+      row.chunks = installed.chunks;
+      row.maxChunkBytes = installed.maxChunk;
+      row.installCalls = installed.installCalls;
+      row.verified = installed.bytes === size && installed.sha256 === installed.expectedSha256;
+      if (!row.verified) {
+        row.error = `the installed state is wrong: ${installed.bytes} bytes (expected ${size}), sha256 ${installed.sha256.slice(0, 16)}… (expected ${installed.expectedSha256.slice(0, 16)}…)`;
+      }
+      if (rate > 0) {
+        await sleep(p.stateLeadMs);
+        sending = false;
+        const stopped = await sender.request<StateSendStopped>({ t: 'send-stop', from, to, settleTimeoutMs: p.settleMs }, p.settleMs + 5000, this.signal);
+        row.multicastsSentDuringTransfer = stopped.issuedInWindow;
+        row.senderMaxLagMs = stopped.maxLagMs;
+        if (stopped.firstError !== undefined) row.error ??= `sender: ${stopped.refused} multicast(s) refused: ${stopped.firstError}`;
+        await sleep(100); // the last deliveries
+        const [atProvider, atSender] = await Promise.all(
+          [provider, sender].map((w) => w.request<StateCounted>({ t: 'count', phase, from, to }, 5000, this.signal)),
+        );
+        row.multicastsDuringTransfer = atProvider!.inWindow;
+        row.multicastsAtSenderDuringTransfer = atSender!.inWindow;
+        row.maxDeliveryGapMs = atProvider!.maxGapMs;
+        row.multicastP50Ms = atProvider!.p50Ms;
+        row.multicastP99Ms = atProvider!.p99Ms;
+        row.multicastMaxMs = atProvider!.maxMs;
+      }
+      const flowing = rate === 0 || (row.multicastsDuringTransfer ?? 0) > 0;
+      if (row.targetSeconds !== null) row.targetMet = row.verified && flowing && seconds <= row.targetSeconds;
+      this.#progress(
+        `${label}: ${row.seconds} s (${row.secondsToInstall ?? '-'} s to install()), ${row.mbPerSec} MB/s, ${installed.chunks} chunks, ` +
+          `${row.verified ? 'sha256 verified' : 'VERIFICATION FAILED'}; peak RSS joiner ${row.joinerRssMiB ?? '-'} MiB ` +
+          `(heap ${installed.heapUsedMiB}, external ${installed.externalMiB}, ArrayBuffers ${installed.arrayBuffersMiB} MiB), ` +
+          `daemons ${row.rssMiBPerDaemon.map((m) => m.toFixed(0)).join('/') || '-'} MiB` +
+          (row.cpuSeconds
+            ? `; CPU s: provider ${row.cpuSeconds.provider}, daemons ${row.cpuSeconds.providerDaemon}/${row.cpuSeconds.senderDaemon}/${row.cpuSeconds.joinerDaemon}, ` +
+              `joiner ${row.cpuSeconds.joiner}, sender ${row.cpuSeconds.sender}`
+            : '') +
+          (rate > 0
+            ? `; multicasts during the transfer: ${row.multicastsSentDuringTransfer} sent, ${row.multicastsDuringTransfer} delivered at the provider ` +
+              `(longest gap ${row.maxDeliveryGapMs} ms, p99 ${row.multicastP99Ms ?? '-'} ms), sender at worst ${fmt(row.senderMaxLagMs ?? 0)} ms behind`
+            : ''),
+      );
+      await joiner.request({ t: 'leave', group: STATE_GROUP }, 5000, this.signal).catch(() => undefined);
+    } catch (err) {
+      if (this.signal.aborted) throw err;
+      row.error = err instanceof Error ? err.message : String(err);
+      this.#progress(`${label}: error: ${row.error}`);
+      if (sending) {
+        await sender.request({ t: 'send-stop', from, to, settleTimeoutMs: p.settleMs }, p.settleMs + 5000, this.signal).catch(() => undefined);
+      }
+    } finally {
+      await this.#procs.stopChild(joiner, this.signal).catch(() => undefined);
+    }
+    return row;
+  }
+
   header(): string {
     const p = this.#opt.profile;
     const cpu = cpus()[0]?.model?.trim() ?? 'unknown CPU';
     return (
       `Chorus bench (${p.name}): ${MEMBERS} chorusd + ${MEMBERS} client processes on 127.0.0.1; ` +
       `${availableParallelism()} CPU(s) (${cpu}), Node ${process.version}\n` +
-      `phases: TCP mesh ${p.ceilingMs} ms, max ${p.maxMs} ms, latency ${p.latencyMs} ms each. ` +
-      `Rates: delivered per member, counting only messages every member delivered; MB = 10^6 payload bytes.\n`
+      (this.#opt.messaging
+        ? `phases: TCP mesh ${p.ceilingMs} ms, max ${p.maxMs} ms, latency ${p.latencyMs} ms each. ` +
+          `Rates: delivered per member, counting only messages every member delivered; MB = 10^6 payload bytes.\n`
+        : `state transfer only (--only state); MB = 10^6 bytes.\n`)
     );
+  }
+
+  /** What stdout gets at the end: the messaging table, the state-transfer table, the targets. */
+  report(): string {
+    if (this.rows.length === 0 && this.stateRows.length === 0) return '';
+    let text = `\n${this.header()}\n`;
+    if (this.rows.length > 0) text += formatTable(this.rows);
+    if (this.stateRows.length > 0) {
+      text += `${this.rows.length > 0 ? '\n' : ''}state transfer (group '${STATE_GROUP}': provider on daemon 1, multicasting member on daemon 2, joiner on daemon 3)\n`;
+      text += formatStateTable(this.stateRows);
+    }
+    const checks = [...checkTargets(this.rows), ...checkStateTargets(this.stateRows)];
+    return `${text}\n${formatTargets(checks)}`;
+  }
+
+  /** The JSON rows: the messaging rows, then the state-transfer rows. */
+  get allRows(): Array<BenchRow | StateTransferRow> {
+    return [...this.rows, ...this.stateRows];
   }
 }
 
@@ -502,6 +801,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const round3 = (n: number | null) => (n === null ? null : Math.round(n * 1000) / 1000);
 const round4 = (n: number) => Math.round(n * 10000) / 10000;
+const round1 = (n: number) => Math.round(n * 10) / 10;
 
 /** Runs the bench; returns the exit code (0 completed, 1 failed, 2 usage, 130 interrupted). */
 export async function runBench(argv: string[], io: BenchIo): Promise<number> {
@@ -540,17 +840,17 @@ export async function runBench(argv: string[], io: BenchIo): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (bench.rows.length > 0) {
-    io.out(`\n${bench.header()}\n${formatTable(bench.rows)}\n${formatTargets(checkTargets(bench.rows))}`);
-  }
-  if (opt.json !== undefined && (bench.rows.length > 0 || !interrupted)) {
-    writeFileSync(opt.json, `${JSON.stringify(bench.rows, null, 2)}\n`);
-    io.err(`[bench] wrote ${bench.rows.length} row(s) to ${opt.json}\n`);
+  const report = bench.report();
+  if (report !== '') io.out(report);
+  const rows = bench.allRows;
+  if (opt.json !== undefined && (rows.length > 0 || !interrupted)) {
+    writeFileSync(opt.json, `${JSON.stringify(rows, null, 2)}\n`);
+    io.err(`[bench] wrote ${rows.length} row(s) to ${opt.json}\n`);
   }
   if (interrupted) return 130;
   if (failure) {
     io.err(`chorus bench: ${failure.message}\n`);
     return 1;
   }
-  return bench.rows.some((r) => r.error !== undefined) ? 1 : 0;
+  return rows.some((r) => r.error !== undefined) ? 1 : 0;
 }

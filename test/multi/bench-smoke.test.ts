@@ -1,7 +1,8 @@
 // The bench harness end to end with tiny phases (`chorus bench --smoke`): 3 real
-// daemons, 3 client processes and the TCP mesh start, every size × order runs, every
-// child process is stopped, and the JSON file has the shape API.md promises. It asserts
-// shape only, never speed: speed is what `npm run bench` reports.
+// daemons, 3 client processes and the TCP mesh start, every size × order runs, then a
+// small state transfer (rows with `order: "state-transfer"`), every child process is
+// stopped, and the JSON file has the shape API.md promises. It asserts shape only, never
+// speed: speed is what `npm run bench` reports.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -29,8 +30,28 @@ describe('chorus bench --smoke', () => {
     clearTimeout(timer);
     expect(code, output).toBe(0);
 
-    const rows = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
-    expect(Array.isArray(rows)).toBe(true);
+    const all = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    expect(Array.isArray(all)).toBe(true);
+    // The messaging rows first, then the state-transfer rows (one per state size: 4 MiB in --smoke).
+    const rows = all.filter((r) => r.order !== 'state-transfer');
+    const stateRows = all.filter((r) => r.order === 'state-transfer');
+    expect(all.slice(rows.length)).toEqual(stateRows);
+    expect(stateRows.map((r) => r.size)).toEqual([4 * 1024 * 1024]);
+    for (const row of stateRows) {
+      const where = `state ${String(row.size)} B: ${JSON.stringify(row)}`;
+      // The same keys as a messaging row (null where they make no sense), plus its own.
+      for (const key of NUMERIC) expect(row, where).toHaveProperty(key);
+      expect(row.error, where).toBeUndefined();
+      expect(row.verified, where).toBe(true);
+      expect(row.bytesInstalled, where).toBe(row.size);
+      for (const key of ['seconds', 'mbPerSec', 'multicastsDuringTransfer'] as const) {
+        expect(typeof row[key], `${key} of ${where}`).toBe('number');
+      }
+      for (const key of ['joinerRssMiB', 'rssMiB'] as const) {
+        if (row[key] === null && process.platform !== 'linux') continue;
+        expect(typeof row[key], `${key} of ${where}`).toBe('number');
+      }
+    }
     expect(rows.map((r) => `${String(r.size)}/${String(r.order)}`).sort()).toEqual(
       SIZES.flatMap((s) => ORDERS.map((o) => `${s}/${o}`)).sort(),
     );
@@ -61,6 +82,7 @@ describe('chorus bench --smoke', () => {
     // The table and the DESIGN.md targets are printed.
     expect(output).toContain('DESIGN.md performance targets');
     expect(output).toMatch(/total 100 B throughput per member .* (met|MISSED)/);
+    expect(output).toContain('state transfer');
 
     // The daemons it started are gone (the progress line names their pids).
     const pids = [...(/daemon view of 3: (.*)/.exec(output)?.[1] ?? '').matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
