@@ -1534,6 +1534,10 @@ export class DaemonNode {
       if (!this.isActingCoordinator()) return false;
       for (let i = 0; i < this.myIndex; i++) if (this.nowMs - this.lastHeard[i]! <= 2 * this.suspectMs) return false;
     }
+    // The common case, on every step of a healthy coordinator: nobody suspects anybody.
+    if (this.joinQueue.size === 0 && this.leaveQueue.size === 0 && this.suspects.size === 0 && this.peerSuspects.every((x) => x.size === 0)) {
+      return false;
+    }
     const keep = this.clique();
     const changed =
       keep.length !== view.members.length || this.joinQueue.size > 0 || this.leaveQueue.size > 0;
