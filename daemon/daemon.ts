@@ -315,7 +315,9 @@ export class Daemon {
         resolve();
       };
       this.step({ kind: 'leave' });
-    }).then(() => this.shutdown());
+    })
+      .then(() => this.peers?.drain())
+      .then(() => this.shutdown());
     return this.leaving;
   }
 

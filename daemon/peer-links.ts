@@ -804,6 +804,34 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     }
   }
 
+  /**
+   * Writes what is queued on every open link now, then waits (at most `timeoutMs`) until
+   * the sockets took it. Leaving (SIGTERM) calls it before close(): the frames that tell
+   * the others this daemon left (its Install, as coordinator) are the last ones queued,
+   * and close() would drop them.
+   */
+  async drain(timeoutMs = 1000): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const link of this.links.values()) {
+      const dial = link.dial;
+      if (!dial || dial.state !== 'open') continue;
+      this.flush(link);
+      const socket = dial.socket;
+      if (socket.writableLength === 0 && link.cutting === undefined) continue;
+      waits.push(
+        new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          const timer = setTimeout(done, timeoutMs);
+          socket.end(done); // half-close after the queued bytes: they still arrive
+        }),
+      );
+    }
+    await Promise.all(waits);
+  }
+
   /** Stops listening and closes every connection. Emits nothing afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;

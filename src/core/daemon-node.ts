@@ -242,6 +242,8 @@ export class DaemonNode {
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
   private readonly clients = new Map<string, LocalClient>();
+  /** Chunks that came before this daemon installed the view of their transfer. */
+  private readonly earlyChunks = new Map<string, { transfer: number; chunks: chorus.IStateChunk[] }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
   private readonly installing = new Map<string, { group: string; transfer: number; bytes: number; lastChunkMs: number }>();
   private readonly groupFx: GroupEffects;
@@ -1083,6 +1085,15 @@ export class DaemonNode {
     for (const l of change.left) this.finishLeave(l.member.client, l.member.daemon, g.name);
     for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
     for (const l of change.left) this.installing.delete(transferKey(g.name, l.member.client));
+    for (const [k, early] of this.earlyChunks) {
+      // This daemon is now at or past the view those chunks wait for: if the plan here
+      // did not start that transfer, they are for one that is over.
+      if (k.startsWith(`${g.name}\u0000`) && early.transfer <= g.viewId && !change.transfers.some((p) => p.kind === 'begin' && p.transfer === early.transfer && k === transferKey(g.name, p.joiner.client))) {
+        this.earlyChunks.delete(k);
+        const c = early.chunks[0]!;
+        this.routeAck({ group: g.name, joiner: c.joiner ?? '', provider: c.provider ?? '', transfer: early.transfer, chunk: ABORTED_CHUNK });
+      }
+    }
     for (const plan of change.transfers) this.startTransfer(g, plan);
   }
 
@@ -1122,10 +1133,14 @@ export class DaemonNode {
       this.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
     }
     if (local) {
-      this.installing.set(transferKey(g.name, joiner.client), { group: g.name, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
+      const key = transferKey(g.name, joiner.client);
+      this.installing.set(key, { group: g.name, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
       this.toClient(joiner.client, {
         state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
       });
+      const early = this.earlyChunks.get(key);
+      this.earlyChunks.delete(key);
+      if (early !== undefined && early.transfer === plan.transfer) for (const c of early.chunks) this.onStateChunk(c);
     }
   }
 
@@ -1173,7 +1188,17 @@ export class DaemonNode {
     const group = chunk.group ?? '';
     const joiner = chunk.joiner ?? '';
     const t = this.installing.get(transferKey(group, joiner));
-    if (t === undefined || t.transfer !== (chunk.transfer ?? 0) || !this.clients.has(joiner)) {
+    const transfer = chunk.transfer ?? 0;
+    if (t === undefined && transfer > (this.table.get(group)?.viewId ?? 0) && this.clients.has(joiner)) {
+      // The provider's daemon installed the view first: keep the chunk until this daemon
+      // installs it too and starts the transfer (the provider's credit window bounds it).
+      const key = transferKey(group, joiner);
+      const early = this.earlyChunks.get(key);
+      if (early !== undefined && early.transfer === transfer) early.chunks.push(chunk);
+      else this.earlyChunks.set(key, { transfer, chunks: [chunk] });
+      return;
+    }
+    if (t === undefined || t.transfer !== transfer || !this.clients.has(joiner)) {
       // Tell the provider at once, so it does not wait for credit that never comes.
       this.routeAck({ group, joiner, provider: chunk.provider ?? '', transfer: chunk.transfer ?? 0, chunk: ABORTED_CHUNK });
       return;
@@ -1332,6 +1357,7 @@ export class DaemonNode {
     if (c === undefined) return;
     this.clients.delete(clientId);
     for (const [k, t] of this.installing) if (k === transferKey(t.group, clientId)) this.installing.delete(k);
+    for (const k of [...this.earlyChunks.keys()]) if (k.endsWith(`\u0000${clientId}`)) this.earlyChunks.delete(k);
     const groups = new Set(c.pendingJoins.keys());
     for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
     for (const group of [...groups].sort()) {
@@ -2108,6 +2134,7 @@ export class DaemonNode {
     const old = this.view;
     this.out.traces.push({ type: 'step-down', reason });
     this.installing.clear(); // joiners are expelled with everyone else
+    this.earlyChunks.clear();
     for (const g of this.table.sorted()) {
       for (const c of this.localMembers(g)) {
         this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });
