@@ -5,6 +5,7 @@
 // was accepted with (to check that nothing a surviving member sent was lost).
 import type { Group, Message, View } from '../../client-sdk/index.js';
 import type { HistoryEvent } from '../checker/history.js';
+import { groupViewEvent } from '../multi/recorder.js';
 
 /** Same clock as the daemons' event logs: sub-ms wall-clock time. */
 export function wallClockMs(): number {
@@ -90,17 +91,7 @@ export class FaultRecorder {
 
   #view(member: string, group: string, v: View): void {
     if (this.#dead.has(member)) return;
-    this.events.push({
-      type: 'group-view',
-      t: wallClockMs(),
-      member,
-      group,
-      viewId: v.id,
-      members: v.members,
-      joined: v.joined,
-      left: v.left,
-      causes: v.causes,
-    });
+    this.events.push(groupViewEvent(member, group, v, wallClockMs()));
   }
 
   #deliver(member: string, group: string, m: Message): void {

@@ -24,20 +24,15 @@ export class HistoryRecorder {
   }
 
   private view(member: string, group: string, v: View): void {
-    this.events.push({
-      type: 'group-view',
-      t: now(),
-      member,
-      group,
-      viewId: v.id,
-      members: v.members,
-      joined: v.joined,
-      left: v.left,
-      causes: v.causes,
-    });
+    this.events.push(groupViewEvent(member, group, v, now()));
   }
 
   private deliver(member: string, group: string, m: Message): void {
     this.events.push({ type: 'deliver', t: now(), member, group, id: m.id, sender: m.sender, order: m.order, viewId: m.viewId, seq: m.seq });
   }
+}
+
+/** A group view an SDK member installed, as the checker's history event. */
+export function groupViewEvent(member: string, group: string, v: View, t: number): HistoryEvent {
+  return { type: 'group-view', t, member, group, viewId: v.id, members: v.members, joined: v.joined, left: v.left, causes: v.causes };
 }
