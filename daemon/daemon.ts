@@ -247,6 +247,8 @@ export class Daemon {
       this.log.warn({ viewId: view?.id, member: t.member }, 'member suspected');
     } else if (t.type === 'flush-restart') {
       this.log.warn({ viewId: view?.id, ballot: t.ballot }, 'flush restarted');
+    } else if (t.type === 'state-stalled') {
+      this.log.warn({ viewId: view?.id, group: t.group, joiner: t.joiner, provider: t.provider, transfer: t.transfer }, 'state transfer stalled: asking another member to provide');
     } else if (t.type === 'step-down') {
       this.log.warn({ reason: t.reason, incarnation: this.node.self.incarnation }, 'outside the primary component: clients expelled, rejoining');
     }

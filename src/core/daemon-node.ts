@@ -120,6 +120,8 @@ interface Ambiguous {
 const ENTRY_OVERHEAD_BYTES = 48;
 /** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
 const HOLD_GRACE_MS = 1000;
+/** A transfer without a chunk or an acknowledgement for this long has a silent provider. */
+const STATE_STALL_MS = 30_000;
 /** StateAck.chunk meaning "this transfer is over here": the provider stops. */
 const ABORTED_CHUNK = 0xffffffff;
 
@@ -376,6 +378,13 @@ export class DaemonNode {
       return this.out;
     }
     this.heartbeats();
+    if (this.installing.size > 0) {
+      this.failStalledTransfers();
+      if (this.pendingLocal.length > 0) {
+        this.pump();
+        this.flushOutbox();
+      }
+    }
     this.acknowledgeSafe();
     this.collectGarbage();
     this.out.wakeAtMs = this.nextWake();
@@ -401,7 +410,10 @@ export class DaemonNode {
     }
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs());
     // A hold ends by itself when its transfer stalls.
-    for (const t of this.installing.values()) if (t.lastChunkMs + HOLD_GRACE_MS > this.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
+    for (const t of this.installing.values()) {
+      if (t.lastChunkMs + HOLD_GRACE_MS > this.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
+      wake = Math.min(wake, t.lastChunkMs + STATE_STALL_MS);
+    }
     return Math.max(wake, this.nowMs + 1);
   }
 
@@ -1255,6 +1267,24 @@ export class DaemonNode {
    * bounded buffers) until the install finishes — unless the transfer stalls, so that a
    * provider failure can still be ordered and answered.
    */
+  /**
+   * A transfer that made no progress (no chunk, no acknowledgement of the joiner) for
+   * STATE_STALL_MS: its provider is alive but silent (stuck in provide(), or its SDK
+   * lost the checkpoint). Report it as failed, so another member provides.
+   */
+  private failStalledTransfers(): void {
+    if (this.mode !== 'normal' || this.flush !== undefined) return;
+    for (const [key, t] of this.installing) {
+      if (this.nowMs - t.lastChunkMs < STATE_STALL_MS) continue;
+      const joiner = key.slice(t.group.length + 1);
+      const m = this.table.get(t.group)?.members.find((x) => x.client === joiner);
+      t.lastChunkMs = this.nowMs; // once per stall period
+      if (m === undefined || !m.awaitingState || m.transfer !== t.transfer) continue;
+      this.out.traces.push({ type: 'state-stalled', group: t.group, joiner, provider: m.provider, transfer: t.transfer });
+      this.queueLocal({ kind: chorus.Entry.Kind.STATE_FAILED, group: t.group, client: m.provider, joiner, groupView: t.transfer }, undefined);
+    }
+  }
+
   private holding(): boolean {
     for (const t of this.installing.values()) {
       if (t.bytes > this.maxBufferBytes / 4 && this.nowMs - t.lastChunkMs < HOLD_GRACE_MS) return true;

@@ -81,6 +81,8 @@ export type TraceEvent =
       readonly order: number;
     }
   | { readonly type: 'suspect'; readonly member: string }
+  /** A state transfer made no progress for long: its provider is reported as failed. */
+  | { readonly type: 'state-stalled'; readonly group: string; readonly joiner: string; readonly provider: string; readonly transfer: number }
   | { readonly type: 'flush-restart'; readonly ballot: number }
   | { readonly type: 'step-down'; readonly reason: string }
   | { readonly type: 'force-primary'; readonly ok: boolean; readonly message: string };

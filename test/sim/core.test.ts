@@ -227,3 +227,26 @@ describe('orders', () => {
     sim.runUntil(() => [ca, cb, cc].every((c) => c.deliveries('g').length === 1), 5000);
   });
 });
+
+describe('state transfer', () => {
+  it('asks another member when the provider stays silent', () => {
+    const sim = threeDaemons(21);
+    const [ca, cb, cc] = ['a', 'b', 'c'].map((d) => sim.addClient(d)) as [SimClient, SimClient, SimClient];
+    // a.c1 founds the group; b.c2 joins without asking for state (it offers state).
+    // a is the oldest, so it is asked first, but it never answers a checkpoint.
+    ca.join('g', { install: true, provide: true, provideDelayMs: () => 1e9 });
+    sim.runUntil(() => ca.ready('g'));
+    cb.join('g', { install: false, provide: true });
+    sim.runUntil(() => cb.ready('g') && ca.views('g').at(-1)!.members.length === 2);
+    ca.multicast('g', 'x');
+    sim.runUntil(() => cb.deliveries('g').length === 1);
+    const started = sim.nowMs;
+    cc.join('g', { install: true, provide: true });
+    sim.runUntil(() => cc.ready('g'), 60_000);
+    // After a's silence (30 s without a chunk), b provided: c holds x and did not deliver it.
+    expect(sim.nowMs - started).toBeGreaterThanOrEqual(30_000);
+    expect(cc.contents.get('g')).toEqual(cb.contents.get('g'));
+    expect(cc.contents.get('g')).toHaveLength(1);
+    expect(cc.deliveries('g')).toEqual([]);
+  });
+});
