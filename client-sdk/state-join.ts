@@ -95,7 +95,8 @@ export class StateJoin {
     // also carry 256 KiB state chunks: held for the whole install, such views would keep
     // every one of those frames alive (memory growing with transfer time). Copy it.
     if (event.delivery?.data && event.delivery.data.byteLength < event.delivery.data.buffer.byteLength) {
-      event.delivery.data = event.delivery.data.slice();
+      // Uint8Array's slice copies; a Node Buffer's slice() would be another view.
+      event.delivery.data = Uint8Array.prototype.slice.call(event.delivery.data);
     }
     this.#buffered.push(event);
     if (event.view) this.#tryComplete();
