@@ -1015,22 +1015,21 @@ export class DaemonNode {
   }
 
   private reply(client: string, req: number, ok: boolean, code?: ChorusErrorCode, message?: string, messageId?: string): void {
-    this.toClient(client, { reply: { req, ok, errorCode: code ?? '', errorMessage: message ?? '', messageId: messageId ?? '' } });
+    // Only the fields that say something: one reply per multicast, encoded on the hot path.
+    const reply: chorus.IReply = { req, ok };
+    if (code !== undefined) reply.errorCode = code;
+    if (message !== undefined) reply.errorMessage = message;
+    if (messageId !== undefined) reply.messageId = messageId;
+    this.toClient(client, { reply });
   }
 
   private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
     if (this.skipLocal) return; // delivered early
-    const delivery: chorus.IDaemonEvent = {
-      delivery: {
-        group: g.name,
-        id,
-        sender: entry.client ?? '',
-        order: entry.order ?? chorus.Order.ORDER_TOTAL,
-        viewId: g.viewId,
-        seq,
-        data: entry.data ?? new Uint8Array(0),
-      },
-    };
+    const d: chorus.IDelivery = { group: g.name, id, sender: entry.client ?? '', viewId: g.viewId, data: entry.data ?? new Uint8Array(0) };
+    // Defaults (total, seq 0 for fifo/causal) stay off the wire: 11 bytes per delivery.
+    if (entry.order) d.order = entry.order;
+    if (seq !== 0) d.seq = seq;
+    const delivery: chorus.IDaemonEvent = { delivery: d };
     for (const m of g.members) {
       if (m.daemon !== this.selfId.name || !this.clients.has(m.client)) continue;
       this.toClient(m.client, delivery);
