@@ -237,6 +237,14 @@ export class Daemon {
       this.timeline.push({ at: new Date().toISOString(), viewId: t.viewId, members: t.members });
       if (this.timeline.length > MAX_TIMELINE) this.timeline.shift();
       this.log.info({ viewId: t.viewId, members: t.members }, 'daemon view installed');
+      // A daemon restarted under the same name is a new incarnation: stop redialling the
+      // old one (it is gone for good; its name now belongs to the new member).
+      const nameOf = (k: string) => k.slice(0, k.lastIndexOf('#'));
+      const current = new Map(t.members.map((k) => [nameOf(k), k]));
+      for (const peer of this.peers.linkedPeers) {
+        const now = current.get(nameOf(peer));
+        if (now !== undefined && now !== peer) this.peers.disconnect(peer);
+      }
     } else if (t.type === 'group-view') {
       this.log.info({ viewId: view?.id, group: t.group, groupViewId: t.viewId, members: t.members, joined: t.joined, left: t.left }, 'group view installed');
     } else if (t.type === 'view-change-start') {

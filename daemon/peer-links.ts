@@ -786,6 +786,11 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
    * Closes both directions for `peer` and drops its queue. Emits nothing (the caller
    * asked). The address stays known: a later send() dials again.
    */
+  /** Peers this daemon has (or had) an outbound link to. */
+  get linkedPeers(): PeerKey[] {
+    return [...this.links.keys()];
+  }
+
   disconnect(peer: PeerKey): void {
     const link = this.links.get(peer);
     if (link) {
