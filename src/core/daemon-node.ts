@@ -244,6 +244,10 @@ export class DaemonNode {
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
   private readonly clients = new Map<string, LocalClient>();
+  /** Local joins that failed for want of state, until the leave that undoes them installs. */
+  private readonly failedJoins = new Set<string>();
+  /** Join requests sent meanwhile, by transferKey(group, client). */
+  private readonly deferredJoins = new Map<string, chorus.IClientRequest>();
   /** Chunks that came before this daemon installed the view of their transfer. */
   private readonly earlyChunks = new Map<string, { transfer: number; chunks: chorus.IStateChunk[] }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
@@ -1095,7 +1099,14 @@ export class DaemonNode {
     }
     for (const l of change.left) this.finishLeave(l.member.client, l.member.daemon, g.name);
     for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
-    for (const l of change.left) this.installing.delete(transferKey(g.name, l.member.client));
+    for (const l of change.left) {
+      const key = transferKey(g.name, l.member.client);
+      this.installing.delete(key);
+      if (!this.failedJoins.delete(key)) continue;
+      const retry = this.deferredJoins.get(key);
+      this.deferredJoins.delete(key);
+      if (retry !== undefined) this.onClientRequest(l.member.client, retry);
+    }
     for (const [k, early] of this.earlyChunks) {
       // This daemon is now at or past the view those chunks wait for: if the plan here
       // did not start that transfer, they are for one that is over.
@@ -1134,7 +1145,9 @@ export class DaemonNode {
           errorMessage: `no member of ${g.name} can provide its state`,
         },
       });
-      // The joiner is in the view already: take it out again (others see it leave).
+      // The joiner is in the view already: take it out again (others see it leave). A
+      // join it sends meanwhile waits for that leave (see onClientRequest).
+      this.failedJoins.add(transferKey(g.name, joiner.client));
       this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group: g.name, client: joiner.client }, undefined);
       return;
     }
@@ -1323,6 +1336,12 @@ export class DaemonNode {
         this.reply(c.id, req, false, 'ERR_BAD_GROUP_NAME', `group names have 1 to ${MAX_GROUP_NAME_LENGTH} characters`);
         return;
       }
+      if (this.failedJoins.has(transferKey(group, c.id)) && !this.deferredJoins.has(transferKey(group, c.id))) {
+        // Its last join failed for want of state, and the leave that undoes it is not
+        // installed yet: this join goes on once it is.
+        this.deferredJoins.set(transferKey(group, c.id), request);
+        return;
+      }
       if (this.table.isMember(group, c.id) || c.pendingJoins.has(group)) {
         this.reply(c.id, req, false, 'ERR_ALREADY_MEMBER', `already a member of ${group}`);
         return;
@@ -1387,6 +1406,7 @@ export class DaemonNode {
     this.clients.delete(clientId);
     for (const [k, t] of this.installing) if (k === transferKey(t.group, clientId)) this.installing.delete(k);
     for (const k of [...this.earlyChunks.keys()]) if (k.endsWith(`\u0000${clientId}`)) this.earlyChunks.delete(k);
+    for (const k of [...this.deferredJoins.keys()]) if (k.endsWith(`\u0000${clientId}`)) this.deferredJoins.delete(k);
     const groups = new Set(c.pendingJoins.keys());
     for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
     for (const group of [...groups].sort()) {
@@ -2164,6 +2184,12 @@ export class DaemonNode {
     this.out.traces.push({ type: 'step-down', reason });
     this.installing.clear(); // joiners are expelled with everyone else
     this.earlyChunks.clear();
+    this.failedJoins.clear();
+    for (const [key, request] of this.deferredJoins) {
+      const client = key.slice(key.indexOf('\u0000') + 1);
+      this.reply(client, request.req ?? 0, false, 'ERR_NOT_MEMBER', 'expelled: partitioned (join again)');
+    }
+    this.deferredJoins.clear();
     for (const g of this.table.sorted()) {
       for (const c of this.localMembers(g)) {
         this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });

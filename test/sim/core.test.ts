@@ -250,3 +250,18 @@ describe('state transfer', () => {
     expect(cc.deliveries('g')).toEqual([]);
   });
 });
+
+describe('state transfer without a provider', () => {
+  it('fails the join with ERR_NO_STATE_PROVIDER, and a join sent right after succeeds', () => {
+    const sim = threeDaemons(22);
+    const [ca, cb] = [sim.addClient('a'), sim.addClient('b')];
+    ca.join('g'); // offers no state
+    sim.runUntil(() => ca.ready('g'));
+    cb.join('g', { install: true, provide: true });
+    sim.runUntil(() => cb.events.some((e) => e.event.state?.errorCode === 'ERR_NO_STATE_PROVIDER'));
+    const again = cb.join('g'); // at once: the leave that undoes the failed join is not installed yet
+    sim.runUntil(() => cb.replies.get(again) !== undefined, 5000);
+    expect(cb.replies.get(again)?.ok).toBe(true);
+    sim.runUntil(() => ca.views('g').at(-1)!.members.includes(cb.id));
+  });
+});

@@ -59,7 +59,11 @@ export class SimClient {
     return req;
   }
   join(group: string, state?: SimStateOptions): number {
-    if (state === undefined) return this.request({ join: { group } });
+    if (state === undefined) {
+      this.stateOptions.delete(group);
+      this.stateFailed.delete(group);
+      return this.request({ join: { group } });
+    }
     this.stateOptions.set(group, state);
     this.stateFailed.delete(group);
     return this.request({ join: { group, wantState: state.install, offerState: state.provide } });
