@@ -314,16 +314,7 @@ export class DaemonNode {
   step(input: CoreInput): CoreOutput {
     this.out = emptyOutput();
     if (this.mode === 'left') return this.out;
-    if (input.kind === 'tick') {
-      // This process was stalled (paused, starved of CPU): the frames of that time are
-      // still unread, so the silence is ours, not the peers'. Shift their last-heard
-      // times by the stall, or this tick would suspect every peer at once.
-      const gap = input.nowMs - this.nowMs;
-      if (gap > this.suspectMs / 2 && this.view !== undefined) {
-        for (let i = 0; i < this.lastHeard.length; i++) this.lastHeard[i] = Math.min(input.nowMs, this.lastHeard[i]! + gap);
-      }
-      this.nowMs = Math.max(this.nowMs, input.nowMs);
-    }
+    if (input.kind === 'tick') this.nowMs = Math.max(this.nowMs, input.nowMs);
     switch (input.kind) {
       case 'tick':
         break;

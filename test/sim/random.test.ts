@@ -13,7 +13,7 @@ const maxSeeds = Number(process.env.CHORUS_SIM_SEEDS ?? '100000');
 const firstSeed = Number(process.env.CHORUS_SIM_FROM ?? (process.env.CI ? '1' : String(1 + (Date.now() % 1_000_000))));
 
 /** Seeds that once failed: they run first, every time. */
-const REGRESSION_SEEDS: number[] = [959057, 33321, 411759, 396365, 367773, 503404, 20232];
+const REGRESSION_SEEDS: number[] = [959057, 33321, 411759, 396365, 367773, 503404, 20232, 90136];
 
 describe('randomized fault schedules', () => {
   it(
