@@ -247,11 +247,11 @@ export class DaemonNode {
   /** Local joins that failed for want of state, until the leave that undoes them installs. */
   private readonly failedJoins = new Set<string>();
   /** Join requests sent meanwhile, by transferKey(group, client). */
-  private readonly deferredJoins = new Map<string, chorus.IClientRequest>();
-  /** Chunks that came before this daemon installed the view of their transfer. */
-  private readonly earlyChunks = new Map<string, { transfer: number; chunks: chorus.IStateChunk[] }>();
+  private readonly deferredJoins = new Map<string, { client: string; request: chorus.IClientRequest }>();
+  /** Chunks that came before this daemon installed the view of their transfer, by transferKey(group, joiner). */
+  private readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
-  private readonly installing = new Map<string, { group: string; transfer: number; bytes: number; lastChunkMs: number }>();
+  private readonly installing = new Map<string, { group: string; joiner: string; transfer: number; bytes: number; lastChunkMs: number }>();
   private readonly groupFx: GroupEffects;
 
   constructor(options: DaemonNodeOptions) {
@@ -1096,16 +1096,15 @@ export class DaemonNode {
       if (!this.failedJoins.delete(key)) continue;
       const retry = this.deferredJoins.get(key);
       this.deferredJoins.delete(key);
-      if (retry !== undefined) this.onClientRequest(l.member.client, retry);
+      if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
     }
     for (const [k, early] of this.earlyChunks) {
       // This daemon is now at or past the view those chunks wait for: if the plan here
       // did not start that transfer, they are for one that is over.
-      if (k.startsWith(`${g.name}\u0000`) && early.transfer <= g.viewId && !change.transfers.some((p) => p.kind === 'begin' && p.transfer === early.transfer && k === transferKey(g.name, p.joiner.client))) {
-        this.earlyChunks.delete(k);
-        const c = early.chunks[0]!;
-        this.routeAck({ group: g.name, joiner: c.joiner ?? '', provider: c.provider ?? '', transfer: early.transfer, chunk: ABORTED_CHUNK });
-      }
+      if (early.group !== g.name || early.transfer > g.viewId) continue;
+      if (change.transfers.some((p) => p.kind === 'begin' && p.transfer === early.transfer && p.joiner.client === early.joiner)) continue;
+      this.earlyChunks.delete(k);
+      this.routeAck({ group: g.name, joiner: early.joiner, provider: early.chunks[0]!.provider ?? '', transfer: early.transfer, chunk: ABORTED_CHUNK });
     }
     for (const plan of change.transfers) this.startTransfer(g, plan);
   }
@@ -1149,7 +1148,7 @@ export class DaemonNode {
     }
     if (local) {
       const key = transferKey(g.name, joiner.client);
-      this.installing.set(key, { group: g.name, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
+      this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
       this.toClient(joiner.client, {
         state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
       });
@@ -1210,7 +1209,7 @@ export class DaemonNode {
       const key = transferKey(group, joiner);
       const early = this.earlyChunks.get(key);
       if (early !== undefined && early.transfer === transfer) early.chunks.push(chunk);
-      else this.earlyChunks.set(key, { transfer, chunks: [chunk] });
+      else this.earlyChunks.set(key, { group, joiner, transfer, chunks: [chunk] });
       return;
     }
     if (t === undefined || t.transfer !== transfer || !this.clients.has(joiner)) {
@@ -1277,9 +1276,9 @@ export class DaemonNode {
    */
   private failStalledTransfers(): void {
     if (this.mode !== 'normal' || this.flush !== undefined) return;
-    for (const [key, t] of this.installing) {
+    for (const t of this.installing.values()) {
       if (this.nowMs - t.lastChunkMs < STATE_STALL_MS) continue;
-      const joiner = key.slice(t.group.length + 1);
+      const joiner = t.joiner;
       const m = this.table.get(t.group)?.members.find((x) => x.client === joiner);
       t.lastChunkMs = this.nowMs; // once per stall period
       if (m === undefined || !m.awaitingState || m.transfer !== t.transfer) continue;
@@ -1330,7 +1329,7 @@ export class DaemonNode {
       if (this.failedJoins.has(transferKey(group, c.id)) && !this.deferredJoins.has(transferKey(group, c.id))) {
         // Its last join failed for want of state, and the leave that undoes it is not
         // installed yet: this join goes on once it is.
-        this.deferredJoins.set(transferKey(group, c.id), request);
+        this.deferredJoins.set(transferKey(group, c.id), { client: c.id, request });
         return;
       }
       if (this.table.isMember(group, c.id) || c.pendingJoins.has(group)) {
@@ -1395,9 +1394,9 @@ export class DaemonNode {
     const c = this.clients.get(clientId);
     if (c === undefined) return;
     this.clients.delete(clientId);
-    for (const [k, t] of this.installing) if (k === transferKey(t.group, clientId)) this.installing.delete(k);
-    for (const k of [...this.earlyChunks.keys()]) if (k.endsWith(`\u0000${clientId}`)) this.earlyChunks.delete(k);
-    for (const k of [...this.deferredJoins.keys()]) if (k.endsWith(`\u0000${clientId}`)) this.deferredJoins.delete(k);
+    for (const [k, t] of this.installing) if (t.joiner === clientId) this.installing.delete(k);
+    for (const [k, e] of this.earlyChunks) if (e.joiner === clientId) this.earlyChunks.delete(k);
+    for (const [k, d] of this.deferredJoins) if (d.client === clientId) this.deferredJoins.delete(k);
     const groups = new Set(c.pendingJoins.keys());
     for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
     for (const group of [...groups].sort()) {
@@ -2176,8 +2175,7 @@ export class DaemonNode {
     this.installing.clear(); // joiners are expelled with everyone else
     this.earlyChunks.clear();
     this.failedJoins.clear();
-    for (const [key, request] of this.deferredJoins) {
-      const client = key.slice(key.indexOf('\u0000') + 1);
+    for (const { client, request } of this.deferredJoins.values()) {
       this.reply(client, request.req ?? 0, false, 'ERR_NOT_MEMBER', 'expelled: partitioned (join again)');
     }
     this.deferredJoins.clear();
