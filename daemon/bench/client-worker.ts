@@ -20,6 +20,7 @@ import {
   type WorkerCmd,
   type WorkerReply,
 } from './protocol.js';
+import { runWorkerProcess, sendToOrchestrator } from './worker-process.js';
 
 const SENDERS = 3;
 
@@ -80,7 +81,7 @@ function onMessage(msg: Message): void {
 }
 
 function send(msg: WorkerReply): void {
-  if (process.connected) process.send!(msg);
+  sendToOrchestrator(msg);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -264,26 +265,10 @@ async function handle(cmd: WorkerCmd): Promise<void> {
   send({ ...reply, rid: cmd.rid } as WorkerReply);
 }
 
-if (!process.send) {
-  process.stderr.write('client-worker: run by the bench harness (chorus bench) only\n');
-  process.exit(2);
-}
-process.on('message', (cmd: WorkerCmd) => void handle(cmd));
-// Ctrl-C reaches the whole process group: the orchestrator decides when we stop.
-process.on('SIGINT', () => undefined);
-// The orchestrator is gone (even SIGKILLed): take our daemon with us, then exit. The
-// daemons go youngest first, 300 ms apart, so that each leaves while the coordinator is
+// The daemons go youngest first, 300 ms apart, so that each leaves while the coordinator is
 // still there (all at once, they would wait for their leave timeout).
-process.on('disconnect', () => {
-  void client?.close().catch(() => undefined);
-  setTimeout(() => {
-    if (daemonPid > 0) {
-      try {
-        process.kill(daemonPid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    process.exit(0);
-  }, (SENDERS - 1 - index) * 300);
+runWorkerProcess<WorkerCmd>({
+  worker: 'client-worker',
+  handle,
+  onOrphaned: () => ({ close: () => client?.close(), daemonPid, delayMs: (SENDERS - 1 - index) * 300 }),
 });

@@ -14,6 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { connect, type Client, type Group, type Message, type StateReader } from '../../client-sdk/index.js';
 import { HEADER_BYTES, now, readPhase, readSentAt, writeHeader, type StateCmd, type StateReply } from './protocol.js';
 import { expectedStateHash, generateState } from './state-content.js';
+import { runWorkerProcess, sendToOrchestrator } from './worker-process.js';
 
 let client: Client | undefined;
 const groups = new Map<string, Group>();
@@ -21,7 +22,7 @@ let index = 0;
 let daemonPid = 0;
 
 function send(msg: StateReply): void {
-  if (process.connected) process.send!(msg);
+  sendToOrchestrator(msg);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -338,25 +339,9 @@ async function handle(cmd: StateCmd): Promise<void> {
   send({ ...reply, rid: cmd.rid } as StateReply);
 }
 
-if (!process.send) {
-  process.stderr.write('state-worker: run by the bench harness (chorus bench) only\n');
-  process.exit(2);
-}
-process.on('message', (cmd: StateCmd) => void handle(cmd));
-// Ctrl-C reaches the whole process group: the orchestrator decides when we stop.
-process.on('SIGINT', () => undefined);
-// The orchestrator is gone (even SIGKILLed): take our daemon with us (youngest first, as
-// client-worker.ts does), then exit.
-process.on('disconnect', () => {
-  void client?.close().catch(() => undefined);
-  setTimeout(() => {
-    if (daemonPid > 0) {
-      try {
-        process.kill(daemonPid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    process.exit(0);
-  }, (2 - Math.min(2, index)) * 300);
+// Daemons go youngest first, as client-worker.ts does.
+runWorkerProcess<StateCmd>({
+  worker: 'state-worker',
+  handle,
+  onOrphaned: () => ({ close: () => client?.close(), daemonPid, delayMs: (2 - Math.min(2, index)) * 300 }),
 });
