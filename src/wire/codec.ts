@@ -166,6 +166,14 @@ function checkMembers(members: readonly chorus.Member.$Properties[] | null | und
   for (let i = 0; i < members.length; i++) checkDaemonId(members[i]!.id, `${what}[${i}].id`);
 }
 
+function checkCut(cut: chorus.Cut.$Properties, what: string): void {
+  checkBallot(cut.ballot, `${what}.ballot`);
+  checkMembers(cut.members, `${what}.members`);
+  if (cut.leftCauses) checkEnums(cut.leftCauses, CAUSE_MAX, `${what}.leftCauses`);
+  const ranges = cut.orders;
+  if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+}
+
 function validatePeerFrame(frame: DecodedPeerFrame): void {
   // The generated oneof setter clears the other members, so `body` names the only one
   // set. (Two members on the wire decode as the last one, per protobuf semantics.)
@@ -202,10 +210,14 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       checkBallot(frame.propose.ballot, 'Propose.ballot');
       checkMembers(frame.propose.members, 'Propose.members');
       return;
-    case 'proposeAck':
-      checkBallot(frame.proposeAck.ballot, 'ProposeAck.ballot');
-      checkSeq(frame.proposeAck.delivered ?? 0, 'ProposeAck.delivered');
+    case 'proposeAck': {
+      const ack = frame.proposeAck;
+      checkBallot(ack.ballot, 'ProposeAck.ballot');
+      checkSeq(ack.delivered ?? 0, 'ProposeAck.delivered');
+      if (ack.refused) checkBallot(ack.highest, 'ProposeAck.highest');
+      if (ack.accepted) checkCut(ack.accepted, 'ProposeAck.accepted');
       return;
+    }
     case 'install': {
       const install = frame.install;
       checkBallot(install.ballot, 'Install.ballot');
@@ -223,10 +235,15 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       return;
     case 'fetch':
       return;
-    case 'cut': {
-      checkBallot(frame.cut.ballot, 'Cut.ballot');
-      const ranges = frame.cut.orders;
-      if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+    case 'cut':
+      checkCut(frame.cut, 'Cut');
+      return;
+    case 'forceQuery':
+      checkDaemonId(frame.forceQuery.who, 'ForceQuery.who');
+      return;
+    case 'forceInfo': {
+      const groups = frame.forceInfo.groups?.groups;
+      if (groups) for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
       return;
     }
     case 'ready':
