@@ -25,7 +25,7 @@ export interface AdminServerOptions {
   /** The body of GET / (default: the built-in status page). */
   readonly page?: () => string;
   /** POST /force-primary (operator): declare this daemon's side the primary component. */
-  readonly forcePrimary?: () => { ok: boolean; message: string };
+  readonly forcePrimary?: () => Promise<{ ok: boolean; message: string }>;
 }
 
 export interface AdminServer {
@@ -82,10 +82,18 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): void {
   const path = new URL(req.url ?? '/', 'http://admin').pathname;
   if (req.method === 'POST' && path === '/force-primary' && options.forcePrimary) {
-    const answer = options.forcePrimary();
-    const body = `${answer.message}\n`;
-    res.writeHead(answer.ok ? 200 : 409, { ...COMMON_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    options.forcePrimary().then(
+      (answer) => {
+        const body = `${answer.message}\n`;
+        res.writeHead(answer.ok ? 200 : 409, { ...COMMON_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+      (err: unknown) => {
+        const body = `force-primary failed: ${err instanceof Error ? err.message : String(err)}\n`;
+        res.writeHead(500, { ...COMMON_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      },
+    );
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -64,6 +64,8 @@ export class Daemon {
   private clientSeq = 0;
   private leaving: Promise<void> | undefined;
   private resolveLeft: (() => void) | undefined;
+  /** Operators waiting for the answer of a force-primary (it comes in a later step). */
+  private readonly forceWaiters: Array<(answer: { ok: boolean; message: string }) => void> = [];
   private closed = false;
   /** An output is being carried out: new inputs wait in `deferred` (the core is not re-entrant). */
   private stepping = false;
@@ -231,6 +233,9 @@ export class Daemon {
   }
 
   private onTrace(t: TraceEvent): void {
+    if (t.type === 'force-primary') {
+      for (const w of this.forceWaiters.splice(0)) w({ ok: t.ok, message: t.message });
+    }
     const view = this.node.currentView;
     if (t.type === 'daemon-view') {
       this.m.viewChanges.inc();
@@ -288,14 +293,19 @@ export class Daemon {
     void this.shutdown().finally(() => process.exit(1));
   }
 
-  /** Operator: `chorus force-primary` (POST /force-primary). */
-  forcePrimary(): { ok: boolean; message: string } {
-    let answer = { ok: false, message: 'no answer from the core' };
-    this.step({ kind: 'force-primary' }, (out) => {
-      for (const t of out.traces) if (t.type === 'force-primary') answer = { ok: t.ok, message: t.message };
+  /**
+   * Operator: `chorus force-primary` (POST /force-primary). The core first asks the
+   * daemons it reaches for the ids they saw, so the answer comes in a later step (at
+   * most a suspect timeout later).
+   */
+  forcePrimary(): Promise<{ ok: boolean; message: string }> {
+    return new Promise<{ ok: boolean; message: string }>((resolve) => {
+      this.forceWaiters.push(resolve);
+      this.step({ kind: 'force-primary' });
+    }).then((answer) => {
+      this.log.warn({ ...answer, viewId: this.node.currentView?.id }, 'force-primary requested by the operator');
+      return answer;
     });
-    this.log.warn({ ...answer }, 'force-primary requested by the operator');
-    return answer;
   }
 
   status(): unknown {

@@ -35,6 +35,7 @@ import {
   causeToProto,
 } from './group-table.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
+import { largestClique } from './clique.js';
 import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
 import { ORDER_NAMES, emptyOutput, peerKey } from './types.js';
@@ -100,7 +101,11 @@ interface Proposal {
   readonly acks: Map<PeerKey, chorus.IProposeAck>;
   readonly ready: Set<PeerKey>;
   readonly startedMs: number;
-  cut: chorus.ICut | undefined;
+  readonly propose: chorus.IPropose;
+  /** The decision sent for acceptance: the cut with the new view (ids, members, who left). */
+  decision: chorus.ICut | undefined;
+  /** Last time Propose or Cut went out to participants that have not answered (control frames are repaired too). */
+  resentMs: number;
 }
 
 /** A member's side of a flush: the ballot it acknowledged. */
@@ -108,14 +113,13 @@ interface FlushState {
   readonly ballot: Ballot;
   readonly proposer: PeerKey;
   readonly oldViewId: number;
+  readonly startedMs: number;
+  /** The acknowledgement sent, repeated when the proposer repeats its Propose. */
+  readonly ack: chorus.IProposeAck;
   cut: chorus.ICut | undefined;
   readySent: boolean;
 }
 
-interface Ambiguous {
-  readonly viewId: number;
-  readonly members: readonly PeerKey[];
-}
 
 const ENTRY_OVERHEAD_BYTES = 48;
 /** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
@@ -217,7 +221,25 @@ export class DaemonNode {
   private flush: FlushState | undefined;
   private pendingInstall: chorus.IInstall | undefined;
   private lastInstall: chorus.IInstall | undefined;
-  private ambiguous: Ambiguous[] = [];
+  /**
+   * Installs this daemon installed lately (newest last): a member still in an older view
+   * learns the view it missed from any member that installed it (an Install lost on a
+   * short cut must not leave it flushing for good).
+   */
+  private readonly recentInstalls: chorus.IInstall[] = [];
+  private readonly installPushedMs = new Map<PeerKey, number>();
+  /**
+   * The decision (Cut) this daemon accepted in the flush of its current view, with the
+   * ballot it was accepted under: reported in acknowledgements so that a later proposer
+   * completes it instead of deciding differently (Paxos' rule). Reset at install.
+   */
+  private accepted: chorus.ICut | undefined;
+  /** Our ballot was refused by one whose proposer is gone: propose again above it. */
+  private retryPropose = false;
+  /** When a conflict between two other members was first seen (it waits for the rest). */
+  private conflictSinceMs: number | undefined;
+  /** force-primary: the ids collected from the daemons this one reaches, until it founds. */
+  private forcing: { startedMs: number; asked: Set<PeerKey>; infos: Map<PeerKey, chorus.IForceInfo> } | undefined;
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
   private lastGroups: chorus.IGroupTable | undefined;
   private lastViewId = 0;
@@ -367,6 +389,7 @@ export class DaemonNode {
       progress = this.proposerProgress() || progress;
       progress = this.memberFlushProgress() || progress;
       progress = this.maybeInstall() || progress;
+      progress = this.forceProgress() || progress;
     }
     if (this.mode === 'left') {
       this.out.wakeAtMs = undefined;
@@ -395,7 +418,8 @@ export class DaemonNode {
         for (const a of this.probeAddresses) this.out.probes.push(a);
         this.nextJoinAttemptMs = this.nowMs + this.joinRetryMs;
       }
-      return Math.max(this.nextJoinAttemptMs, this.nowMs + 1);
+      const forceAt = this.forcing === undefined ? Number.POSITIVE_INFINITY : this.forcing.startedMs + this.suspectMs;
+      return Math.max(Math.min(this.nextJoinAttemptMs, forceAt), this.nowMs + 1);
     }
     let wake = this.lastHeartbeatMs + this.heartbeatMs;
     const view = this.view!;
@@ -403,7 +427,9 @@ export class DaemonNode {
       if (i === this.myIndex || this.suspects.has(i)) continue;
       wake = Math.min(wake, this.lastHeard[i]! + this.suspectMs + 1);
     }
-    if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs());
+    if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs() + 1);
+    if (this.flush !== undefined) wake = Math.min(wake, this.flush.startedMs + 2 * this.flushTimeoutMs() + 1);
+    if (this.conflictSinceMs !== undefined) wake = Math.min(wake, this.conflictSinceMs + 2 * this.heartbeatMs);
     // A hold ends by itself when its transfer stalls.
     for (const t of this.installing.values()) {
       if (t.lastChunkMs + HOLD_GRACE_MS > this.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
@@ -537,6 +563,8 @@ export class DaemonNode {
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
     else if (frame.stateChunk) this.onStateChunk(frame.stateChunk);
     else if (frame.stateAck) this.onStateAck(frame.stateAck);
+    else if (frame.forceQuery) this.onForceQuery(from);
+    else if (frame.forceInfo) this.onForceInfo(from, frame.forceInfo);
   }
 
   /** Frames of a view this daemon has not installed yet wait for it. */
@@ -686,6 +714,9 @@ export class DaemonNode {
     }
     if (this.view === undefined || viewId !== this.view.id) {
       if (this.view !== undefined && viewId > this.view.id) this.deferIfFuture(from, viewId, frame);
+      // Still in a view we left behind: its Install did not reach it (lost on a cut link,
+      // or its proposer crashed midway). Any daemon that installed the view tells it.
+      else if (this.view !== undefined) this.pushInstall(from, viewId);
       return;
     }
     const i = this.memberIndex(from);
@@ -780,11 +811,19 @@ export class DaemonNode {
     return this.nextDeliver !== before;
   }
 
+  /**
+   * Whether `safe` entry s/seq may be delivered at place `global`: every member holds it,
+   * knows its place, and holds every entry placed before it (Totem's all-received-up-to;
+   * those are the entries this daemon delivered, deliveredSeq per sender). Otherwise a
+   * flush after crashes could skip an earlier slot and give the safe entry another place.
+   */
   private safeStable(s: number, seq: number, global: number): boolean {
     const n = this.view!.members.length;
     for (let m = 0; m < n; m++) {
       if (m === this.myIndex) continue;
-      if (this.peerReceived[m]![s]! < seq || this.peerOrdered[m]! < global) return false;
+      const row = this.peerReceived[m]!;
+      if (row[s]! < seq || this.peerOrdered[m]! < global) return false;
+      for (let t = 0; t < n; t++) if (row[t]! < this.deliveredSeq[t]!) return false;
     }
     return true;
   }
@@ -960,31 +999,16 @@ export class DaemonNode {
   }
 
   /**
-   * The members to keep: in age order, each one that this daemon does not suspect and
-   * that no kept member suspects (or is suspected by). The proposer is always kept, so
-   * when only some pairs cannot reach each other, the younger end of a broken pair is
-   * dropped and the view does not flap.
+   * The members to keep: the largest set of members this daemon does not suspect that
+   * all reach each other (no one suspects another), with this daemon in it; ties go to
+   * the oldest. When only some pairs cannot reach each other, the daemon with the broken
+   * links is the one dropped, and a connected majority never shrinks to a minority.
    */
   private clique(): ViewMember[] {
     const view = this.view!;
-    const kept: number[] = [];
-    for (let i = 0; i < view.members.length; i++) {
-      if (i !== this.myIndex && this.suspects.has(i)) continue;
-      let ok = true;
-      for (const k of kept) {
-        if (this.conflict(i, k)) {
-          ok = false;
-          break;
-        }
-      }
-      if (!ok && i !== this.myIndex) continue;
-      if (!ok) {
-        // Keep this daemon: drop the members it conflicts with instead.
-        for (let j = kept.length - 1; j >= 0; j--) if (this.conflict(i, kept[j]!)) kept.splice(j, 1);
-      }
-      kept.push(i);
-    }
-    return kept.map((i) => view.members[i]!);
+    const candidates: number[] = [];
+    for (let i = 0; i < view.members.length; i++) if (i === this.myIndex || !this.suspects.has(i)) candidates.push(i);
+    return largestClique(candidates, this.myIndex, (a, b) => this.conflict(a, b)).map((i) => view.members[i]!);
   }
 
   private conflict(a: number, b: number): boolean {
@@ -1586,10 +1610,20 @@ export class DaemonNode {
     const view = this.view;
     if (view === undefined || this.mode === 'joining' || this.proposal !== undefined) return false;
     if (this.flush !== undefined) {
-      // A flush we acknowledged is stuck if its proposer is suspected: the oldest
-      // member we do not suspect takes over with a higher ballot.
-      const p = this.memberIndex(this.flush.proposer);
-      if (p >= 0 && !this.suspects.has(p)) return false;
+      const f = this.flush;
+      const stuck = this.nowMs - f.startedMs > 2 * this.flushTimeoutMs();
+      if (f.proposer === this.key) {
+        // Our own ballot was refused (a higher one exists): continue above it when its
+        // proposer is gone, or when its flush makes no progress.
+        if (!this.retryPropose && !stuck) return false;
+        this.retryPropose = false;
+        return this.propose();
+      }
+      // A flush we acknowledged is stuck if its proposer is suspected (or it makes no
+      // progress for long): the oldest member we do not suspect takes over with a higher
+      // ballot, and completes whatever that flush got accepted.
+      const p = this.memberIndex(f.proposer);
+      if (p >= 0 && !this.suspects.has(p) && !stuck) return false;
       if (!this.isActingCoordinator()) return false;
       return this.propose();
     }
@@ -1606,7 +1640,20 @@ export class DaemonNode {
     const keep = this.clique();
     const changed =
       keep.length !== view.members.length || this.joinQueue.size > 0 || this.leaveQueue.size > 0;
-    if (!changed) return false;
+    if (!changed) {
+      this.conflictSinceMs = undefined;
+      return false;
+    }
+    // Only others' suspicions (a link broken between two other members): they reach us
+    // one heartbeat at a time, so wait two heartbeats for the rest of them before
+    // choosing whom to exclude, or the first report alone would pick the wrong end.
+    const onlyConflicts =
+      this.joinQueue.size === 0 && this.leaveQueue.size === 0 && view.members.every((m, i) => !this.suspects.has(i) || i === this.myIndex);
+    if (onlyConflicts) {
+      this.conflictSinceMs ??= this.nowMs;
+      if (this.nowMs - this.conflictSinceMs < 2 * this.heartbeatMs) return false;
+    }
+    this.conflictSinceMs = undefined;
     return this.propose();
   }
 
@@ -1619,21 +1666,28 @@ export class DaemonNode {
     const old = this.view!;
     const keep = this.clique();
     const leaving = new Set([...this.leaveQueue].filter((k) => keep.some((m) => m.key === k)));
-    const ambiguousIds = this.ambiguous.map((a) => a.viewId);
-    const newViewId = Math.max(old.id, ...ambiguousIds) + 1;
+    // Tentative: the id is decided once the acknowledgements say which ids exist.
+    const newViewId = this.maxViewIdSeen() + 1;
     const members: ViewMember[] = keep.filter((m) => !leaving.has(m.key));
     for (const j of this.joinQueue.values()) members.push({ ...j, joinedView: newViewId });
     members.sort(compareAge);
     const participants = keep.map((m) => m.key);
-    // Dynamic voting: the survivors must be a quorum of the last primary view and of
-    // every proposal that may have been installed (keeps guarantee 5).
-    if (!this.quorumFor(participants, old.members.map((m) => m.key))) {
+    // The survivors must be a quorum of the last primary view (keeps guarantee 5); the
+    // proposals that may have been installed are checked once the acks are in.
+    if (!hasQuorum(participants, old.members.map((m) => m.key))) {
       this.stepDown('no quorum of the last primary view');
       return true;
     }
     const ballot: Ballot = { counter: this.highest.counter + 1, proposer: this.selfId };
     this.joinQueue.clear();
     this.leaveQueue.clear();
+    const propose: chorus.IPropose = {
+      ballot: ballotToProto(ballot),
+      oldViewId: old.id,
+      newViewId,
+      members: members.map(memberToProto),
+      leaving: old.members.filter((m) => leaving.has(m.key)).map((m) => m.id),
+    };
     this.proposal = {
       ballot,
       oldView: old,
@@ -1643,25 +1697,21 @@ export class DaemonNode {
       acks: new Map(),
       ready: new Set(),
       startedMs: this.nowMs,
-      cut: undefined,
+      propose,
+      decision: undefined,
+      resentMs: this.nowMs,
     };
     this.out.traces.push({ type: 'view-change-start', ballot: ballot.counter, proposer: this.key, members: members.map((m) => m.key) });
-    const propose: chorus.IPropose = {
-      ballot: ballotToProto(ballot),
-      oldViewId: old.id,
-      newViewId,
-      members: members.map(memberToProto),
-      leaving: old.members.filter((m) => leaving.has(m.key)).map((m) => m.id),
-    };
     for (const k of participants) if (k !== this.key) this.send(k, { propose });
     this.onPropose(this.key, propose);
     return true;
   }
 
-  private quorumFor(participants: readonly PeerKey[], lastPrimary: readonly PeerKey[]): boolean {
-    if (!hasQuorum(participants, lastPrimary)) return false;
-    for (const a of this.ambiguous) if (!hasQuorum(participants, a.members)) return false;
-    return true;
+  /** The highest daemon view id this daemon has seen: installed, accepted or acknowledged. */
+  private maxViewIdSeen(): number {
+    let id = Math.max(this.view?.id ?? 0, this.lastViewId, this.accepted?.newViewId ?? 0);
+    for (const i of this.recentInstalls) id = Math.max(id, i.newViewId ?? 0);
+    return id;
   }
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
@@ -1672,7 +1722,21 @@ export class DaemonNode {
     const p = this.proposal;
     if (p === undefined || !ballotEquals(ack.ballot, p.ballot) || (ack.oldViewId ?? 0) !== p.oldView.id) return;
     if (!p.participants.includes(from)) return;
-    p.acks.set(from, ack);
+    if (ack.refused) {
+      // A participant acknowledged a higher ballot: that proposer runs this flush. Give
+      // way, and continue above it if that flush does not complete in time.
+      const higher = ballotFromProto(ack.highest);
+      if (compareBallot(higher, this.highest) > 0) this.highest = higher;
+      this.proposal = undefined;
+      this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
+      // Its proposer runs the flush if it is a member we still hear; otherwise (it crashed,
+      // or is an earlier incarnation) go on above it at once. (A live rival is left alone
+      // until its flush is stuck: both going on at once could outbid each other forever.)
+      const owner = this.memberIndex(peerKey(higher.proposer));
+      this.retryPropose = owner < 0 || this.suspects.has(owner);
+      return;
+    }
+    if (!p.acks.has(from)) p.acks.set(from, ack);
   }
 
   private onReady(from: PeerKey, r: chorus.IReady): void {
@@ -1681,7 +1745,11 @@ export class DaemonNode {
     p.ready.add(from);
   }
 
-  /** Proposer: restart on failure; compute the cut once all acks are in; install. */
+  /**
+   * Proposer: restart on failure; once every participant acknowledged, send the
+   * decision (the highest one any participant accepted, else a new one); install once
+   * every participant accepted it (Ready).
+   */
   private proposerProgress(): boolean {
     const p = this.proposal;
     if (p === undefined) return false;
@@ -1694,7 +1762,7 @@ export class DaemonNode {
       if (!failed) {
         // Whoever did not answer in time is treated as failed.
         for (const k of p.participants) {
-          if (p.acks.has(k) && (p.cut === undefined || p.ready.has(k))) continue;
+          if (p.acks.has(k) && (p.decision === undefined || p.ready.has(k))) continue;
           const i = this.memberIndex(k);
           if (i >= 0 && i !== this.myIndex) this.suspects.add(i);
         }
@@ -1702,47 +1770,102 @@ export class DaemonNode {
       }
       this.proposal = undefined;
       this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
-      this.flush = undefined;
       return this.propose();
     }
-    // A participant already installed the next view (an earlier proposer crashed midway
-    // through its installs): complete that view rather than make a different one.
+    // Control frames are lost on broken links like data frames: repeat them to whoever
+    // has not answered (members answer a repeat with their earlier answer).
+    if (this.nowMs - p.resentMs >= this.heartbeatMs) {
+      p.resentMs = this.nowMs;
+      for (const k of p.participants) {
+        if (k === this.key) continue;
+        if (!p.acks.has(k)) this.send(k, { propose: p.propose });
+        else if (p.decision !== undefined && !p.ready.has(k)) this.send(k, { cut: p.decision });
+      }
+    }
+    // A participant already installed the next view (its Install exists only once every
+    // participant of its decision accepted it): complete that view.
     for (const ack of p.acks.values()) {
       if (ack.installed) {
         this.proposal = undefined;
         const install = ack.installed;
         for (const k of p.participants) if (k !== this.key) this.send(k, { install });
         this.pendingInstall = install;
-        this.flush = undefined;
         return true;
       }
     }
     if (p.acks.size < p.participants.length) return false;
-    if (p.cut === undefined) {
-      const allAmbiguous: Ambiguous[] = [];
-      for (const ack of p.acks.values()) for (const a of ack.ambiguous ?? []) allAmbiguous.push(ambiguousFromProto(a));
-      for (const a of allAmbiguous) {
-        if (!hasQuorum(p.participants, a.members)) {
-          this.stepDown('no quorum of a proposal that may have been installed');
-          return true;
-        }
-      }
-      p.cut = this.computeCut(p);
-      const missing = p.participants.some((k) => {
-        const rcv = p.acks.get(k)!.received ?? [];
-        return p.cut!.cutSeqs!.some((c, s) => (rcv[s] ?? 0) < c);
-      });
-      if (missing) {
-        for (const k of p.participants) if (k !== this.key) this.send(k, { cut: p.cut });
-        this.onCut(this.key, p.cut);
-        return true;
-      }
-      // Everyone holds the whole cut: no fetch round.
-      for (const k of p.participants) p.ready.add(k);
+    if (p.decision === undefined) {
+      p.decision = this.decide(p);
+      for (const k of p.participants) if (k !== this.key) this.send(k, { cut: p.decision });
+      this.onCut(this.key, p.decision);
+      return true;
     }
     if (p.ready.size < p.participants.length) return false;
     this.finishProposal(p);
     return true;
+  }
+
+  /**
+   * The decision of this ballot. Paxos' rule: when a participant accepted a decision for
+   * this old view, the one with the highest ballot is completed unchanged (if any daemon
+   * installed a view, every participant of its ballot accepted it, and this proposer's
+   * participants, a quorum of the old view too, include one of them). Otherwise a new
+   * decision: the cut, and a view id above every id any participant has seen.
+   */
+  private decide(p: Proposal): chorus.ICut {
+    let best: chorus.ICut | undefined;
+    for (const ack of p.acks.values()) {
+      const a = ack.accepted;
+      if (a == null || (a.oldViewId ?? 0) !== p.oldView.id) continue;
+      if (best === undefined || compareBallot(ballotFromProto(a.ballot), ballotFromProto(best.ballot)) > 0) best = a;
+    }
+    if (best !== undefined) {
+      this.out.traces.push({ type: 'view-change-complete', ballot: p.ballot.counter, viewId: best.newViewId ?? 0 });
+      return { ...best, ballot: ballotToProto(p.ballot), holders: this.holdersFor(p, best.cutSeqs ?? []) };
+    }
+    const cut = this.computeCut(p);
+    let maxId = this.maxViewIdSeen();
+    for (const ack of p.acks.values()) maxId = Math.max(maxId, ack.maxViewId ?? 0);
+    const newViewId = maxId + 1;
+    const oldKeys = new Set(p.oldView.members.map((m) => m.key));
+    const members = p.newView.members.map((m) => (oldKeys.has(m.key) ? m : { ...m, joinedView: newViewId }));
+    const left: chorus.IDaemonId[] = [];
+    const leftCauses: chorus.Cause[] = [];
+    const newKeys = new Set(members.map((m) => m.key));
+    for (const m of p.oldView.members) {
+      if (newKeys.has(m.key)) continue;
+      // Why it left, as far as the proposer can tell: on purpose; excluded for lagging;
+      // silent to the proposer itself (crashed, or cut off from it); or dropped only
+      // because some other member could not reach it (a partial partition).
+      const i = this.memberIndex(m.key);
+      const cause: LeaveCause = p.leaving.has(m.key)
+        ? 'leave'
+        : this.laggards.has(m.key)
+          ? 'expelled'
+          : i >= 0 && !this.suspects.has(i)
+            ? 'partition'
+            : 'crash';
+      left.push(m.id);
+      leftCauses.push(causeToProto(cause));
+    }
+    return { ...cut, newViewId, members: members.map(memberToProto), left, leftCauses };
+  }
+
+  /** Per old member, a participant that holds its entries up to `cutSeqs` (this daemon if it does). */
+  private holdersFor(p: Proposal, cutSeqs: readonly number[]): number[] {
+    const n = p.oldView.members.length;
+    const holders = new Array<number>(n).fill(this.myIndex);
+    for (let s = 0; s < n; s++) {
+      const need = cutSeqs[s] ?? 0;
+      if (this.received[s]! >= need) continue;
+      for (const [k, ack] of p.acks) {
+        if ((ack.received ?? [])[s]! >= need) {
+          holders[s] = this.memberIndex(k);
+          break;
+        }
+      }
+    }
+    return holders;
   }
 
   /**
@@ -1873,29 +1996,13 @@ export class DaemonNode {
   }
 
   private finishProposal(p: Proposal): void {
-    const cut = p.cut!;
+    const cut = p.decision!;
     this.proposal = undefined;
     const departed = new Map<string, LeaveCause>();
-    const left: chorus.IDaemonId[] = [];
-    const leftCauses: chorus.Cause[] = [];
-    const newKeys = new Set(p.newView.members.map((m) => m.key));
-    for (const m of p.oldView.members) {
-      if (newKeys.has(m.key)) continue;
-      // Why it left, as far as the proposer can tell: on purpose; excluded for lagging;
-      // silent to the proposer itself (crashed, or cut off from it); or dropped only
-      // because some other member could not reach it (a partial partition).
-      const i = this.memberIndex(m.key);
-      const cause: LeaveCause = p.leaving.has(m.key)
-        ? 'leave'
-        : this.laggards.has(m.key)
-          ? 'expelled'
-          : i >= 0 && !this.suspects.has(i)
-            ? 'partition'
-            : 'crash';
-      departed.set(m.id.name, cause);
-      left.push(m.id);
-      leftCauses.push(causeToProto(cause));
-    }
+    const left = cut.left ?? [];
+    const leftCauses = cut.leftCauses ?? [];
+    left.forEach((id, i) => departed.set(id.name ?? '', causeFromProto(leftCauses[i] ?? chorus.Cause.CAUSE_LEAVE)));
+    const newMembers = (cut.members ?? []).map(memberFromProto);
     // Deliver the cut here first: the table a joiner receives is the table after it
     // and after this boundary.
     this.applyCut(cut.orders ?? [], cut.cutSeqs ?? []);
@@ -1905,8 +2012,8 @@ export class DaemonNode {
     const install: chorus.IInstall = {
       ballot: ballotToProto(p.ballot),
       oldViewId: p.oldView.id,
-      newViewId: p.newView.id,
-      members: p.newView.members.map(memberToProto),
+      newViewId: cut.newViewId ?? 0,
+      members: cut.members ?? [],
       lastGlobal,
       groups: snapshot.toProto(),
       left,
@@ -1916,10 +2023,10 @@ export class DaemonNode {
       firstGlobal: ((cut.orders ?? [])[0]?.firstGlobal ?? lastGlobal + 1) - 1,
     };
     const targets = new Set<PeerKey>(p.participants);
-    for (const m of p.newView.members) targets.add(m.key);
+    for (const m of newMembers) targets.add(m.key);
     targets.delete(this.key);
     for (const key of targets) this.send(key, { install });
-    for (const m of p.newView.members) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
+    for (const m of newMembers) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
     this.pendingInstall = install;
   }
 
@@ -1939,12 +2046,22 @@ export class DaemonNode {
     }
     if (oldViewId < this.view.id) {
       // We already installed a later view: if it is the one this flush is about, say so.
-      if (this.lastInstall !== undefined && (this.lastInstall.oldViewId ?? 0) === oldViewId) {
-        this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: this.lastInstall } });
-      }
+      const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
+      if (install !== undefined) this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: install } });
       return;
     }
-    if (compareBallot(ballot, this.highest) <= 0) return; // members acknowledge only the highest ballot
+    const order = compareBallot(ballot, this.highest);
+    if (order < 0) {
+      // Members acknowledge only the highest ballot; say which, so its proposer continues
+      // above it at once instead of timing out.
+      this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, refused: true, highest: ballotToProto(this.highest) } });
+      return;
+    }
+    if (order === 0) {
+      // A repeat (our acknowledgement was lost): answer it again.
+      if (this.flush !== undefined && from !== this.key && compareBallot(this.flush.ballot, ballot) === 0) this.send(from, { proposeAck: this.flush.ack });
+      return;
+    }
     this.highest = ballot;
     if (this.proposal !== undefined && from !== this.key) this.proposal = undefined; // outvoted
     // Stop sending in the old view: everything stamped so far goes out first, so the
@@ -1960,8 +2077,6 @@ export class DaemonNode {
       }
     }
     this.mode = 'flushing';
-    this.flush = { ballot, proposer: from, oldViewId, cut: undefined, readySent: false };
-    const members = (p.members ?? []).map(memberFromProto);
     const ack: chorus.IProposeAck = {
       ballot: p.ballot ?? null,
       oldViewId,
@@ -1972,10 +2087,11 @@ export class DaemonNode {
       deliveredSeqs: this.deliveredSeq.slice(),
       depMarks: this.depMarks(),
       earlyPassed: this.earlyDelivered.slice(),
-      ambiguous: this.ambiguous.map((a) => ({ viewId: a.viewId, members: a.members.map(keyToId) })),
+      // The promise: what this member accepted in this flush, and the ids it has seen.
+      accepted: this.accepted ?? null,
+      maxViewId: this.maxViewIdSeen(),
     };
-    // From now on this proposal may be installed somewhere: remember it.
-    this.ambiguous.push({ viewId: p.newViewId ?? 0, members: members.map((m) => m.key) });
+    this.flush = { ballot, proposer: from, oldViewId, startedMs: this.nowMs, ack, cut: undefined, readySent: false };
     if (from === this.key) this.onProposeAck(this.key, ack);
     else this.send(from, { proposeAck: ack });
   }
@@ -2000,26 +2116,42 @@ export class DaemonNode {
   private onCut(from: PeerKey, cut: chorus.ICut): void {
     const f = this.flush;
     if (f === undefined || !ballotEquals(cut.ballot, f.ballot) || from !== f.proposer) return;
+    if (f.cut !== undefined && f.readySent) {
+      // A repeat: our Ready was lost.
+      this.send(from, { ready: { ballot: ballotToProto(f.ballot), oldViewId: f.oldViewId } });
+      return;
+    }
+    // First time, or a repeat while we still miss entries (a fetch or its answer was lost).
     f.cut = cut;
     const view = this.view!;
     const cutSeqs = cut.cutSeqs ?? [];
     const holders = cut.holders ?? [];
     for (let s = 0; s < view.members.length; s++) {
       if (this.received[s]! >= (cutSeqs[s] ?? 0)) continue;
-      const holder = view.members[holders[s] ?? 0]!;
+      const holder = view.members[holders[s] ?? 0];
+      if (holder === undefined || holder.key === this.key) continue;
       this.send(holder.key, { fetch: { viewId: view.id, origin: s, fromSeq: this.received[s]! + 1, toSeq: cutSeqs[s] ?? 0 } });
     }
   }
 
+  /**
+   * Member: accept the decision once every entry of its cut is here (Ready). From then
+   * on the decision is reported to every later proposer of this flush.
+   */
   private memberFlushProgress(): boolean {
     const f = this.flush;
     if (f === undefined || f.cut === undefined || f.readySent) return false;
-    const cutSeqs = f.cut.cutSeqs ?? [];
-    for (let s = 0; s < this.received.length; s++) if (this.received[s]! < (cutSeqs[s] ?? 0)) return false;
+    if (!this.holdsCut(f.cut.cutSeqs ?? [])) return false;
     f.readySent = true;
+    this.accepted = f.cut;
     const ready: chorus.IReady = { ballot: ballotToProto(f.ballot), oldViewId: f.oldViewId };
     if (f.proposer === this.key) this.onReady(this.key, ready);
     else this.send(f.proposer, { ready });
+    return true;
+  }
+
+  private holdsCut(cutSeqs: readonly number[]): boolean {
+    for (let s = 0; s < this.received.length; s++) if (this.received[s]! < (cutSeqs[s] ?? 0)) return false;
     return true;
   }
 
@@ -2032,13 +2164,21 @@ export class DaemonNode {
       if (named && this.mode === 'joining') this.pendingInstall = install;
       return;
     }
+    // An Install exists only once every participant of its ballot accepted its decision,
+    // so it is the one successor of this view, whoever forwards it (the proposer, a later
+    // proposer completing it, or a member that installed it and hears us still in the old view).
     if ((install.oldViewId ?? 0) !== this.view.id) return;
-    // Only from the proposer whose ballot we acknowledged (it may forward an earlier
-    // proposer's install), or for that very ballot.
-    const f = this.flush;
-    if (f === undefined) return;
-    if (from !== f.proposer && !ballotEquals(install.ballot, f.ballot)) return;
     this.pendingInstall = install;
+  }
+
+  /** Tell a member still in an older view the view it missed (its Install was lost). */
+  private pushInstall(to: PeerKey, oldViewId: number): void {
+    const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
+    if (install === undefined) return;
+    const last = this.installPushedMs.get(to) ?? -Infinity;
+    if (this.nowMs - last < 2 * this.heartbeatMs) return;
+    this.installPushedMs.set(to, this.nowMs);
+    this.send(to, { install });
   }
 
   /** Adopt the final order of the old view and deliver up to the cut. */
@@ -2068,6 +2208,13 @@ export class DaemonNode {
       else this.stepDown('excluded from the new view');
       return true;
     }
+    if (this.view !== undefined && !this.holdsCut(install.cutSeqs ?? [])) {
+      // A member of the new view that never accepted its decision (a later proposer
+      // completed it without us): we cannot deliver its cut, so we leave and rejoin.
+      this.lastInstall = install;
+      this.stepDown(`missing entries of the cut of view ${install.newViewId ?? 0}`);
+      return true;
+    }
     if (this.view !== undefined) {
       this.applyCut(install.orders ?? [], install.cutSeqs ?? []);
       if (this.mode === 'left') return true;
@@ -2077,6 +2224,10 @@ export class DaemonNode {
       );
     }
     this.lastInstall = install;
+    if (this.view !== undefined) {
+      this.recentInstalls.push(install);
+      if (this.recentInstalls.length > 4) this.recentInstalls.shift();
+    }
     const inView = members.some((m) => m.key === this.key);
     if (!inView) {
       if (this.leaveRequested) this.leaveNow();
@@ -2120,7 +2271,10 @@ export class DaemonNode {
     this.mode = 'normal';
     this.flush = undefined;
     this.proposal = undefined;
-    this.ambiguous = [];
+    this.accepted = undefined;
+    this.retryPropose = false;
+    this.conflictSinceMs = undefined;
+    this.lastViewId = Math.max(this.lastViewId, view.id);
     const n = view.members.length;
     this.sentSeq = 0;
     this.log = Array.from({ length: n }, () => []);
@@ -2207,7 +2361,7 @@ export class DaemonNode {
     const kept = this.table.clone();
     kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))), NO_EFFECTS);
     this.lastGroups = kept.toProto();
-    this.lastViewId = Math.max(this.lastViewId, old?.id ?? 0, ...this.ambiguous.map((a) => a.viewId));
+    this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
     this.flushBlocked.clear();
     this.view = undefined;
@@ -2215,7 +2369,8 @@ export class DaemonNode {
     this.flush = undefined;
     this.proposal = undefined;
     this.pendingInstall = undefined;
-    this.ambiguous = [];
+    this.accepted = undefined;
+    this.recentInstalls.length = 0;
     this.futureFrames.length = 0;
     this.joinQueue.clear();
     this.leaveQueue.clear();
@@ -2233,6 +2388,13 @@ export class DaemonNode {
     this.nextJoinAttemptMs = this.nowMs;
   }
 
+  /**
+   * Operator: make this daemon's side the primary component after the majority was lost
+   * for good. Ids never repeat: it first asks every daemon it can reach for the highest
+   * daemon view id and the group view ids and seqs they saw (ForceQuery), waits for the
+   * answers (at most a suspect timeout), and founds above all of them. It refuses when a
+   * daemon it reaches is in a primary view: joining that one is the way back.
+   */
   private onForcePrimary(): void {
     const answer = (ok: boolean, message: string) => this.out.traces.push({ type: 'force-primary', ok, message });
     if (this.view !== undefined) {
@@ -2243,18 +2405,80 @@ export class DaemonNode {
       answer(false, 'this daemon was never in a primary: start one without seeds instead');
       return;
     }
-    const id = this.lastViewId + 1;
+    if (this.forcing !== undefined) return; // already asking: one answer comes for both
+    const asked = new Set<PeerKey>([...this.seeds.keys(), ...this.heardFrom.keys()]);
+    asked.delete(this.key);
+    this.forcing = { startedMs: this.nowMs, asked, infos: new Map() };
+    for (const k of asked) this.send(k, { forceQuery: { who: this.selfId } });
+    this.forceProgress();
+  }
+
+  private onForceQuery(from: PeerKey): void {
+    const inPrimary = this.view !== undefined;
+    this.send(from, {
+      forceInfo: {
+        maxViewId: Math.max(this.lastViewId, this.maxViewIdSeen()),
+        groups: inPrimary ? this.table.toProto() : (this.lastGroups ?? { groups: [] }),
+        primaryViewId: inPrimary ? this.view!.id : 0,
+      },
+    });
+  }
+
+  private onForceInfo(from: PeerKey, info: chorus.IForceInfo): void {
+    if (this.forcing === undefined || !this.forcing.asked.has(from)) return;
+    this.forcing.infos.set(from, info);
+  }
+
+  /** Found the forced view once every daemon asked answered, or a suspect timeout passed. */
+  private forceProgress(): boolean {
+    const f = this.forcing;
+    if (f === undefined) return false;
+    if (this.view !== undefined) {
+      // Joined a primary meanwhile (a member answered our join): nothing to force.
+      this.forcing = undefined;
+      this.out.traces.push({ type: 'force-primary', ok: false, message: `joined primary view ${this.view.id} meanwhile: nothing to force` });
+      return true;
+    }
+    if (f.infos.size < f.asked.size && this.nowMs - f.startedMs < this.suspectMs) return false;
+    this.forcing = undefined;
+    const answer = (ok: boolean, message: string) => this.out.traces.push({ type: 'force-primary', ok, message });
+    for (const [k, info] of f.infos) {
+      if ((info.primaryViewId ?? 0) > 0) {
+        answer(false, `daemon ${k} is in primary view ${info.primaryViewId ?? 0}: this daemon rejoins it instead`);
+        return true;
+      }
+    }
+    let maxId = Math.max(this.lastViewId, this.maxViewIdSeen());
+    const groups = new Map<string, chorus.IGroupState>();
+    const merge = (table: chorus.IGroupTable | null | undefined) => {
+      for (const g of table?.groups ?? []) {
+        const name = g.name ?? '';
+        const had = groups.get(name);
+        // The latest view of each group, emptied of members (they rejoin), with the
+        // highest seq anyone assigned: group view ids and seqs continue, never repeat.
+        const viewId = Math.max(had?.viewId ?? 0, g.viewId ?? 0);
+        const totalSeq = Math.max(had?.totalSeq ?? 0, g.totalSeq ?? 0);
+        groups.set(name, { name, viewId, totalSeq, members: [] });
+      }
+    };
+    merge(this.lastGroups);
+    for (const info of f.infos.values()) {
+      maxId = Math.max(maxId, info.maxViewId ?? 0);
+      merge(info.groups);
+    }
+    const id = maxId + 1;
     const install: chorus.IInstall = {
       ballot: { counter: this.highest.counter + 1, proposer: this.selfId },
       oldViewId: 0,
       newViewId: id,
       members: [memberToProto({ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: id })],
       lastGlobal: 0,
-      groups: this.lastGroups ?? { groups: [] },
+      groups: { groups: [...groups.values()].sort((a, b) => ((a.name ?? '') < (b.name ?? '') ? -1 : 1)) },
     };
     this.pendingInstall = install;
     this.out.traces.push({ type: 'view-change-start', ballot: install.ballot!.counter!, proposer: this.key, members: [this.key] });
-    answer(true, `forced primary view ${id} with this daemon; the others rejoin it`);
+    answer(true, `forced primary view ${id} with this daemon (ids above those of ${f.infos.size} of ${f.asked.size} daemons asked); the others rejoin it`);
+    return true;
   }
 
   // ------------------------------------------------------------------ status
@@ -2360,9 +2584,6 @@ function keyToId(key: PeerKey): chorus.IDaemonId {
   return { name: key.slice(0, at), incarnation: key.slice(at + 1) };
 }
 
-function ambiguousFromProto(a: chorus.IMemberSet): Ambiguous {
-  return { viewId: a.viewId ?? 0, members: (a.members ?? []).map((id) => peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' })) };
-}
 
 function memberToProto(m: ViewMember): chorus.IMember {
   return { id: { name: m.id.name, incarnation: m.id.incarnation }, advertise: m.advertise, joinedView: m.joinedView };

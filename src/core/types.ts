@@ -84,6 +84,8 @@ export type TraceEvent =
   /** A state transfer made no progress for long: its provider is reported as failed. */
   | { readonly type: 'state-stalled'; readonly group: string; readonly joiner: string; readonly provider: string; readonly transfer: number }
   | { readonly type: 'flush-restart'; readonly ballot: number }
+  /** A proposer completes a decision an earlier ballot got accepted (Paxos' rule) instead of deciding anew. */
+  | { readonly type: 'view-change-complete'; readonly ballot: number; readonly viewId: number }
   | { readonly type: 'step-down'; readonly reason: string }
   | { readonly type: 'force-primary'; readonly ok: boolean; readonly message: string };
 

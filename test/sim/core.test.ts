@@ -172,6 +172,7 @@ describe('orders', () => {
     const sim = threeDaemons(11);
     const [ca, cb, cc] = ['a', 'b', 'c'].map((d) => sim.addClient(d)) as [SimClient, SimClient, SimClient];
     joinAll(sim, [ca, cb, cc], 'g');
+    sim.run(sim.nowMs + 50); // every daemon has delivered every join (group view 3)
     // The sequencer (a, the oldest) cannot reach c: c gets b's data but no orders.
     sim.cut('a', 'c', true);
     cb.multicast('g', 'f1', FIFO);

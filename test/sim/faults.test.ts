@@ -248,7 +248,8 @@ describe('losing the primary for good', () => {
     sim.run(sim.nowMs + 5 * SUSPECT_MS);
     expect(names.every((n) => sim.nodes.get(n)!.state === 'joining')).toBe(true); // nobody may decide alone
     const forced = sim.nodes.get('a')!;
-    sim.input('a', { kind: 'force-primary' });
+    sim.input('a', { kind: 'force-primary' }); // answered once the others told a their ids
+    sim.runUntil(() => forced.currentView !== undefined, 5 * SUSPECT_MS);
     const forcedView = forced.currentView!.id;
     settle(sim, names, 3);
     // Groups continue their view ids: a new member's first view is above the old ones.

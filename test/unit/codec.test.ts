@@ -116,6 +116,8 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
       deliveredSeqs: [3, 1],
       depMarks: [{ sender: 1, seq: 2, dep: 1230 }, { sender: 2, seq: 4, dep: 1230, causal: { passed: [3, 1] } }],
       earlyPassed: [3, 2],
+      accepted: { ballot, oldViewId: 4, cutSeqs: [4, 2], orders: [], holders: [0, 0], newViewId: 6, members, left: [], leftCauses: [] },
+      maxViewId: 6,
     },
   },
   install: {
@@ -148,13 +150,25 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
   leaveRequest: { leaveRequest: { who: id('a') } },
   fetch: { fetch: { viewId: 4, origin: 2, fromSeq: 7, toSeq: 9 } },
   cut: {
-    cut: { ballot, oldViewId: 4, cutSeqs: [5, 6], orders: [{ sender: 1, firstSeq: 1, count: 6, firstGlobal: 3 }], holders: [0, 1] },
+    cut: {
+      ballot,
+      oldViewId: 4,
+      cutSeqs: [5, 6],
+      orders: [{ sender: 1, firstSeq: 1, count: 6, firstGlobal: 3 }],
+      holders: [0, 1],
+      newViewId: 7,
+      members,
+      left: [id('z')],
+      leftCauses: [chorus.Cause.CAUSE_CRASH],
+    },
   },
   ready: { ready: { ballot, oldViewId: 4 } },
   joinStatus: { joinStatus: { viewId: 4, members } },
   fragment: { fragment: { totalBytes: 300_000, data: bytes(9, 0, 255) } },
   stateChunk: { stateChunk: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, data: bytes(5, 6), last: true, errorCode: 'E', errorMessage: 'm' } },
   stateAck: { stateAck: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, installed: true } },
+  forceQuery: { forceQuery: { who: id('c') } },
+  forceInfo: { forceInfo: { maxViewId: 12, primaryViewId: 3, groups: { groups: [{ name: 'g1', viewId: 9, totalSeq: 40, members: [] }] } } },
 };
 
 const CLIENT_REQUESTS: Record<string, chorus.ClientRequest.$Properties> = {
@@ -221,6 +235,13 @@ describe('PeerFrame', () => {
     // Fails when a body is added to chorus.proto without a fixture here.
     const bodies = Object.keys(chorus.PeerFrame.prototype).filter((key) => key !== 'body' && key !== '$unknowns');
     expect(Object.keys(PEER_FRAMES).sort()).toEqual(bodies.sort());
+  });
+
+  it('round-trips a refusal (a proposeAck naming the higher ballot)', () => {
+    const frame: chorus.PeerFrame.$Properties = { proposeAck: { ballot, oldViewId: 4, refused: true, highest: { counter: 9, proposer: id('b') } } };
+    const ack = decodePeerFrame(encodePeerFrame(frame)).proposeAck!;
+    expect(ack.refused).toBe(true);
+    expect(plain({ highest: ack.highest })).toEqual(plain({ highest: { counter: 9, proposer: id('b') } }));
   });
 
   for (const [body, frame] of Object.entries(PEER_FRAMES)) {
