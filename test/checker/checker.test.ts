@@ -123,6 +123,12 @@ class Script {
     return this;
   }
 
+  /** `daemon` alone installs view `viewId`, founded by `chorus force-primary`. */
+  forcedView(viewId: number, daemon: string): this {
+    this.events.push({ type: 'daemon-view', t: this.now(), daemon, viewId, members: [daemon], forced: true });
+    return this;
+  }
+
   daemonCrash(daemon: string): this {
     this.events.push({ type: 'daemon-crash', t: this.now(), daemon });
     return this;
@@ -696,9 +702,98 @@ describe('guarantee 5: primary component', () => {
     expect(checkPrimaryComponent(s.events, { forcedPrimaryViews: [2] })).toEqual([]);
   });
 
-  it('skips the quorum rule across a view id nobody recorded', () => {
-    const s = new Script().daemonView(1, three).daemonView(3, ['d3#1']);
-    expect(checkPrimaryComponent(s.events)).toEqual([]);
+  /** `name#1` for each name. */
+  const keys = (names: string): string[] => names.split('').map((n) => `${n}#1`);
+
+  it('checks the quorum across a view id nobody installed (a restarted flush), against the highest lower id installed', () => {
+    // T7: d and e (2 of 5) go from view 5 to view 7; proposal 6 was abandoned.
+    const bad = new Script().daemonView(5, keys('abcde')).daemonView(7, keys('de'));
+    const v = checkPrimaryComponent(bad.events);
+    expect(rules(v)).toEqual(['G5 quorum']);
+    expect(v[0]!.message).toBe(
+      'daemon view 7 [d#1, e#1] keeps 2 of the 5 members of daemon view 5 [a#1, b#1, c#1, d#1, e#1]: no quorum (needs more than half, or exactly half including the oldest, a#1)',
+    );
+    expect(checkPrimaryComponent(new Script().daemonView(5, keys('abcde')).daemonView(7, keys('abc')).events)).toEqual([]);
+    expect(checkPrimaryComponent(new Script().daemonView(1, three).daemonView(3, ['d1#1', 'd2#1']).events)).toEqual([]);
+    // The predecessor is the highest lower id anyone installed, even if no installer of
+    // the new view had it: fresh daemons x, y cannot start a primary of their own.
+    const fresh = new Script().daemonView(1, keys('abc')).daemonView(2, keys('xy'));
+    expect(rules(checkPrimaryComponent(fresh.events))).toEqual(['G5 quorum']);
+  });
+
+  it("checks the quorum against each installer's own previous view", () => {
+    // d and e miss view 2; d goes from 1 to 3, which holds a quorum of 2 but not of 1.
+    const history = (dInstallsTwo: boolean): Script =>
+      new Script()
+        .daemonView(1, keys('abcde'))
+        .daemonView(2, keys('abcdefghi'), keys(dInstallsTwo ? 'abcdfghi' : 'abcfghi'))
+        .daemonView(3, keys('dfghi'));
+    const v = checkPrimaryComponent(history(false).events);
+    expect(rules(v)).toEqual(['G5 quorum']);
+    expect(v[0]!.message).toBe(
+      'daemon view 3 [d#1, f#1, g#1, h#1, i#1] keeps 1 of the 5 members of daemon view 1 [a#1, b#1, c#1, d#1, e#1], the view d#1 installed before it: ' +
+        'no quorum (needs more than half, or exactly half including the oldest, a#1)',
+    );
+    expect(checkPrimaryComponent(history(true).events)).toEqual([]);
+  });
+
+  it('rejects a view without a quorum of an installed view its installer skipped (ambiguous-quorum)', () => {
+    // d is a member of views 2 and 3 but installs neither: it goes from 1 straight to 4.
+    // 4 holds a quorum of 1 (d's last view) and of 3 (its predecessor), not of 2.
+    const history = (dInstalls: boolean): Script =>
+      new Script()
+        .daemonView(1, keys('abcde'))
+        .daemonView(2, keys('abcdepqrst'), keys(dInstalls ? 'abcdepqrst' : 'abcepqrst'))
+        .daemonView(3, keys('abcdpqxyzu'), keys(dInstalls ? 'abcdpqxyzu' : 'abcpqxyzu'))
+        .daemonView(4, keys('abcdxyzu'));
+    const v = checkPrimaryComponent(history(false).events);
+    expect(rules(v)).toEqual(['G5 ambiguous-quorum']);
+    expect(v[0]!.message).toBe(
+      'daemon view 4 [a#1, b#1, c#1, d#1, x#1, y#1, z#1, u#1] keeps 4 of the 10 members of daemon view 2 [a#1, b#1, c#1, d#1, e#1, p#1, q#1, r#1, s#1, t#1], ' +
+        'which [a#1, b#1, c#1, e#1, p#1, q#1, r#1, s#1, t#1] installed while d#1 went from daemon view 1 straight to 4 (for d#1 an ambiguous session): ' +
+        'no quorum (needs more than half, or exactly half including the oldest, a#1)',
+    );
+    // Once d has installed 2 and 3, it knows they were formed: 4 needs a quorum of 3 only.
+    expect(checkPrimaryComponent(history(true).events)).toEqual([]);
+  });
+
+  it('rejects a second member list for a view id that one daemon installed (a half-installed view)', () => {
+    // T1: a alone installed 6 {a, b, c} before crashing; b and c install another 6.
+    const s = new Script().daemonView(5, keys('abc')).daemonView(6, keys('abc'), keys('a')).daemonView(6, keys('bc')).daemonView(7, keys('bc'));
+    const v = checkPrimaryComponent(s.events);
+    expect(rules(v)).toEqual(['G5 two-primaries']);
+    expect(v[0]!.message).toBe('daemon view 6 has 2 member lists, [a#1, b#1, c#1] at [a#1] and [b#1, c#1] at [b#1, c#1]: two primaries at once');
+  });
+
+  it('rejects a forced primary that reuses a daemon view id, and the group view ids it reuses', () => {
+    // T8: c left the primary after view 1; a and b went on to 2 and 3 (and the group
+    // from view 1 to 3) before a crashed. The operator forces c (now c#2).
+    const history = (forcedId: number): Script => {
+      const s = new Script()
+        .daemonView(1, keys('abc'))
+        .view(1, ['ga', 'gb', 'gc'])
+        .expel('gc')
+        .daemonView(2, keys('ab'))
+        .view(2, ['ga', 'gb'], ['ga', 'gb'], { gc: 'partition' })
+        .daemonView(3, keys('ab'))
+        .view(3, ['ga', 'gb', 'gx'], ['ga', 'gb', 'gx'])
+        .daemonCrash('a#1')
+        .forcedView(forcedId, 'c#2')
+        .view(forcedId, ['gy'])
+        .daemonView(forcedId + 1, ['c#2', 'b#2']);
+      return s;
+    };
+    const v = checkHistory(history(2).events).violations;
+    expect(rules(v)).toEqual(['G1 same-members', 'G5 forced-view-id', 'G5 two-primaries']);
+    expect(v.find((x) => x.rule === 'forced-view-id')!.message).toBe(
+      'c#2 forced primary daemon view 2 [c#2] after a#1 had installed daemon view 3 [a#1, b#1]: a forced view needs an id above every daemon view installed before it',
+    );
+    expect(v.find((x) => x.rule === 'same-members')!.message).toBe('group "g" view 2 has 2 different member lists: [ga, gb] installed [ga, gb]; [gy] installed [gy]');
+    // With the id the last primary left off at, 4, nothing is reused.
+    expect(formatViolations(checkHistory(history(4).events).violations)).toBe('');
+    // A forced view that takes the next id but whose group views go back is still caught.
+    const groupReuse = history(4).view(3, ['gy', 'gz'], ['gz']);
+    expect(rules(checkHistory(groupReuse.events).violations)).toEqual(['G1 same-members']);
   });
 
   it("rejects a daemon whose view ids go back, or a view without the daemon", () => {

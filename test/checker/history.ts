@@ -22,6 +22,14 @@ export interface DaemonViewEvent {
   readonly viewId: number;
   /** `name#incarnation`, oldest first. */
   readonly members: readonly string[];
+  /**
+   * True when this view was founded by `chorus force-primary` on this daemon (the one
+   * view the forcing daemon installs alone; the views after it are ordinary). It is
+   * exempt from the quorum rules and must have an id above every daemon view installed
+   * before it (`forced-view-id`). Absent means false; older recorders that do not write
+   * it can name forced views with `PrimaryComponentOptions.forcedPrimaryViews`.
+   */
+  readonly forced?: boolean;
 }
 
 /** A client installed a group view. Its first view of a group is the one it joined with. */

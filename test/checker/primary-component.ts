@@ -1,18 +1,50 @@
-// Guarantee 5, primary component: only one sequence of daemon views exists. Each view
-// id has one member list at every daemon that installs it (two lists for one id are
-// two primaries at once); each daemon installs increasing view ids, and views that
-// include itself; and a view v needs a quorum of view v−1: more than half of its
-// members, or exactly half including its oldest member (members[0]).
+// Guarantee 5, primary component: only one sequence of daemon views exists.
 //
-// Only the rule against v−1 is checked, when both views were recorded: the history
-// does not hold the proposals that were acknowledged but not installed, so the rest of
-// dynamic voting is the simulator's business. A view id that nobody recorded is skipped.
+// Rules, on what the history holds (installs only: proposals that were acknowledged but
+// never installed anywhere are invisible here and stay the simulator's business):
+//
+// - `two-primaries`: one member list per daemon view id, at every daemon that installs
+//   it, forced views included. A view installed by even one daemon fixes its id: any
+//   other list under that id is a second primary (same id ⇒ same members).
+// - `daemon-view-increasing`, `daemon-includes-self`: each daemon installs increasing
+//   ids, and views that include itself.
+// - `quorum`: the installed views, ordered by id, are the one sequence of primaries, so
+//   a view v needs a quorum — more than half, or exactly half including the oldest
+//   (members[0]) — of its predecessor in that sequence: the view with the highest id
+//   below v that anyone installed (ids that nobody installed, such as a proposal a
+//   restarted flush abandoned, are skipped, not a reason to skip the check). It also
+//   needs a quorum of the view each of its installers installed just before it (the
+//   previous primary that daemon knows; it differs from the predecessor when the daemon
+//   missed installs).
+// - `ambiguous-quorum`: a daemon that goes from its view p straight to view v skipped
+//   every view w, p < w < v, that someone else installed. In this design a daemon that
+//   learns that a view was installed completes that view before anything else (the
+//   Paxos rule of DESIGN.md: "once any daemon installed a view, every later proposer
+//   learns it"), and a daemon that was left out of a primary rejoins under a new
+//   incarnation, so a daemon that kept its incarnation and skipped w never learned that
+//   w was formed: for it, w is an ambiguous session (Lotem–Keidar–Dolev), and v must
+//   hold a quorum of w too, or w's members may have gone on in a primary of their own.
+//   (Only the views someone installed are visible; an acknowledged proposal that nobody
+//   installed is not.)
+// - `forced-view-id`: a view founded by `force-primary` is exempt from the quorum rules
+//   but must take an id above every daemon view installed anywhere before it in the
+//   history (history order: the simulator records in its global time order; merged
+//   real-process logs by wall clock). A lower or equal id reuses an id of the primary
+//   it replaces. Views after a forced view are ordinary and are checked as above.
+//
+// Quorum rules compare only views whose id has one member list (an id with two lists
+// is reported as `two-primaries`, and which list is the "real" one is unknowable);
+// an installer's own previous view is taken as that daemon installed it.
 import type { DaemonViewEvent, HistoryEvent } from './history.js';
 import { indexHistory, type HistoryIndex } from './history-index.js';
 import { list, violation, type Violation } from './violation.js';
 
 export interface PrimaryComponentOptions {
-  /** Daemon view ids an operator declared with `chorus force-primary`: no quorum rule. */
+  /**
+   * Daemon view ids an operator declared with `chorus force-primary` (every installation
+   * of such an id counts as forced). Prefer `forced: true` on the daemon-view event: an
+   * id alone is ambiguous when a forced view reuses an id.
+   */
   readonly forcedPrimaryViews?: readonly number[];
 }
 
@@ -28,17 +60,45 @@ export function hasQuorum(previous: readonly string[], next: readonly string[]):
   return 2 * common.length === previous.length && previous.length > 0 && kept.has(previous[0]!);
 }
 
+/** A view v must hold a quorum of `view`, for the reason `rule` and `why` give. */
+interface Requirement {
+  readonly rule: 'quorum' | 'ambiguous-quorum';
+  readonly view: DaemonViewEvent;
+  /** Appended after the view's members in the message; '' for v's predecessor. */
+  readonly why: string;
+}
+
 export function primaryComponent(index: HistoryIndex, options: PrimaryComponentOptions = {}): Violation[] {
   const out: Violation[] = [];
-  const forced = new Set(options.forcedPrimaryViews ?? []);
+  const forcedIds = new Set(options.forcedPrimaryViews ?? []);
+  const isForced = (v: DaemonViewEvent): boolean => v.forced === true || forcedIds.has(v.viewId);
 
   // viewId → member-list key → installers
   const byId = new Map<number, Map<string, DaemonViewEvent[]>>();
   const latest = new Map<string, DaemonViewEvent>();
+  /** installation → the view its daemon installed just before it (lower id) */
+  const ownPrevious = new Map<DaemonViewEvent, DaemonViewEvent>();
+  /** the installation with the highest id so far, in history order */
+  let highest: DaemonViewEvent | undefined;
   for (const v of index.daemonViews) {
+    const key = JSON.stringify(v.members);
+    // An equal id is fine only for another installation of the same view (same list).
+    const sameView = highest !== undefined && v.viewId === highest.viewId && [...(byId.get(v.viewId)?.keys() ?? [])].every((k) => k === key);
+    if (isForced(v) && highest !== undefined && v.viewId <= highest.viewId && !sameView) {
+      out.push(
+        violation(
+          5,
+          'forced-view-id',
+          `${v.daemon} forced primary daemon view ${v.viewId} ${list(v.members)} after ${highest.daemon} had installed daemon view ` +
+            `${highest.viewId} ${list(highest.members)}: a forced view needs an id above every daemon view installed before it`,
+          [highest, v],
+        ),
+      );
+    }
+    if (highest === undefined || v.viewId > highest.viewId) highest = v;
+
     let lists = byId.get(v.viewId);
     if (lists === undefined) byId.set(v.viewId, (lists = new Map()));
-    const key = JSON.stringify(v.members);
     const installers = lists.get(key);
     if (installers === undefined) lists.set(key, [v]);
     else installers.push(v);
@@ -59,15 +119,19 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
         ),
       );
     }
-    if (before === undefined || v.viewId > before.viewId) latest.set(v.daemon, v);
+    if (before === undefined || v.viewId > before.viewId) {
+      if (before !== undefined) ownPrevious.set(v, before);
+      latest.set(v.daemon, v);
+    }
+
   }
 
-  /** viewId → one installation of it, for ids with a single member list */
-  const agreed = new Map<number, DaemonViewEvent>();
+  /** viewId → the installers of it, for ids with a single member list */
+  const agreed = new Map<number, DaemonViewEvent[]>();
   for (const [viewId, lists] of byId) {
     const variants = [...lists.values()];
     if (variants.length === 1) {
-      agreed.set(viewId, variants[0]![0]!);
+      agreed.set(viewId, variants[0]!);
       continue;
     }
     const described = variants.map((vs) => `${list(vs[0]!.members)} at ${list(vs.map((v) => v.daemon))}`).join(' and ');
@@ -81,21 +145,50 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
     );
   }
 
-  for (const [viewId, view] of [...agreed].sort(([a], [b]) => a - b)) {
-    const before = agreed.get(viewId - 1);
-    if (before === undefined || forced.has(viewId) || hasQuorum(before.members, view.members)) continue;
-    const { members } = view;
-    const previous = before.members;
-    const kept = previous.filter((m) => members.includes(m));
-    out.push(
-      violation(
-        5,
-        'quorum',
-        `daemon view ${viewId} ${list(members)} keeps ${kept.length} of the ${previous.length} members of daemon view ${viewId - 1} ` +
-          `${list(previous)}: no quorum (needs more than half, or exactly half including the oldest, ${previous[0] ?? '?'})`,
-        [before, view],
-      ),
-    );
+  const ids = [...byId.keys()].sort((a, b) => a - b);
+  for (let i = 0; i < ids.length; i++) {
+    const viewId = ids[i]!;
+    const installers = agreed.get(viewId);
+    if (installers === undefined || installers.some(isForced)) continue;
+    const view = installers[0]!;
+
+    const required = new Map<number, Requirement>();
+    const predecessor = i > 0 ? agreed.get(ids[i - 1]!)?.[0] : undefined;
+    if (predecessor !== undefined) required.set(predecessor.viewId, { rule: 'quorum', view: predecessor, why: '' });
+    for (const e of installers) {
+      const previous = ownPrevious.get(e);
+      if (previous === undefined) continue;
+      if (!required.has(previous.viewId)) {
+        required.set(previous.viewId, { rule: 'quorum', view: previous, why: `, the view ${e.daemon} installed before it` });
+      }
+      for (let j = i - 1; j >= 0 && ids[j]! > previous.viewId; j--) {
+        const skipped = agreed.get(ids[j]!);
+        if (skipped === undefined || required.has(ids[j]!)) continue;
+        required.set(ids[j]!, {
+          rule: 'ambiguous-quorum',
+          view: skipped[0]!,
+          why:
+            `, which ${list(skipped.map((s) => s.daemon))} installed while ${e.daemon} went from daemon view ${previous.viewId} ` +
+            `straight to ${viewId} (for ${e.daemon} an ambiguous session)`,
+        });
+      }
+    }
+
+    for (const [, { rule, view: before, why }] of [...required].sort(([a], [b]) => a - b)) {
+      if (hasQuorum(before.members, view.members)) continue;
+      const { members } = view;
+      const previous = before.members;
+      const kept = previous.filter((m) => members.includes(m));
+      out.push(
+        violation(
+          5,
+          rule,
+          `daemon view ${viewId} ${list(members)} keeps ${kept.length} of the ${previous.length} members of daemon view ${before.viewId} ` +
+            `${list(previous)}${why}: no quorum (needs more than half, or exactly half including the oldest, ${previous[0] ?? '?'})`,
+          [before, view],
+        ),
+      );
+    }
   }
   return out;
 }
