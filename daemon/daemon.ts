@@ -262,6 +262,8 @@ export class Daemon {
       this.log.warn({ viewId: view?.id, ballot: t.ballot }, 'flush restarted');
     } else if (t.type === 'state-stalled') {
       this.log.warn({ viewId: view?.id, group: t.group, joiner: t.joiner, provider: t.provider, transfer: t.transfer }, 'state transfer stalled: asking another member to provide');
+    } else if (t.type === 'view-change-complete') {
+      this.log.info({ viewId: view?.id, ballot: t.ballot, newViewId: t.viewId }, 'completing the view an earlier proposer got accepted');
     } else if (t.type === 'step-down') {
       this.log.warn({ reason: t.reason, incarnation: this.node.self.incarnation }, 'outside the primary component: clients expelled, rejoining');
     }
@@ -269,7 +271,7 @@ export class Daemon {
       // The checker's history format (test/checker/history.ts).
       const line =
         t.type === 'daemon-view'
-          ? { type: 'daemon-view', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId, members: t.members }
+          ? { type: 'daemon-view', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) }
           : { type: 'send', t: wallClockMs(), member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId };
       appendFileSync(this.eventLog, `${JSON.stringify(line)}\n`);
     }

@@ -236,6 +236,8 @@ export class DaemonNode {
   private accepted: chorus.ICut | undefined;
   /** Our ballot was refused by one whose proposer is gone: propose again above it. */
   private retryPropose = false;
+  /** The Install force-primary built (its daemon-view trace says `forced`). */
+  private forcedInstall: chorus.IInstall | undefined;
   /** When a conflict between two other members was first seen (it waits for the rest). */
   private conflictSinceMs: number | undefined;
   /** force-primary: the ids collected from the daemons this one reaches, until it founds. */
@@ -2243,7 +2245,7 @@ export class DaemonNode {
       this.boundaryViews.clear();
       this.table.applyBoundary(departed, this.groupFx);
     }
-    this.installView({ id: install.newViewId ?? 0, members });
+    this.installView({ id: install.newViewId ?? 0, members }, install === this.forcedInstall);
     // Groups blocked by the flush whose view did not change: unblock them now.
     for (const name of this.flushBlocked) {
       if (this.boundaryViews.has(name)) continue;
@@ -2259,7 +2261,7 @@ export class DaemonNode {
     return true;
   }
 
-  private installView(view: DaemonView): void {
+  private installView(view: DaemonView, forced = false): void {
     this.view = view;
     this.fresh = false;
     this.bootstrapPeers.clear();
@@ -2310,7 +2312,8 @@ export class DaemonNode {
     for (const m of view.members) this.joinQueue.delete(m.key);
     for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-    this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key) });
+    this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
+    this.forcedInstall = undefined;
     if (this.leaveRequested) {
       if (n === 1) this.leaveNow();
       else if (this.myIndex === 0) this.leaveQueue.add(this.key);
@@ -2476,6 +2479,7 @@ export class DaemonNode {
       groups: { groups: [...groups.values()].sort((a, b) => ((a.name ?? '') < (b.name ?? '') ? -1 : 1)) },
     };
     this.pendingInstall = install;
+    this.forcedInstall = install;
     this.out.traces.push({ type: 'view-change-start', ballot: install.ballot!.counter!, proposer: this.key, members: [this.key] });
     answer(true, `forced primary view ${id} with this daemon (ids above those of ${f.infos.size} of ${f.asked.size} daemons asked); the others rejoin it`);
     return true;

@@ -60,7 +60,8 @@ export type CoreInput =
 
 /** Trace events: what the checker and the logs see. */
 export type TraceEvent =
-  | { readonly type: 'daemon-view'; readonly viewId: number; readonly members: readonly string[] }
+  /** `forced`: the view an operator declared with force-primary (exempt from the quorum rule). */
+  | { readonly type: 'daemon-view'; readonly viewId: number; readonly members: readonly string[]; readonly forced?: boolean }
   | {
       readonly type: 'group-view';
       readonly group: string;

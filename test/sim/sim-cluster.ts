@@ -451,7 +451,7 @@ export class SimCluster {
     for (const t of out.traces) {
       this.traces.push({ at: this.nowMs, daemon, trace: t });
       if (t.type === 'daemon-view') {
-        this.record({ type: 'daemon-view', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId, members: t.members });
+        this.record({ type: 'daemon-view', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) });
       } else if (t.type === 'send') {
         this.record({ type: 'send', t: this.nowMs, member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId });
       }
