@@ -468,10 +468,14 @@ export class DaemonNode {
         return true;
       }
       if (this.nowMs - f.startedMs < window) return false;
-      this.founding = undefined; // not everyone agreed in time: look again
+      // Not everyone agreed in time: give up this founding for good (it will never
+      // install), release the voters, and look again.
+      this.withdrawFounding();
       this.bootstrapVote = undefined;
     }
-    if (this.bootstrapVote !== undefined && this.bootstrapVote.founder !== this.key && this.nowMs - this.bootstrapVote.atMs < window) return false;
+    // A vote holds until its founder installs or withdraws: a voter that changed its mind
+    // on a timer could ack a second founder while the first one's Install is on its way.
+    if (this.bootstrapVote !== undefined && this.bootstrapVote.founder !== this.key) return false;
     const candidates: ViewMember[] = [{ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }];
     for (const [key, p] of this.bootstrapPeers) {
       if (p.seenMs < this.nowMs - window) continue;
@@ -490,18 +494,31 @@ export class DaemonNode {
     return false;
   }
 
-  /** A fresh daemon asked to join a founding view 1. */
+  /** A founder that gives up: it never installs this founding, so its voters are free. */
+  private withdrawFounding(): void {
+    const f = this.founding;
+    if (f === undefined) return;
+    this.founding = undefined;
+    const withdraw: chorus.IPropose = { ballot: { counter: 1, proposer: this.selfId }, oldViewId: 0, newViewId: 0, members: [] };
+    for (const m of f.members) if (m.key !== this.key) this.send(m.key, { propose: withdraw });
+  }
+
+  /** A fresh daemon asked to join a founding view 1 (or released by a founder that gave up). */
   private onBootstrapPropose(from: PeerKey, p: chorus.IPropose): void {
     if (!this.fresh || this.view !== undefined) return;
+    if ((p.newViewId ?? 0) === 0) {
+      if (this.bootstrapVote?.founder === from) this.bootstrapVote = undefined;
+      return;
+    }
     const named = (p.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
     if (!named) return;
     const vote = this.bootstrapVote;
-    if (vote !== undefined && vote.founder !== from && this.nowMs - vote.atMs < 3 * this.joinRetryMs) return;
+    if (vote !== undefined && vote.founder !== from && vote.founder !== this.key) return;
     if (this.founding !== undefined && from !== this.key) {
       // Someone else founds with us in it: step back if they are older than us.
       const founder = memberFromProto((p.members ?? []).find((m) => peerKey({ name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' }) === from) ?? {});
       if (compareAge(founder, { id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }) > 0) return;
-      this.founding = undefined;
+      this.withdrawFounding();
     }
     this.bootstrapVote = { founder: from, atMs: this.nowMs };
     this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId: 0 } });

@@ -228,4 +228,20 @@ describe('view change under compound faults', () => {
     expect(sim.nodes.get('a')!.currentView!.members.map((m) => m.key)).not.toContain(sim.nodes.get('b')!.selfKey);
     expectGuarantees(sim);
   });
+
+  it.each([1, 2, 3])('a founder whose Install is lost keeps its voters: no second founder forms another view 1 with them (seed %i)', (seed) => {
+    const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
+    for (const n of ['a', 'b', 'c']) sim.addDaemon(n, ['a', 'b', 'c'].filter((x) => x !== n), 3);
+    sim.runUntil(() => sim.nodes.get('a')!.currentView !== undefined, 10_000);
+    sim.cut('a', 'c'); // a's Install to c dies on the link; c voted for a
+    // Two more fresh daemons that know only c: with c they would be three, enough to found.
+    sim.addDaemon('d', ['c', 'e'], 3);
+    sim.addDaemon('e', ['c', 'd'], 3);
+    sim.run(sim.nowMs + 30 * SUSPECT_MS);
+    const ones = new Set(sim.history.flatMap((h) => (h.type === 'daemon-view' && h.viewId === 1 ? [h.members.join(',')] : [])));
+    expect([...ones].length, [...ones].join(' | ')).toBe(1);
+    sim.healAll();
+    sim.run(sim.nowMs + 30 * SUSPECT_MS);
+    expectGuarantees(sim);
+  });
 });
