@@ -236,6 +236,8 @@ export class DaemonNode {
   private accepted: chorus.ICut | undefined;
   /** Our ballot was refused by one whose proposer is gone: propose again above it. */
   private retryPropose = false;
+  /** The highest ballot counter seen in any view: new ballots go above it. */
+  private maxCounter = 0;
   /** The Install force-primary built (its daemon-view trace says `forced`). */
   private forcedInstall: chorus.IInstall | undefined;
   /** When a conflict between two other members was first seen (it waits for the rest). */
@@ -1697,7 +1699,7 @@ export class DaemonNode {
       this.stepDown('no quorum of the last primary view');
       return true;
     }
-    const ballot: Ballot = { counter: this.highest.counter + 1, proposer: this.selfId };
+    const ballot: Ballot = { counter: Math.max(this.highest.counter, this.maxCounter) + 1, proposer: this.selfId };
     this.joinQueue.clear();
     this.leaveQueue.clear();
     const propose: chorus.IPropose = {
@@ -1746,6 +1748,7 @@ export class DaemonNode {
       // way, and continue above it if that flush does not complete in time.
       const higher = ballotFromProto(ack.highest);
       if (compareBallot(higher, this.highest) > 0) this.highest = higher;
+      this.maxCounter = Math.max(this.maxCounter, higher.counter);
       this.proposal = undefined;
       this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
       // Its proposer runs the flush if it is a member we still hear; otherwise (it crashed,
@@ -2069,7 +2072,11 @@ export class DaemonNode {
       if (install !== undefined) this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: install } });
       return;
     }
-    const order = compareBallot(ballot, this.highest);
+    // Promises bind within one flush: a member not flushing made none in this view (it
+    // flushes from its first acknowledgement until it installs or steps down), so a ballot
+    // it saw in an earlier view does not make it refuse (the proposer would wait for a
+    // flush that is long over).
+    const order = this.flush === undefined ? 1 : compareBallot(ballot, this.highest);
     if (order < 0) {
       // Members acknowledge only the highest ballot; say which, so its proposer continues
       // above it at once instead of timing out.
@@ -2082,6 +2089,7 @@ export class DaemonNode {
       return;
     }
     this.highest = ballot;
+    this.maxCounter = Math.max(this.maxCounter, ballot.counter);
     if (this.proposal !== undefined && from !== this.key) this.proposal = undefined; // outvoted
     // Stop sending in the old view: everything stamped so far goes out first, so the
     // proposer has it before it has our acknowledgement (links are FIFO).
