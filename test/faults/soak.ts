@@ -8,6 +8,9 @@
 // the rounds join with state transfer (replicas that must end equal).
 //
 // Loaded by scripts/test-faults.mjs through vite (TypeScript, like the tests).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+
 import { FaultCluster, sleep } from './harness.js';
 import { FaultRecorder } from './fault-recorder.js';
 import { JoinTimeoutError, Member, Replica, Traffic, settle } from './members.js';
@@ -67,6 +70,9 @@ const CONVERGE_MS = 60_000;
 
 export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
   const log = options.log ?? ((line: string) => console.log(line));
+  /** CHORUS_SOAK_DUMP=dir: the history of every round with violations goes to dir/soak-<seed>-round-<n>.jsonl. */
+  const dumpDir = process.env.CHORUS_SOAK_DUMP || undefined;
+  if (dumpDir !== undefined) mkdirSync(dumpDir, { recursive: true });
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
   const rand = random(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
@@ -195,6 +201,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
       );
       for (const t of roundTimes) log(`    ${formatViewChange(t)}`);
       if (check.violations.length > 0) log(check.report.split('\n').map((l) => `    ${l}`).join('\n'));
+      if (check.violations.length > 0 && dumpDir !== undefined) {
+        const file = joinPath(dumpDir, `soak-${seed}-round-${rounds}.jsonl`);
+        writeFileSync(file, check.history.map((e) => JSON.stringify(e)).join('\n') + '\n');
+        log(`    history: ${file}`);
+      }
       if (stateViolation > 0) log(`    G6 replicas differ at the end: ${[...digests].join(' | ')}`);
       for (const s of stuck) log(`    G7 never completed: ${s}`);
     }
