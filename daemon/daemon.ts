@@ -18,6 +18,7 @@ import type { DaemonConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { PeerLinks } from './peer-links.js';
+import { calibrateWallClock, wallClockMs } from './wall-clock.js';
 
 export interface DaemonAddresses {
   /** Actual host:port of the client gateway (WebSocket). */
@@ -42,11 +43,6 @@ interface ViewChangeRecord {
 }
 
 const MAX_TIMELINE = 100;
-
-/** Wall-clock ms with sub-ms precision, comparable across processes of one host (event logs). */
-function wallClockMs(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 export class Daemon {
   readonly name: string;
@@ -99,6 +95,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     const cfg = this.config;
+    // Event-log times are compared with other processes' (daemon/wall-clock.ts): anchor
+    // the clock now rather than on the first event.
+    if (this.eventLog !== undefined) calibrateWallClock();
     const self = { name: cfg.name, incarnation: this.incarnation };
     this.peers = new PeerLinks({
       cluster: cfg.cluster,

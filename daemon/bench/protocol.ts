@@ -3,10 +3,11 @@
 // header every benchmark message carries.
 import type { HistogramJson } from './histogram.js';
 import type { Order } from '../../client-sdk/index.js';
+import { wallClockMs } from '../wall-clock.js';
 
 /** Wall-clock milliseconds with sub-µs resolution, comparable across processes of one host. */
 export function now(): number {
-  return performance.timeOrigin + performance.now();
+  return wallClockMs();
 }
 
 // ---------------------------------------------------------------- message header

@@ -6,11 +6,10 @@
 import type { Group, Message, View } from '../../client-sdk/index.js';
 import type { HistoryEvent } from '../checker/history.js';
 import { groupViewEvent } from '../multi/recorder.js';
+import { wallClockMs } from '../../daemon/wall-clock.js';
 
-/** Same clock as the daemons' event logs: sub-ms wall-clock time. */
-export function wallClockMs(): number {
-  return performance.timeOrigin + performance.now();
-}
+/** Same clock as the daemons' event logs: sub-ms wall-clock time (daemon/wall-clock.ts). */
+export { wallClockMs };
 
 export interface AcceptedMulticast {
   readonly t: number;

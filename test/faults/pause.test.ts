@@ -3,7 +3,7 @@
 // members (`partitioned`) and rejoins as a new incarnation, and its members join again.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { sleep } from './harness.js';
+import { sleep, wallClockMs } from './harness.js';
 import { Scenario } from './scenario.js';
 
 /** Generous: the waits inside have their own, more telling, timeouts. */
@@ -25,7 +25,7 @@ describe('a paused daemon', () => {
     await sleep(800);
     const fault = await s.cluster.pause('c');
     await s.cluster.waitForView(['a', 'b']);
-    await sleep(Math.max(0, fault.t + 3 * s.cluster.suspectMs - performance.timeOrigin - performance.now()));
+    await sleep(Math.max(0, fault.t + 3 * s.cluster.suspectMs - wallClockMs()));
     await s.cluster.resume('c');
     await s.cluster.waitForView(s.cluster.names);
     const key = await s.cluster.key('c');
