@@ -16,8 +16,11 @@
 // large gap and loses). Afterwards the clock is monotonic, like performance.now().
 import { performance } from 'node:perf_hooks';
 
-/** Ticks sampled when anchoring: each costs up to 1 ms of spinning, once per process. */
-const SAMPLES = 5;
+/** Ticks sampled when anchoring (each costs up to 1 ms of spinning, once per process)… */
+const MIN_SAMPLES = 3;
+const MAX_SAMPLES = 20;
+/** …until one was observed within this many ms (not preempted). */
+const GOOD_GAP_MS = 0.02;
 
 let offsetMs: number | undefined;
 let anchorErrorMs = Number.POSITIVE_INFINITY;
@@ -26,7 +29,7 @@ let anchorErrorMs = Number.POSITIVE_INFINITY;
 export function calibrateWallClock(): void {
   let best = Number.POSITIVE_INFINITY;
   let offset = Date.now() - performance.now();
-  for (let i = 0; i < SAMPLES; i++) {
+  for (let i = 0; i < MAX_SAMPLES && (i < MIN_SAMPLES || best > GOOD_GAP_MS); i++) {
     const d0 = Date.now();
     let before = performance.now();
     let d1 = Date.now();
