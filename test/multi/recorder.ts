@@ -2,10 +2,11 @@
 // (test/checker/history.ts), so real-process runs are checked like simulator runs.
 import type { Group, Message, View } from '../../client-sdk/index.js';
 import type { HistoryEvent } from '../checker/history.js';
+import { wallClockMs } from '../../daemon/wall-clock.js';
 
-/** Same clock as the daemons' event logs: sub-ms wall-clock time. */
+/** Same clock as the daemons' event logs (daemon/wall-clock.ts): sub-ms wall-clock time. */
 function now(): number {
-  return performance.timeOrigin + performance.now();
+  return wallClockMs();
 }
 
 export class HistoryRecorder {
