@@ -243,7 +243,7 @@ export class DaemonNode {
   /** When a conflict between two other members was first seen (it waits for the rest). */
   private conflictSinceMs: number | undefined;
   /** force-primary: the ids collected from the daemons this one reaches, until it founds. */
-  private forcing: { startedMs: number; asked: Set<PeerKey>; infos: Map<PeerKey, chorus.IForceInfo> } | undefined;
+  private forcing: { startedMs: number; asked: Set<PeerKey>; infos: Map<PeerKey, chorus.IForceInfo>; yieldTo: PeerKey | undefined } | undefined;
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
   private lastGroups: chorus.IGroupTable | undefined;
   private lastViewId = 0;
@@ -2436,18 +2436,23 @@ export class DaemonNode {
     if (this.forcing !== undefined) return; // already asking: one answer comes for both
     const asked = new Set<PeerKey>([...this.seeds.keys(), ...this.heardFrom.keys()]);
     asked.delete(this.key);
-    this.forcing = { startedMs: this.nowMs, asked, infos: new Map() };
+    this.forcing = { startedMs: this.nowMs, asked, infos: new Map(), yieldTo: undefined };
     for (const k of asked) this.send(k, { forceQuery: { who: this.selfId } });
     this.forceProgress();
   }
 
   private onForceQuery(from: PeerKey): void {
     const inPrimary = this.view !== undefined;
+    // Two operators forcing at once: a query comes only from a forcing daemon, so a
+    // smaller one that asks us wins. (It sees us forcing, or not yet: either way it goes
+    // on and we refuse; when we ask it, it answers forcing and we refuse too.)
+    if (this.forcing !== undefined && from < this.key) this.forcing.yieldTo ??= from;
     this.send(from, {
       forceInfo: {
         maxViewId: Math.max(this.lastViewId, this.maxViewIdSeen()),
         groups: inPrimary ? this.table.toProto() : (this.lastGroups ?? { groups: [] }),
         primaryViewId: inPrimary ? this.view!.id : 0,
+        forcing: this.forcing !== undefined,
       },
     });
   }
@@ -2475,6 +2480,11 @@ export class DaemonNode {
         answer(false, `daemon ${k} is in primary view ${info.primaryViewId ?? 0}: this daemon rejoins it instead`);
         return true;
       }
+      if (info.forcing === true && k < this.key) f.yieldTo ??= k;
+    }
+    if (f.yieldTo !== undefined) {
+      answer(false, `daemon ${f.yieldTo} is forcing a primary too (an operator ran force-primary there): this daemon rejoins it instead`);
+      return true;
     }
     let maxId = Math.max(this.lastViewId, this.maxViewIdSeen());
     const groups = new Map<string, chorus.IGroupState>();
