@@ -266,6 +266,10 @@ export class Daemon {
     } else if (t.type === 'step-down') {
       this.log.warn({ reason: t.reason, incarnation: this.node.self.incarnation }, 'outside the primary component: clients expelled, rejoining');
     }
+    if (this.eventLog !== undefined && t.type === 'left' && t.viewId !== undefined) {
+      const line = { type: 'daemon-left', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId };
+      appendFileSync(this.eventLog, `${JSON.stringify(line)}\n`);
+    }
     if (this.eventLog !== undefined && (t.type === 'daemon-view' || t.type === 'send')) {
       // The checker's history format (test/checker/history.ts).
       const line =

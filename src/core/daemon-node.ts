@@ -1616,10 +1616,10 @@ export class DaemonNode {
     else this.send(this.view.members[0]!.key, { leaveRequest: { who: this.selfId } });
   }
 
-  private leaveNow(): void {
+  private leaveNow(viewId?: number): void {
     this.mode = 'left';
     this.out.left = true;
-    this.out.traces.push({ type: 'left' });
+    this.out.traces.push({ type: 'left', ...(viewId !== undefined ? { viewId } : {}) });
     for (const c of this.clients.keys()) this.out.closeClients.push({ client: c, reason: 'daemon left the cluster' });
     this.clients.clear();
   }
@@ -2231,7 +2231,7 @@ export class DaemonNode {
       // A view without us (we were excluded, or we leave): its cut was computed without
       // us, so we deliver nothing more of the old view.
       this.lastInstall = install;
-      if (this.leaveRequested) this.leaveNow();
+      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
       else this.stepDown('excluded from the new view');
       return true;
     }
@@ -2257,7 +2257,7 @@ export class DaemonNode {
     }
     const inView = members.some((m) => m.key === this.key);
     if (!inView) {
-      if (this.leaveRequested) this.leaveNow();
+      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
       else this.stepDown('excluded from the new view');
       return true;
     }

@@ -71,7 +71,8 @@ export type TraceEvent =
       readonly left: readonly string[];
     }
   | { readonly type: 'view-change-start'; readonly ballot: number; readonly proposer: string; readonly members: readonly string[] }
-  | { readonly type: 'left' }
+  /** Left on purpose; `viewId`: the daemon view whose change took it out (it took part in it). */
+  | { readonly type: 'left'; readonly viewId?: number }
   /** A local client's message entered the sending stream, stamped with its sending view. */
   | {
       readonly type: 'send';

@@ -914,3 +914,23 @@ describe('guarantee 6: state transfer', () => {
     expectClean(s.events);
   });
 });
+
+describe('primary component: daemons that leave on purpose', () => {
+  const views = (id: number, members: string[], at: string[]): HistoryEvent[] =>
+    at.map((d) => ({ type: 'daemon-view', t: id, daemon: d, viewId: id, members }));
+
+  it('counts a daemon that left on purpose at the change towards its quorum', () => {
+    const h: HistoryEvent[] = [...views(4, ['a#1', 'b#1'], ['a#1', 'b#1']), { type: 'daemon-left', t: 5, daemon: 'a#1', viewId: 5 }, ...views(5, ['b#1'], ['b#1'])];
+    expect(checkPrimaryComponent(h)).toEqual([]);
+  });
+
+  it('rejects the same change when the daemon that went did not leave on purpose', () => {
+    const h: HistoryEvent[] = [...views(4, ['a#1', 'b#1'], ['a#1', 'b#1']), ...views(5, ['b#1'], ['b#1'])];
+    expect(checkPrimaryComponent(h).map((v) => v.rule)).toEqual(['quorum']);
+  });
+
+  it('does not count a leave recorded for another view change', () => {
+    const h: HistoryEvent[] = [...views(4, ['a#1', 'b#1'], ['a#1', 'b#1']), { type: 'daemon-left', t: 5, daemon: 'a#1', viewId: 9 }, ...views(5, ['b#1'], ['b#1'])];
+    expect(checkPrimaryComponent(h).map((v) => v.rule)).toEqual(['quorum']);
+  });
+});

@@ -48,6 +48,8 @@ export interface DeliveryRecord {
 
 export interface HistoryIndex {
   readonly daemonViews: DaemonViewEvent[];
+  /** Daemon view id → the daemons that left on purpose at the change to it. */
+  readonly leftAt: Map<number, Set<string>>;
   readonly groupViews: GroupViewEvent[];
   /** Every send, in history order (duplicates of an id included). */
   readonly sends: SendRecord[];
@@ -88,6 +90,7 @@ export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
   let ignoredCount = 0;
   const index: Omit<HistoryIndex, 'ignoredCount'> = {
     daemonViews: [],
+    leftAt: new Map(),
     groupViews: [],
     sends: [],
     sendById: new Map(),
@@ -169,6 +172,9 @@ export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
       }
       case 'crash':
         for (const session of [...openOf(e.member).values()]) close(session, 'crash', e);
+        break;
+      case 'daemon-left':
+        getOrCreate(index.leftAt, e.viewId, () => new Set<string>()).add(e.daemon);
         break;
       case 'daemon-crash':
       case 'transfer':

@@ -112,6 +112,18 @@ export interface DaemonCrashEvent {
 }
 
 /**
+ * A daemon left the daemon view on purpose (SIGTERM): it took part in the view change to
+ * daemon view `viewId`, which took it out, and it is gone for good. It counts towards the
+ * quorum of that change (it cannot take part in any other successor of its last view).
+ */
+export interface DaemonLeftEvent {
+  readonly type: 'daemon-left';
+  readonly t: number;
+  readonly daemon: string;
+  readonly viewId: number;
+}
+
+/**
  * A member installed state (guarantee 6) before its first view of a session: the state
  * taken at the start of group view `viewId`, which reflects the messages `contents`
  * (ids, in the provider's delivery order). Recorded before that view's group-view event.
@@ -138,6 +150,7 @@ export type HistoryEvent =
   | LeaveEvent
   | CrashEvent
   | DaemonCrashEvent
+  | DaemonLeftEvent
   | TransferEvent;
 
 export type HistoryEventType = HistoryEvent['type'];

@@ -14,6 +14,7 @@ export type {
   ChangeCause,
   CrashEvent,
   DaemonCrashEvent,
+  DaemonLeftEvent,
   DaemonViewEvent,
   DeliverEvent,
   ExpelledEvent,

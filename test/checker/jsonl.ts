@@ -24,6 +24,7 @@ const FIELDS: Readonly<Record<string, Readonly<Record<string, FieldKind>>>> = {
   leave: { member: 'string', group: 'string' },
   crash: { member: 'string' },
   'daemon-crash': { daemon: 'string' },
+  'daemon-left': { daemon: 'string', viewId: 'number' },
 };
 
 function hasKind(value: unknown, kind: FieldKind): boolean {

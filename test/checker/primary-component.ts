@@ -26,6 +26,8 @@
 //   hold a quorum of w too, or w's members may have gone on in a primary of their own.
 //   (Only the views someone installed are visible; an acknowledged proposal that nobody
 //   installed is not.)
+//   Daemons that left on purpose at the change to v (`daemon-left` with viewId v) count
+//   as present: they took part in that change and can take part in no other.
 // - `forced-view-id`: a view founded by `force-primary` is exempt from the quorum rules
 //   but must take an id above every daemon view installed anywhere before it in the
 //   history (history order: the simulator records in its global time order; merged
@@ -174,8 +176,12 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
       }
     }
 
+    // Daemons that left on purpose at this change took part in it and are gone for good:
+    // they count towards its quorum (a coordinator of two that leaves keeps the primary).
+    const leavers = index.leftAt.get(viewId) ?? new Set<string>();
+    const counted = [...view.members, ...leavers];
     for (const [, { rule, view: before, why }] of [...required].sort(([a], [b]) => a - b)) {
-      if (hasQuorum(before.members, view.members)) continue;
+      if (hasQuorum(before.members, counted)) continue;
       const { members } = view;
       const previous = before.members;
       const kept = previous.filter((m) => members.includes(m));

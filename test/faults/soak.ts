@@ -170,7 +170,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
       await Promise.all(traffic.map((t) => t.stop()));
       const settled = await settle(members, group, recorder);
       const live = alive();
-      const daemonLogs = reader.read(cluster.eventLogs, (e) => e.type === 'daemon-view' || (e.type === 'send' && e.group === group));
+      const daemonLogs = reader.read(cluster.eventLogs, (e) => e.type === 'daemon-view' || e.type === 'daemon-left' || (e.type === 'send' && e.group === group));
       const clientEvents = recorder.events.filter((e: HistoryEvent) => !('group' in e) || e.group === group);
       const check = checkRun({ daemonLogs, clientEvents, live: live.map((m) => m.id), accepted: recorder.accepted });
       const roundTimes = measureViewChanges(cluster.faults.slice(faultsBefore), daemonLogs, proposalsFrom(cluster.processes));

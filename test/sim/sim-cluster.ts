@@ -452,6 +452,8 @@ export class SimCluster {
       this.traces.push({ at: this.nowMs, daemon, trace: t });
       if (t.type === 'daemon-view') {
         this.record({ type: 'daemon-view', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) });
+      } else if (t.type === 'left' && t.viewId !== undefined) {
+        this.record({ type: 'daemon-left', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId });
       } else if (t.type === 'send') {
         this.record({ type: 'send', t: this.nowMs, member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId });
       }
