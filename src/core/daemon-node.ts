@@ -150,7 +150,11 @@ export class DaemonNode {
   private fresh: boolean;
   private readonly bootstrapPeers = new Map<PeerKey, { advertise: string; seenMs: number }>();
   /** The founder this fresh daemon agreed to (one at a time, so two founders cannot both win). */
-  private bootstrapVote: { founder: PeerKey; atMs: number } | undefined;
+  private bootstrapVote: { founder: PeerKey; attempt: number; atMs: number; candidates: PeerKey[]; askedMs: number } | undefined;
+  /** Founding attempts this fresh daemon promised never to vote for (founder → up to which attempt). */
+  private readonly refusedFounders = new Map<PeerKey, number>();
+  /** This daemon's founding attempts so far (each one's ballot counter). */
+  private foundingAttempt = 0;
   private founding: { members: ViewMember[]; acks: Set<PeerKey>; startedMs: number } | undefined;
 
   private mode: Mode;
@@ -456,7 +460,7 @@ export class DaemonNode {
       if (f.acks.size === f.members.length) {
         // Everyone agreed to this founder: install view 1.
         const install: chorus.IInstall = {
-          ballot: { counter: 1, proposer: this.selfId },
+          ballot: { counter: this.foundingAttempt, proposer: this.selfId },
           oldViewId: 0,
           newViewId: 1,
           members: f.members.map(memberToProto),
@@ -475,9 +479,18 @@ export class DaemonNode {
       this.withdrawFounding();
       this.bootstrapVote = undefined;
     }
-    // A vote holds until its founder installs or withdraws: a voter that changed its mind
-    // on a timer could ack a second founder while the first one's Install is on its way.
-    if (this.bootstrapVote !== undefined && this.bootstrapVote.founder !== this.key) return false;
+    // A vote holds until its founder installs or withdraws, or another of its candidates
+    // promises never to vote for it (FoundingRelease): a voter that changed its mind on a
+    // timer could ack a second founder while the first one's Install is on its way.
+    const vote = this.bootstrapVote;
+    if (vote !== undefined && vote.founder !== this.key) {
+      if (this.nowMs - vote.atMs >= window && this.nowMs - vote.askedMs >= this.joinRetryMs) {
+        vote.askedMs = this.nowMs;
+        const founder = keyToId(vote.founder);
+        for (const k of vote.candidates) if (k !== this.key && k !== vote.founder) this.send(k, { foundingRelease: { founder, attempt: vote.attempt } });
+      }
+      return false;
+    }
     const candidates: ViewMember[] = [{ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }];
     for (const [key, p] of this.bootstrapPeers) {
       if (p.seenMs < this.nowMs - window) continue;
@@ -488,9 +501,10 @@ export class DaemonNode {
     if (candidates[0]!.key !== this.key) return false;
     // Ask them: each fresh daemon agrees to one founder at a time, so two founders with
     // overlapping candidate sets cannot both form a view 1.
-    this.bootstrapVote = { founder: this.key, atMs: this.nowMs };
+    this.foundingAttempt += 1;
+    this.bootstrapVote = { founder: this.key, attempt: this.foundingAttempt, atMs: this.nowMs, candidates: candidates.map((m) => m.key), askedMs: this.nowMs };
     this.founding = { members: candidates, acks: new Set([this.key]), startedMs: this.nowMs };
-    const propose: chorus.IPropose = { ballot: { counter: 1, proposer: this.selfId }, oldViewId: 0, newViewId: 1, members: candidates.map(memberToProto) };
+    const propose: chorus.IPropose = { ballot: { counter: this.foundingAttempt, proposer: this.selfId }, oldViewId: 0, newViewId: 1, members: candidates.map(memberToProto) };
     for (const m of candidates) if (m.key !== this.key) this.send(m.key, { propose });
     this.out.traces.push({ type: 'view-change-start', ballot: 1, proposer: this.key, members: candidates.map((m) => m.key) });
     return false;
@@ -505,6 +519,22 @@ export class DaemonNode {
     for (const m of f.members) if (m.key !== this.key) this.send(m.key, { propose: withdraw });
   }
 
+  /** Bootstrap: a voter asks us to refuse its silent founder (or we asked, and get the promise). */
+  private onFoundingRelease(from: PeerKey, r: chorus.IFoundingRelease): void {
+    if (!this.fresh || this.view !== undefined) return;
+    const founder = peerKey({ name: r.founder?.name ?? '', incarnation: r.founder?.incarnation ?? '' });
+    const attempt = r.attempt ?? 0;
+    const vote = this.bootstrapVote;
+    if (r.refused === true) {
+      if (vote?.founder === founder && vote.attempt <= attempt && vote.candidates.includes(from)) this.bootstrapVote = undefined;
+      return;
+    }
+    // We voted for that attempt (it may still found with us), or we are its founder: no promise.
+    if (founder === this.key || (vote?.founder === founder && vote.attempt === attempt)) return;
+    this.refusedFounders.set(founder, Math.max(this.refusedFounders.get(founder) ?? 0, attempt));
+    this.send(from, { foundingRelease: { founder: r.founder ?? null, refused: true, attempt } });
+  }
+
   /** A fresh daemon asked to join a founding view 1 (or released by a founder that gave up). */
   private onBootstrapPropose(from: PeerKey, p: chorus.IPropose): void {
     if (!this.fresh || this.view !== undefined) return;
@@ -516,13 +546,15 @@ export class DaemonNode {
     if (!named) return;
     const vote = this.bootstrapVote;
     if (vote !== undefined && vote.founder !== from && vote.founder !== this.key) return;
+    if ((p.ballot?.counter ?? 0) <= (this.refusedFounders.get(from) ?? 0)) return;
     if (this.founding !== undefined && from !== this.key) {
       // Someone else founds with us in it: step back if they are older than us.
       const founder = memberFromProto((p.members ?? []).find((m) => peerKey({ name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' }) === from) ?? {});
       if (compareAge(founder, { id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }) > 0) return;
       this.withdrawFounding();
     }
-    this.bootstrapVote = { founder: from, atMs: this.nowMs };
+    const candidates = (p.members ?? []).map((m) => peerKey({ name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' }));
+    this.bootstrapVote = { founder: from, attempt: p.ballot?.counter ?? 0, atMs: this.nowMs, candidates, askedMs: this.nowMs };
     this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId: 0 } });
   }
 
@@ -586,6 +618,7 @@ export class DaemonNode {
     else if (frame.stateAck) this.onStateAck(frame.stateAck);
     else if (frame.forceQuery) this.onForceQuery(from);
     else if (frame.forceInfo) this.onForceInfo(from, frame.forceInfo);
+    else if (frame.foundingRelease) this.onFoundingRelease(from, frame.foundingRelease);
   }
 
   /** Frames of a view this daemon has not installed yet wait for it. */
@@ -1737,7 +1770,8 @@ export class DaemonNode {
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
     if ((ack.oldViewId ?? 0) === 0) {
-      if (this.founding?.members.some((m) => m.key === from)) this.founding.acks.add(from);
+      // Only a vote for this attempt: one for an earlier attempt may have been released since.
+      if (this.founding?.members.some((m) => m.key === from) && (ack.ballot?.counter ?? 0) === this.foundingAttempt) this.founding.acks.add(from);
       return;
     }
     const p = this.proposal;

@@ -241,6 +241,9 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
     case 'forceQuery':
       checkDaemonId(frame.forceQuery.who, 'ForceQuery.who');
       return;
+    case 'foundingRelease':
+      checkDaemonId(frame.foundingRelease.founder, 'FoundingRelease.founder');
+      return;
     case 'forceInfo': {
       const groups = frame.forceInfo.groups?.groups;
       if (groups) for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');

@@ -168,6 +168,7 @@ const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
   stateChunk: { stateChunk: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, data: bytes(5, 6), last: true, errorCode: 'E', errorMessage: 'm' } },
   stateAck: { stateAck: { group: 'g1', joiner: 'c2', provider: 'c1', transfer: 3, chunk: 7, installed: true } },
   forceQuery: { forceQuery: { who: id('c') } },
+  foundingRelease: { foundingRelease: { founder: id('a'), refused: true, attempt: 2 } },
   forceInfo: { forceInfo: { maxViewId: 12, primaryViewId: 3, forcing: true, groups: { groups: [{ name: 'g1', viewId: 9, totalSeq: 40, members: [] }] } } },
 };
 
