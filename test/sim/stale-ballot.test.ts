@@ -70,7 +70,7 @@ function viewChangeTime(sim: SimCluster, victim: string, rest: readonly string[]
   return sim.nowMs - t0;
 }
 
-describe('attack: stale ballot from a completed takeover', () => {
+describe('stale ballot from a completed takeover', () => {
   it.each([1, 2, 3])('control: a crash is handled within the suspect timeout plus a few heartbeats (seed %i)', (seed) => {
     const sim = clusterOneByOne(seed, ['z', 'a', 'c', 'd', 'e']);
     sim.crash('e');

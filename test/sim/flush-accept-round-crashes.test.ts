@@ -59,7 +59,7 @@ function flushRestarts(sim: SimCluster): number {
   return sim.traces.filter((t) => t.trace.type === 'flush-restart').length;
 }
 
-describe('attack: proposer crash in the accept round', () => {
+describe('proposer crash in the accept round', () => {
   it.each([1, 2, 3, 4])('proposer crashes after some Readys, one member not yet holding the Cut (seed %i)', (seed) => {
     const names = ['a', 'b', 'c', 'd', 'e'];
     const sim = clusterOneByOne(seed, names);

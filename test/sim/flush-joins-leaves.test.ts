@@ -59,7 +59,7 @@ function flushRestarts(sim: SimCluster): number {
   return sim.traces.filter((t) => t.trace.type === 'flush-restart').length;
 }
 
-describe('attack: joiners, restarts, slow members', () => {
+describe('joiners, restarts, slow members', () => {
   it.each([1, 2, 3])('the proposer installs a view with a joiner and crashes; its Install to the joiner was lost (seed %i)', (seed) => {
     const names = ['a', 'b', 'c', 'd'];
     const sim = clusterOneByOne(seed, names);

@@ -1,4 +1,4 @@
-// Adversarial fuzz: faults timed to the phases of a flush (after Propose, after the Cut, after some Readys), several per flush: crash the proposer or a member, freeze, short one-way cuts, restarts under the same name, joins (no voluntary leaves: see attack-joiners for the leaver quorum). Guarantees always; liveness after healing whenever a primary survives.
+// Adversarial fuzz: faults timed to the phases of a flush (after Propose, after the Cut, after some Readys), several per flush: crash the proposer or a member, freeze, short one-way cuts, restarts under the same name, joins (no voluntary leaves: see flush-joins-leaves for the leaver quorum). Guarantees always; liveness after healing whenever a primary survives.
 import { describe, expect, it } from 'vitest';
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { Random } from './random.js';
@@ -151,8 +151,8 @@ function fuzz(seed: number): void {
   expectOnePrimary(sim, all);
 }
 
-describe('attack: flush-phase fuzz', () => {
-  const from = Number(process.env.ATTACK_FUZZ_FROM ?? 1);
-  const count = Number(process.env.ATTACK_FUZZ_COUNT ?? 12);
+describe('flush-phase fuzz', () => {
+  const from = Number(process.env.CHORUS_FLUSH_FUZZ_FROM ?? 1);
+  const count = Number(process.env.CHORUS_FLUSH_FUZZ_COUNT ?? 12);
   it.each(Array.from({ length: count }, (_, i) => from + i))('flush-phase fuzz (seed %i)', (seed) => fuzz(seed));
 });

@@ -1,5 +1,6 @@
-// Adversarial scenarios: bootstrap (forming the first primary) when a founder crashes after collecting some votes.
+// Adversarial scenarios: force-primary after the last primary's proposer installed a view that the forcing daemon had only accepted; two operators forcing at once.
 import { describe, expect, it } from 'vitest';
+import { chorus } from '../../src/wire/gen/chorus.js';
 import { checkHistory, formatViolations } from '../checker/index.js';
 import { SimCluster, type SimClient } from './sim-cluster.js';
 
@@ -58,21 +59,46 @@ function flushRestarts(sim: SimCluster): number {
   return sim.traces.filter((t) => t.trace.type === 'flush-restart').length;
 }
 
-describe('attack: bootstrap founder crash', () => {
-  it.each([1, 3, 4, 5])('a founder that crashes after one vote blocks the first primary forever (4 started, expect 3; seed %i)', (seed) => {
-    const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
-    const all = ['a', 'b', 'c', 'd'];
-    sim.slow('c', 200);
-    sim.slow('d', 200);
-    for (const n of all) sim.addDaemon(n, all.filter((x) => x !== n), 3);
-    sim.runUntil(() => peek(sim, 'a').founding !== undefined && peek(sim, 'b').bootstrapVote?.founder === sim.nodes.get('a')!.selfKey, 20_000);
-    sim.crash('a'); // before every vote is in: view 1 was never installed anywhere
-    sim.slow('c', 0);
-    sim.slow('d', 0);
-    sim.run(sim.nowMs + 100_000);
-    const votes = ['b', 'c', 'd'].map((n) => `${n}:${peek(sim, n).state}:vote=${peek(sim, n).bootstrapVote?.founder ?? '-'}`).join(' ');
-    expect(sim.history.some((h) => h.type === 'daemon-view'), `no view at all after 100 s: ${votes}`).toBe(true);
+describe('force-primary after an accepted, installed-elsewhere view', () => {
+  it.each([1, 2, 3])('the forcing daemon accepted view V (installed by the crashed proposer): group view ids of V are not reused (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c'];
+    const sim = clusterOneByOne(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    sim.run(sim.nowMs + 50);
+    const v = sim.nodes.get('a')!.currentView!.id;
+    sim.crash('b');
+    sim.runUntil(() => peek(sim, 'c').accepted !== undefined, 5_000);
+    sim.cut('a', 'c', true); // a's Install to c is lost
+    sim.runUntil(() => sim.nodes.get('a')!.currentView!.id > v, 5_000);
+    // a is in V = {a, c}: its member saw the group view without b's member, and a message in it.
+    clients[0]!.multicast('g', 'in-V', chorus.Order.ORDER_TOTAL);
+    sim.run(sim.nowMs + 20);
+    sim.crash('a'); // the majority of {a, b, c} is gone for good
+    sim.run(sim.nowMs + 10 * SUSPECT_MS); // c cannot form a view alone: it steps down
+    sim.healAll();
+    sim.input('c', { kind: 'force-primary' });
+    sim.runUntil(() => sim.nodes.get('c')!.state === 'normal', 10 * SUSPECT_MS);
+    const y = sim.addClient('c');
+    joinAll(sim, [y], 'g');
+    y.multicast('g', 'after-force', chorus.Order.ORDER_TOTAL);
+    sim.run(sim.nowMs + 5 * SUSPECT_MS);
     expectGuarantees(sim);
-    expectOnePrimary(sim, ['b', 'c', 'd']);
+  });
+
+  it.each([1, 2])('two operators force-primary on two survivors at once (seed %i)', (seed) => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const sim = clusterOneByOne(seed, names);
+    const clients = names.map((d) => sim.addClient(d));
+    joinAll(sim, clients, 'g');
+    sim.crash('a');
+    sim.crash('b');
+    sim.crash('c');
+    sim.run(sim.nowMs + 10 * SUSPECT_MS); // d, e: 2 of 5, both step down
+    sim.input('d', { kind: 'force-primary' });
+    sim.input('e', { kind: 'force-primary' });
+    sim.run(sim.nowMs + 30 * SUSPECT_MS);
+    expectGuarantees(sim);
+    expectOnePrimary(sim, ['d', 'e']);
   });
 });

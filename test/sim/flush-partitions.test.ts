@@ -77,7 +77,7 @@ function settle(sim: SimCluster, live: readonly string[]): void {
   expectOnePrimary(sim, live);
 }
 
-describe('attack: concurrent proposers and partitions', () => {
+describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3])('coordinator crashes and b, c cannot reach each other: both act as coordinator (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.cut('b', 'c');
