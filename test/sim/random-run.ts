@@ -1,32 +1,22 @@
 // One randomized simulator run, decided entirely by its seed (VOPR-style): cluster
-// size, traffic, and a fault schedule of crashes (the coordinator too), crashes during
-// a flush, pauses longer than the suspect timeout, one-way and two-way link cuts,
-// majority|minority partitions, heals and restarts. Two phases: safety (faults on),
-// then liveness (heal; the cluster must converge to one view with every live daemon
-// and deliver every pending message within a bound). The checker verifies the history.
-//
-// Fault mix limits (see docs/decisions.md): at any time a majority of the daemons is
-// alive and connected, so a primary component always exists. Losing the majority for
-// good needs an operator (`chorus force-primary`), which the simulator does not play.
+// size, daemon names (drawn at random, so name order is not age order), traffic, and
+// the fault schedule of the nemesis (./nemesis.ts: crashes, crashes at an install,
+// during a flush, a partition or a state transfer, pauses, one-way, two-way, multiple
+// and short link cuts, partitions, a lost majority followed by force-primary, heals,
+// restarts under the same name). Two phases: safety (faults on), then liveness (heal,
+// maybe restart the crashed daemons; the cluster must converge to one view with every
+// live daemon and deliver every pending message within a bound; if the primary is lost
+// for good, the operator forces one first). The checker verifies the history.
 import { checkHistory, checkLiveness, formatViolations, type Violation } from '../checker/index.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
+import { FAULT_KINDS, Nemesis, randomNames, type FaultKind } from './nemesis.js';
 import { Random } from './random.js';
 import { SimCluster, type SimClient, type SimStateOptions } from './sim-cluster.js';
 
+export { FAULT_KINDS, type FaultKind };
+
 export const SIM_HEARTBEAT_MS = 50;
 export const SIM_SUSPECT_MS = 300;
-
-export type FaultKind =
-  | 'crash'
-  | 'crash-coordinator'
-  | 'crash-during-flush'
-  | 'freeze'
-  | 'cut-one-way'
-  | 'cut-both'
-  | 'partition'
-  | 'heal'
-  | 'restart'
-  | 'client-churn';
 
 export interface RunResult {
   readonly seed: number;
@@ -57,25 +47,12 @@ const ORDERS: ReadonlyArray<[OrderName, chorus.Order]> = [
   ['safe', chorus.Order.ORDER_SAFE],
 ];
 
-const FAULTS: readonly FaultKind[] = [
-  'crash',
-  'crash-coordinator',
-  'crash-during-flush',
-  'freeze',
-  'cut-one-way',
-  'cut-both',
-  'partition',
-  'heal',
-  'restart',
-  'client-churn',
-];
-
 export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunResult {
   const rng = new Random(seed * 7919 + 1);
   const n = rng.int(3, 7);
-  const names = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + i));
+  // Names in a seeded order, started in array order: the oldest need not be the smallest.
+  const names = randomNames(rng, n);
   const sim = new SimCluster({ seed, heartbeatMs: SIM_HEARTBEAT_MS, suspectMs: SIM_SUSPECT_MS, maxDelayMs: rng.pick([0.5, 2, 5]) });
-  const faults = Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<FaultKind, number>;
   const clients: SimClient[] = [];
   let sent = 0;
   // Orders come from their own generator, so the fault schedule of a seed does not
@@ -98,6 +75,8 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     sentByOrder[name]++;
     sent++;
   };
+  const nemesis = new Nemesis(sim, rng, names, clients, stateOptions, SIM_SUSPECT_MS);
+  const faults = nemesis.faults;
   try {
     sim.addDaemon(names[0]!);
     for (const nm of names.slice(1)) sim.addDaemon(nm, names[0]!);
@@ -113,7 +92,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     let tick = 0;
     while (sim.nowMs < safetyEnd) {
       for (const c of clients) {
-        if (c.dead || c.expelled('g') || !rng.chance(rate)) continue;
+        if (c.dead || !rng.chance(rate) || c.expelled('g')) continue;
         if (!c.ready('g')) continue; // join() has not resolved yet: no group handle to send on
         if (!sim.clients.get(c.id)) continue;
         multicast(c, `${c.id}#${tick}`);
@@ -121,21 +100,42 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
       tick++;
       sim.run(sim.nowMs + 1);
       if (sim.nowMs >= nextFault) {
-        injectFault(sim, rng, names, clients, faults, stateOptions);
+        nemesis.inject();
         nextFault = sim.nowMs + rng.int(100, 800);
       }
     }
 
     // ---------------------------------------------------------------- liveness phase
     sim.healAll();
-    const live = () => sim.live();
+    // Half the runs bring every crashed daemon back too (they must rejoin).
+    if (rng.chance(0.5)) {
+      for (const nm of names.filter((x) => sim.crashed.has(x))) {
+        const live = sim.live();
+        sim.restart(nm, live[0]!);
+        for (const other of live.slice(1)) sim.introduce(nm, other);
+        const c = sim.addClient(nm);
+        clients.push(c);
+        c.join('g', stateOptions);
+      }
+    }
     const converged = () => {
-      const l = live();
+      const l = sim.live();
       const views = l.map((nm) => sim.nodes.get(nm)!.currentView);
       return views.every((v) => v !== undefined && v.id === views[0]!.id && v.members.length === l.length) &&
         l.every((nm) => sim.nodes.get(nm)!.state === 'normal');
     };
-    sim.runUntil(converged, 60_000);
+    // If every live daemon is out of the primary for good, the operator forces one.
+    const convergeBy = sim.nowMs + 60_000;
+    while (!converged()) {
+      if (sim.nowMs > convergeBy) sim.runUntil(converged, 0); // throws: did not converge
+      const until = sim.nowMs + SIM_SUSPECT_MS;
+      try {
+        sim.runUntil(converged, SIM_SUSPECT_MS);
+      } catch {
+        sim.run(until);
+        nemesis.operator();
+      }
+    }
     // Every live client sends once more, and everything pending must arrive.
     const liveClients = clients.filter((c) => !c.dead && !c.expelled('g') && sim.live().includes(c.daemon));
     for (const c of liveClients) {
@@ -144,7 +144,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     }
     sim.run(sim.nowMs + 20 * SIM_SUSPECT_MS);
 
-    const result = checkHistory(sim.history);
+    const result = checkHistory(sim.history, { forcedPrimaryViews: nemesis.forcedViews() });
     const liveness = checkLiveness(sim.history, { live: liveClients.map((c) => c.id) });
     const violations = [...result.violations, ...liveness];
     return summarize(seed, n, sim, faults, violations, sent, sentByOrder);
@@ -153,108 +153,6 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     const error = `${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\nlive daemons: ${states.join(' ')}`;
     return { ...summarize(seed, n, sim, faults, [], sent, sentByOrder), error, trace: traceOf(sim) };
   }
-}
-
-function injectFault(sim: SimCluster, rng: Random, names: readonly string[], clients: SimClient[], faults: Record<FaultKind, number>, stateOptions: SimStateOptions): void {
-  const live = sim.live();
-  // A fault may take out at most `spare` members of the current primary view, so that a
-  // quorum of it always stays up and connected (see the header).
-  const spare = spareMembers(sim);
-  const kind = rng.pick(FAULTS);
-  const coordinator = live.find((nm) => sim.nodes.get(nm)!.isCoordinator && sim.nodes.get(nm)!.state !== 'joining');
-  switch (kind) {
-    case 'crash':
-    case 'crash-coordinator': {
-      if (spare < 1 || sim.hasCuts()) return;
-      const victim = kind === 'crash-coordinator' && coordinator !== undefined ? coordinator : rng.pick(live);
-      sim.crash(victim);
-      faults[kind]++;
-      return;
-    }
-    case 'crash-during-flush': {
-      if (spare < 2 || sim.hasCuts()) return;
-      const first = rng.pick(live);
-      sim.crash(first);
-      const start = sim.traces.length;
-      // Wait for the flush of that failure to start, then fail another member in it.
-      try {
-        sim.runUntil(() => sim.traces.slice(start).some((t) => t.trace.type === 'view-change-start'), 5 * SIM_SUSPECT_MS);
-      } catch {
-        return;
-      }
-      const rest = sim.live();
-      sim.crash(rng.pick(rest));
-      faults[kind]++;
-      return;
-    }
-    case 'freeze': {
-      if (spare < 1 || sim.hasCuts()) return;
-      sim.freeze(rng.pick(live), rng.pick([SIM_SUSPECT_MS / 3, 2 * SIM_SUSPECT_MS, 4 * SIM_SUSPECT_MS]));
-      faults[kind]++;
-      return;
-    }
-    case 'cut-one-way':
-    case 'cut-both': {
-      if (spare < 1 || sim.hasCuts()) return;
-      const a = rng.pick(live);
-      const b = rng.pick(live.filter((x) => x !== a));
-      if (b === undefined) return;
-      sim.cut(a, b, kind === 'cut-one-way');
-      faults[kind]++;
-      return;
-    }
-    case 'partition': {
-      if (spare < 1 || sim.hasCuts()) return;
-      const shuffled = [...live].sort(() => rng.next() - 0.5);
-      const minority = shuffled.slice(0, rng.int(1, spare));
-      sim.partition(minority, shuffled.filter((x) => !minority.includes(x)));
-      faults[kind]++;
-      return;
-    }
-    case 'heal': {
-      if (!sim.hasCuts()) return;
-      sim.healAll();
-      faults[kind]++;
-      return;
-    }
-    case 'restart': {
-      const dead = names.filter((nm) => sim.crashed.has(nm));
-      if (dead.length === 0 || live.length === 0) return;
-      const nm = rng.pick(dead);
-      // Like --seeds with every other daemon's address.
-      sim.restart(nm, live[0]!);
-      for (const other of live.slice(1)) sim.introduce(nm, other);
-      const c = sim.addClient(nm);
-      clients.push(c);
-      c.join('g', stateOptions);
-      faults[kind]++;
-      return;
-    }
-    case 'client-churn': {
-      const alive = clients.filter((c) => !c.dead && live.includes(c.daemon));
-      if (alive.length === 0) return;
-      const victim = rng.pick(alive);
-      victim.disconnect();
-      const c = sim.addClient(victim.daemon);
-      clients.push(c);
-      c.join('g', stateOptions);
-      faults[kind]++;
-      return;
-    }
-  }
-}
-
-/** Members of the newest primary view that are alive, beyond the quorum it needs. */
-function spareMembers(sim: SimCluster): number {
-  let view: { id: number; members: readonly { id: { name: string } }[] } | undefined;
-  for (const nm of sim.live()) {
-    const node = sim.nodes.get(nm)!;
-    const v = node.currentView;
-    if (node.state === 'normal' && v !== undefined && (view === undefined || v.id > view.id)) view = v;
-  }
-  if (view === undefined) return 0;
-  const alive = view.members.filter((m) => sim.live().includes(m.id.name) && sim.nodes.get(m.id.name)!.state === 'normal').length;
-  return alive - (Math.floor(view.members.length / 2) + 1);
 }
 
 function summarize(seed: number, n: number, sim: SimCluster, faults: Record<FaultKind, number>, violations: Violation[], sent: number, sentByOrder: Record<OrderName, number>): RunResult {

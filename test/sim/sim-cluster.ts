@@ -1,7 +1,8 @@
 // A deterministic in-memory cluster: DaemonNodes from src/core wired by a fake network
 // with FIFO links and seeded delays, fake time, and simulated clients that record
 // every event. Faults: crash, restart, freeze (pause), cut links one way or both,
-// partitions, heal. Same seed → same run. Every run records a history for the
+// short cuts that heal themselves, partitions, heal, and a crash at the instant a
+// daemon installs a view (before that step's frames go out). Same seed → same run. Every run records a history for the
 // virtual-synchrony checker (test/checker).
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { encodePeerFrame, decodePeerFrame } from '../../src/wire/codec.js';
@@ -241,6 +242,16 @@ export class SimClient {
   }
 }
 
+/** A crash armed for the next daemon-view install (see `SimCluster.crashAtInstall`). */
+export interface InstallTrap {
+  readonly match?: (daemon: string, viewId: number) => boolean;
+  readonly keepFrame?: () => boolean;
+  /** Set when it fired: the daemon that crashed, at the view it installed. */
+  fired: { daemon: string; viewId: number } | undefined;
+  /** Disarm (no-op once fired). */
+  readonly cancel: () => void;
+}
+
 interface Pending {
   readonly at: number;
   readonly order: number;
@@ -286,6 +297,9 @@ export class SimCluster {
   private readonly encodeFrames: boolean;
   /** Incremented on restart, so a daemon's frames from an earlier run are told apart. */
   private readonly runs = new Map<string, number>();
+  /** Daemons whose current run has installed a daemon view (no longer fresh). */
+  private readonly installedRun = new Set<string>();
+  private installTrap: InstallTrap | undefined;
 
   constructor(options: SimOptions) {
     this.options = options;
@@ -322,6 +336,7 @@ export class SimCluster {
     this.crashed.delete(name);
     this.left.delete(name);
     this.runs.set(name, (this.runs.get(name) ?? 0) + 1);
+    this.installedRun.delete(name);
     this.keys.set(node.selfKey, name);
     this.apply(name, node.start());
     for (const sd of seeds) this.introduce(name, sd);
@@ -428,6 +443,42 @@ export class SimCluster {
     this.frozenUntil.clear();
   }
 
+  /** Cut the link(s) between `a` and `b` and heal them after `ms` (a short cut, e.g. below the suspect timeout). */
+  shortCut(a: string, b: string, ms: number, oneWay = false): void {
+    const links = oneWay ? [`${a}>${b}`] : [`${a}>${b}`, `${b}>${a}`];
+    const fresh = links.filter((l) => !this.cutLinks.has(l));
+    this.cut(a, b, oneWay);
+    this.schedule(ms, () => {
+      // Heal only the links this cut made that are still cut.
+      for (const l of fresh) {
+        if (!this.cutLinks.has(l)) continue;
+        const [x, y] = l.split('>') as [string, string];
+        this.cutLinks.delete(l);
+        const peer = this.nodes.get(y);
+        if (peer !== undefined) this.schedule(this.delay(), () => this.input(x, { kind: 'peer-up', peer: peer.selfKey, id: peer.self, advertise: `${y}:7500` }));
+      }
+    });
+  }
+
+  /**
+   * Arm a one-shot trap: the first daemon that installs a daemon view (for which `match`
+   * holds) crashes in that very step, after recording the install and before its frames
+   * of that step go out; `keepFrame` (asked once per frame, in order) lets some of them
+   * through, e.g. the Install to one member. `fired` tells who crashed at which view.
+   */
+  crashAtInstall(options: { match?: (daemon: string, viewId: number) => boolean; keepFrame?: () => boolean } = {}): InstallTrap {
+    const trap: InstallTrap = { ...options, fired: undefined, cancel: () => {
+      if (this.installTrap === trap) this.installTrap = undefined;
+    } };
+    this.installTrap = trap;
+    return trap;
+  }
+
+  /** Whether `name`'s current run has installed a daemon view (so it can force a primary). */
+  hasInstalled(name: string): boolean {
+    return this.installedRun.has(name);
+  }
+
   /** Any link cut, or any daemon paused, right now. */
   hasCuts(): boolean {
     if (this.cutLinks.size > 0) return true;
@@ -448,34 +499,32 @@ export class SimCluster {
   private apply(daemon: string, out: CoreOutput): void {
     const node = this.nodes.get(daemon)!;
     if (out.identity !== undefined) this.keys.set(node.selfKey, daemon);
+    let sprung: InstallTrap | undefined;
     for (const t of out.traces) {
       this.traces.push({ at: this.nowMs, daemon, trace: t });
       if (t.type === 'daemon-view') {
         this.record({ type: 'daemon-view', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) });
+        this.installedRun.add(daemon);
+        const trap = this.installTrap;
+        if (sprung === undefined && trap !== undefined && (trap.match?.(daemon, t.viewId) ?? true)) {
+          this.installTrap = undefined;
+          trap.fired = { daemon, viewId: t.viewId };
+          sprung = trap;
+        }
       } else if (t.type === 'left' && t.viewId !== undefined) {
         this.record({ type: 'daemon-left', t: this.nowMs, daemon: node.selfKey, viewId: t.viewId });
       } else if (t.type === 'send') {
         this.record({ type: 'send', t: this.nowMs, member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId });
       }
     }
-    const from = node.selfKey;
     const run = this.runs.get(daemon);
-    for (const s of out.sends) {
-      const to = this.keys.get(s.to);
-      if (to === undefined) continue;
-      const link = `${daemon}>${to}`;
-      if (this.cutLinks.has(link)) continue;
-      const at = Math.max(this.nowMs + this.delay() + (this.slowTo.get(to) ?? 0), this.linkClock.get(link) ?? 0);
-      this.linkClock.set(link, at);
-      const frame = this.encodeFrames ? decodePeerFrame(encodePeerFrame(s.frame)) : s.frame;
-      const toRun = this.runs.get(to);
-      this.schedule(at - this.nowMs, () => {
-        // Frames die with either end's process and with a cut link.
-        if (this.runs.get(daemon) !== run || this.runs.get(to) !== toRun || this.cutLinks.has(link)) return;
-        if (this.nodes.get(to)!.selfKey !== s.to) return; // sent to an earlier incarnation
-        this.input(to, { kind: 'peer-frame', from, frame });
-      });
+    if (sprung !== undefined) {
+      // Crash at the install: the frames of this step are lost, except those let through.
+      for (const s of out.sends) if (sprung.keepFrame?.() ?? false) this.transmit(daemon, node.selfKey, undefined, s);
+      this.crash(daemon);
+      return;
     }
+    for (const s of out.sends) this.transmit(daemon, node.selfKey, run, s);
     for (const address of out.probes) {
       const target = address.split(':')[0]!;
       if (this.nodes.has(target) && target !== daemon) this.introduce(daemon, target);
@@ -494,6 +543,24 @@ export class SimCluster {
         });
       }
     }
+  }
+
+  /** Put a frame on the link; `run`: the sender's run it dies with (undefined: already written, it survives the sender). */
+  private transmit(daemon: string, from: PeerKey, run: number | undefined, s: { to: PeerKey; frame: chorus.IPeerFrame }): void {
+    const to = this.keys.get(s.to);
+    if (to === undefined) return;
+    const link = `${daemon}>${to}`;
+    if (this.cutLinks.has(link)) return;
+    const at = Math.max(this.nowMs + this.delay() + (this.slowTo.get(to) ?? 0), this.linkClock.get(link) ?? 0);
+    this.linkClock.set(link, at);
+    const frame = this.encodeFrames ? decodePeerFrame(encodePeerFrame(s.frame)) : s.frame;
+    const toRun = this.runs.get(to);
+    this.schedule(at - this.nowMs, () => {
+      // Frames die with either end's process and with a cut link.
+      if ((run !== undefined && this.runs.get(daemon) !== run) || this.runs.get(to) !== toRun || this.cutLinks.has(link)) return;
+      if (this.nodes.get(to)!.selfKey !== s.to) return; // sent to an earlier incarnation
+      this.input(to, { kind: 'peer-frame', from, frame });
+    });
   }
 
   schedule(afterMs: number, run: () => void): void {
