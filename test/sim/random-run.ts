@@ -69,6 +69,21 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     provideFails: () => stateRng.chance(0.1),
     provideDelayMs: () => stateRng.int(0, 40),
   };
+  // `c.expelled('g')`, reading each client's events once (it scans them all).
+  const scanned = new Map<SimClient, number>();
+  const gone = new Set<SimClient>();
+  const expelled = (c: SimClient): boolean => {
+    if (gone.has(c)) return true;
+    const from = scanned.get(c) ?? 0;
+    let out = c.stateFailed.has('g');
+    for (let i = from; i < c.events.length && !out; i++) {
+      const signal = c.events[i]!.event.signal;
+      out = signal?.kind === chorus.GroupSignal.Kind.EXPELLED && signal.group === 'g';
+    }
+    scanned.set(c, c.events.length);
+    if (out) gone.add(c);
+    return out;
+  };
   const multicast = (c: SimClient, text: string) => {
     const [name, order] = mixed ? orderRng.pick(ORDERS) : ORDERS[2]!;
     c.multicast('g', text, order);
@@ -92,7 +107,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     let tick = 0;
     while (sim.nowMs < safetyEnd) {
       for (const c of clients) {
-        if (c.dead || !rng.chance(rate) || c.expelled('g')) continue;
+        if (c.dead || !rng.chance(rate) || expelled(c)) continue;
         if (!c.ready('g')) continue; // join() has not resolved yet: no group handle to send on
         if (!sim.clients.get(c.id)) continue;
         multicast(c, `${c.id}#${tick}`);
