@@ -1,22 +1,32 @@
-// Randomized fault runs of the simulator. In `npm test`: as many seeds as fit in the
-// time budget (CHORUS_SIM_BUDGET_S, default 45 s), each checked by the checker, and a
-// coverage check: the fault mix must include coordinator crashes, failures during a
-// flush (restarted flushes), one-way cuts, partitions and heals. `npm run sim -- --seeds N`
-// runs more; a failing seed prints how to reproduce it and becomes a regression test.
+// Randomized fault runs of the simulator (fault schedules from ./nemesis.ts). In `npm
+// test`: the regression seeds, the nemesis seeds and 12 new ones (within the time budget
+// CHORUS_SIM_BUDGET_S, default 45 s), each checked by the checker, and a coverage check:
+// the fault mix must include coordinator crashes, failures during a flush (restarted
+// flushes), one-way cuts, partitions and heals. `npm run sim -- --seeds N` runs more and
+// requires every fault kind of the nemesis; every seed runs, the failing ones are listed
+// with how to reproduce them. A failing seed becomes a regression seed once fixed.
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { describeFailure, FAULT_KINDS, runSeed, type RunResult } from './random-run.js';
 
 const budgetMs = Number(process.env.CHORUS_SIM_BUDGET_S ?? '45') * 1000;
-const maxSeeds = Number(process.env.CHORUS_SIM_SEEDS ?? '100000');
+// `npm test` runs the regression and nemesis seeds below and a few new ones; `npm run sim`
+// says how many.
+const maxSeeds = Number(process.env.CHORUS_SIM_SEEDS ?? '12');
 // CI replays the same seeds every run (a red CI is then always reproducible); local runs
 // start elsewhere each time, so they explore new schedules. `npm run sim` runs more.
 const firstSeed = Number(process.env.CHORUS_SIM_FROM ?? (process.env.CI ? '1' : String(1 + (Date.now() % 1_000_000))));
-/** `npm test` stops at the first failing seed; `npm run sim` runs them all and lists the failing ones. */
-const stopAtFirst = process.env.CHORUS_SIM_ALL !== '1';
 
 /** Seeds that once failed: they run first, every time. */
 const REGRESSION_SEEDS: number[] = [959057, 33321, 411759, 396365, 367773, 503404, 20232, 90136];
+/**
+ * Seeds on which the nemesis (./nemesis.ts) found violations with the core of the
+ * view-change review (commit 5637573): they run in `npm test` until the view change is
+ * fixed, then stay as regression seeds. `npm run sim` runs only the regression seeds and N more.
+ */
+const NEMESIS_SEEDS: number[] = process.env.CHORUS_SIM_ALL === '1' ? [] : [3, 6, 11, 14, 15];
+/** `npm run sim -- --seed S`: that seed alone. */
+const only = process.env.CHORUS_SIM_ONLY === '1';
 
 describe('randomized fault schedules', () => {
   it(
@@ -24,8 +34,9 @@ describe('randomized fault schedules', () => {
     () => {
       const started = Date.now();
       const results: RunResult[] = [];
-      const seeds = [...REGRESSION_SEEDS];
-      for (let s = firstSeed; seeds.length < REGRESSION_SEEDS.length + maxSeeds; s++) seeds.push(s);
+      const seeds = only ? [] : [...new Set([...REGRESSION_SEEDS, ...NEMESIS_SEEDS])];
+      const fixed = seeds.length;
+      for (let s = firstSeed; seeds.length < fixed + maxSeeds; s++) if (!seeds.includes(s)) seeds.push(s);
       const failures: RunResult[] = [];
       for (const seed of seeds) {
         if (Date.now() - started > budgetMs) break;
@@ -36,7 +47,6 @@ describe('randomized fault schedules', () => {
           // The first few in full; the rest in one line each (the summary lists them all).
           if (failures.length <= 3) console.log(describeFailure(r));
           else console.log(`seed ${r.seed} failed: ${failureNames(r).join(', ')}`);
-          if (stopAtFirst) break;
         }
       }
       const elapsedS = (Date.now() - started) / 1000;
@@ -50,10 +60,12 @@ describe('randomized fault schedules', () => {
       const byOrder: Record<string, number> = {};
       for (const r of results) for (const [k, v] of Object.entries(r.sentByOrder)) byOrder[k] = (byOrder[k] ?? 0) + v;
       const violations = failures.reduce((a, r) => a + r.violations.length + (r.error !== undefined ? 1 : 0), 0);
-      // Every fault kind must have been played (only meaningful with enough seeds in `npm
-      // test`; `npm run sim -- --seeds N` asks for it whatever N).
+      // `npm run sim -- --seeds N` needs every fault kind played, whatever N; `npm test`
+      // (with enough seeds to be meaningful) the basic ones.
       const coverage = process.env.CHORUS_SIM_COVERAGE === '1' || results.length >= 20;
-      const missing = coverage ? FAULT_KINDS.filter((k) => (faults[k] ?? 0) === 0) : [];
+      const required: readonly string[] =
+        process.env.CHORUS_SIM_COVERAGE === '1' ? FAULT_KINDS : ['crash-coordinator', 'crash-during-flush', 'cut-one-way', 'partition', 'heal'];
+      const missing = coverage ? required.filter((k) => (faults[k] ?? 0) === 0) : [];
       const summary = {
         seeds: results.length,
         firstSeed,
@@ -67,7 +79,9 @@ describe('randomized fault schedules', () => {
         byOrder,
         faults,
         missing,
-        failing: failures.map((r) => ({ seed: r.seed, names: failureNames(r) })),
+        failing: failures.map((r) => ({ seed: r.seed, names: failureNames(r), kinds: playedKinds(r) })),
+        // Per kind: seeds that played it, and failing seeds among them.
+        kindSeeds: Object.fromEntries(FAULT_KINDS.map((k) => [k, [results.filter((r) => r.faults[k] > 0).length, failures.filter((r) => r.faults[k] > 0).length]])),
         violations,
       };
       if (process.env.CHORUS_SIM_SUMMARY) writeFileSync(process.env.CHORUS_SIM_SUMMARY, JSON.stringify(summary));
@@ -92,6 +106,10 @@ describe('randomized fault schedules', () => {
     budgetMs + 120_000,
   );
 });
+
+function playedKinds(r: RunResult): string[] {
+  return FAULT_KINDS.filter((k) => r.faults[k] > 0);
+}
 
 /** The rules a failing run broke (`G2 same-set`), and `liveness: did not converge` for an error. */
 function failureNames(r: RunResult): string[] {
