@@ -48,7 +48,7 @@ if (summary === undefined) {
   console.log('\nsimulator summary: none (the test run broke before its end, see above)\n1 violations');
   process.exit(1);
 }
-const lines = ['', `simulator summary: ${summary.seeds} seeds from ${summary.firstSeed} (regression seeds first) in ${summary.elapsedS.toFixed(1)} s, ${summary.seedsPerMin.toFixed(0)} seeds/min`];
+const lines = ['', `simulator summary: ${summary.seeds} seeds from ${summary.firstSeed}${summary.seeds > 1 ? " (regression seeds first)" : ""} in ${summary.elapsedS.toFixed(1)} s, ${summary.seedsPerMin.toFixed(0)} seeds/min`];
 lines.push(`fault kinds: ${Object.entries(summary.faults).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 if (summary.missing.length > 0) lines.push(`FAIL: fault kinds that never occurred: ${summary.missing.join(', ')} (run more seeds)`);
 lines.push(`failing seeds: ${summary.failing.length}`);
