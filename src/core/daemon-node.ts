@@ -565,6 +565,10 @@ export class DaemonNode {
   // ------------------------------------------------------------------ peers and frames
 
   private onPeerUp(peer: PeerKey, advertise: string): void {
+    if (this.forcing !== undefined && peer !== this.key && !this.forcing.asked.has(peer)) {
+      this.forcing.asked.add(peer);
+      this.send(peer, { forceQuery: { who: this.selfId } });
+    }
     if (this.mode === 'joining') {
       this.seeds.set(peer, advertise);
       this.sendJoinRequest(peer);
@@ -2472,6 +2476,10 @@ export class DaemonNode {
     asked.delete(this.key);
     this.forcing = { startedMs: this.nowMs, asked, infos: new Map(), yieldTo: undefined };
     for (const k of asked) this.send(k, { forceQuery: { who: this.selfId } });
+    // The daemons we knew may run under new incarnations by now (they stepped down or
+    // restarted): dial their addresses again; each that answers the dial is asked too
+    // (onPeerUp), within the same wait.
+    for (const a of this.probeAddresses) this.out.probes.push(a);
     this.forceProgress();
   }
 

@@ -362,6 +362,10 @@ export class Nemesis {
     for (const nm of this.shuffle(sim.live().filter((x) => sim.hasInstalled(x)))) {
       const start = sim.traces.length;
       sim.input(nm, { kind: 'force-primary' });
+      // The answer comes once the daemon heard the others' ids (at most a suspect timeout):
+      // one operator, one daemon at a time (forcing two at once is the misuse that makes two primaries).
+      const answered = () => this.tracesSince(start).some((t) => t.daemon === nm && t.trace.type === 'force-primary');
+      this.runUntil(answered, 3 * this.suspectMs);
       const answer = this.tracesSince(start).find((t) => t.daemon === nm && t.trace.type === 'force-primary');
       if (answer !== undefined && answer.trace.type === 'force-primary' && answer.trace.ok) {
         this.forced.push({ daemon: nm, traceIndex: start });

@@ -162,7 +162,8 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     const result = checkHistory(sim.history, { forcedPrimaryViews: nemesis.forcedViews() });
     const liveness = checkLiveness(sim.history, { live: liveClients.map((c) => c.id) });
     const violations = [...result.violations, ...liveness];
-    return summarize(seed, n, sim, faults, violations, sent, sentByOrder);
+    const summary = summarize(seed, n, sim, faults, violations, sent, sentByOrder);
+    return violations.length > 0 ? { ...summary, trace: traceOf(sim) } : summary;
   } catch (err) {
     const states = sim.live().map((nm) => `${nm}:${sim.nodes.get(nm)!.state}:v${sim.nodes.get(nm)!.currentView?.id ?? '-'}[${(sim.nodes.get(nm)!.currentView?.members ?? []).map((m) => m.id.name).join('')}]`);
     const error = `${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}\nlive daemons: ${states.join(' ')}`;
@@ -214,11 +215,17 @@ function summarize(seed: number, n: number, sim: SimCluster, faults: Record<Faul
   };
 }
 
-/** The last events of a failed run, readable. */
+const VIEW_TRACES = new Set(['daemon-view', 'view-change-start', 'view-change-complete', 'flush-restart', 'step-down', 'force-primary', 'left', 'suspect']);
+
+/**
+ * The last events of a failed run, readable. CHORUS_SIM_TRACE=views: every view-change
+ * event of the run instead (who installed, proposed, stepped down, forced, when).
+ */
 function traceOf(sim: SimCluster): string {
+  const views = process.env.CHORUS_SIM_TRACE === 'views';
   return sim.traces
-    .filter((t) => t.trace.type !== 'send')
-    .slice(-60)
+    .filter((t) => (views ? VIEW_TRACES.has(t.trace.type) : t.trace.type !== 'send'))
+    .slice(views ? 0 : -60)
     .map((t) => `${t.at.toFixed(2).padStart(10)} ${t.daemon} ${JSON.stringify(t.trace)}`)
     .join('\n');
 }
