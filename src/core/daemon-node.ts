@@ -2415,6 +2415,28 @@ export class DaemonNode {
     }
     // Joins wait for the primary; everything else of the lost membership is dropped.
     const keep = this.pendingLocal.filter((e) => e.entry.kind === chorus.Entry.Kind.GROUP_JOIN);
+    // A join already sent in this view (or ordered, its group view not installed yet) is
+    // lost with the view, and its client still waits for it: send it again (as new).
+    const sent = new Map<string, chorus.IEntry>();
+    for (const g of this.table.sorted()) {
+      for (const op of g.change?.ops ?? []) {
+        if (op.kind === 'join') sent.set(transferKey(g.name, op.member.client), { wantState: op.member.awaitingState, offerState: op.member.offersState });
+      }
+    }
+    for (const e of [...(this.log[this.myIndex] ?? []), ...this.outbox]) {
+      if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.clients.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
+      sent.set(transferKey(e.group ?? '', e.client ?? ''), e);
+    }
+    for (const c of this.clients.values()) {
+      for (const [group, req] of c.pendingJoins) {
+        if (keep.some((e) => e.entry.client === c.id && e.entry.group === group)) continue;
+        const e = sent.get(transferKey(group, c.id));
+        const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
+        if (e?.wantState) entry.wantState = true;
+        if (e?.offerState) entry.offerState = true;
+        keep.push({ entry, replyTo: undefined });
+      }
+    }
     for (const e of this.pendingLocal) {
       if (e.replyTo) this.reply(e.replyTo.client, e.replyTo.req, false, 'ERR_NOT_MEMBER', 'expelled: partitioned');
     }
