@@ -786,7 +786,7 @@ describe('guarantee 5: primary component', () => {
     const v = checkHistory(history(2).events).violations;
     expect(rules(v)).toEqual(['G1 same-members', 'G5 forced-view-id', 'G5 two-primaries']);
     expect(v.find((x) => x.rule === 'forced-view-id')!.message).toBe(
-      'c#2 forced primary daemon view 2 [c#2] after a#1 had installed daemon view 3 [a#1, b#1]: a forced view needs an id above every daemon view installed before it',
+      'c#2 forced primary daemon view 2 [c#2] after b#1 had installed daemon view 3 [a#1, b#1]: a forced view needs an id above every daemon view installed before it',
     );
     expect(v.find((x) => x.rule === 'same-members')!.message).toBe('group "g" view 2 has 2 different member lists: [ga, gb] installed [ga, gb]; [gy] installed [gy]');
     // With the id the last primary left off at, 4, nothing is reused.
@@ -932,5 +932,29 @@ describe('primary component: daemons that leave on purpose', () => {
   it('does not count a leave recorded for another view change', () => {
     const h: HistoryEvent[] = [...views(4, ['a#1', 'b#1'], ['a#1', 'b#1']), { type: 'daemon-left', t: 5, daemon: 'a#1', viewId: 9 }, ...views(5, ['b#1'], ['b#1'])];
     expect(checkPrimaryComponent(h).map((v) => v.rule)).toEqual(['quorum']);
+  });
+});
+
+describe('primary component: forced views and crashed daemons', () => {
+  const views = (id: number, members: string[], at: string[], forced = false): HistoryEvent[] =>
+    at.map((d) => ({ type: 'daemon-view', t: id * 10, daemon: d, viewId: id, members, ...(forced ? { forced: true } : {}) }));
+
+  it('accepts a forced view that reuses an id only a crashed daemon had installed (its memory died with it)', () => {
+    const h: HistoryEvent[] = [
+      ...views(4, ['d#1', 'i#1'], ['d#1', 'i#1']),
+      ...views(5, ['d#1'], ['d#1']),
+      { type: 'daemon-crash', t: 55, daemon: 'd#1' },
+      { type: 'daemon-view', t: 60, daemon: 'i#2', viewId: 5, members: ['i#2'], forced: true },
+    ];
+    expect(checkPrimaryComponent(h)).toEqual([]);
+  });
+
+  it('rejects the same forced view when the daemon that installed the id is alive', () => {
+    const h: HistoryEvent[] = [
+      ...views(4, ['d#1', 'i#1'], ['d#1', 'i#1']),
+      ...views(5, ['d#1'], ['d#1']),
+      { type: 'daemon-view', t: 60, daemon: 'i#2', viewId: 5, members: ['i#2'], forced: true },
+    ];
+    expect(checkPrimaryComponent(h).map((v) => v.rule).sort()).toEqual(['forced-view-id', 'two-primaries']);
   });
 });

@@ -50,6 +50,8 @@ export interface HistoryIndex {
   readonly daemonViews: DaemonViewEvent[];
   /** Daemon view id → the daemons that left on purpose at the change to it. */
   readonly leftAt: Map<number, Set<string>>;
+  /** Daemon (name#incarnation) → when its process crashed (what it knew is gone). */
+  readonly crashedAt: Map<string, number>;
   readonly groupViews: GroupViewEvent[];
   /** Every send, in history order (duplicates of an id included). */
   readonly sends: SendRecord[];
@@ -91,6 +93,7 @@ export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
   const index: Omit<HistoryIndex, 'ignoredCount'> = {
     daemonViews: [],
     leftAt: new Map(),
+    crashedAt: new Map(),
     groupViews: [],
     sends: [],
     sendById: new Map(),
@@ -177,6 +180,8 @@ export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
         getOrCreate(index.leftAt, e.viewId, () => new Set<string>()).add(e.daemon);
         break;
       case 'daemon-crash':
+        if (!index.crashedAt.has(e.daemon)) index.crashedAt.set(e.daemon, e.t);
+        break;
       case 'transfer':
         break;
       default:

@@ -29,8 +29,9 @@
 //   Daemons that left on purpose at the change to v (`daemon-left` with viewId v) count
 //   as present: they took part in that change and can take part in no other.
 // - `forced-view-id`: a view founded by `force-primary` is exempt from the quorum rules
-//   but must take an id above every daemon view installed anywhere before it in the
-//   history (history order: the simulator records in its global time order; merged
+//   but must take an id above every daemon view installed before it in the history by a
+//   daemon still alive then (a crashed process's knowledge of its views is gone: only
+//   the daemons that are up can be asked; `two-primaries` makes the same exception) (history order: the simulator records in its global time order; merged
 //   real-process logs by wall clock). A lower or equal id reuses an id of the primary
 //   it replaces. Views after a forced view are ordinary and are checked as above.
 //
@@ -80,24 +81,36 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
   const latest = new Map<string, DaemonViewEvent>();
   /** installation → the view its daemon installed just before it (lower id) */
   const ownPrevious = new Map<DaemonViewEvent, DaemonViewEvent>();
-  /** the installation with the highest id so far, in history order */
-  let highest: DaemonViewEvent | undefined;
+  /**
+   * What a forced view must stay above: the installations before it whose daemon was
+   * still alive when it was forced (a crashed process's memory of its views is gone, and
+   * force-primary can only ask the daemons that are up).
+   */
+  const crashedBefore = (daemon: string, t: number): boolean => {
+    const at = index.crashedAt.get(daemon);
+    return at !== undefined && at <= t;
+  };
+  const seen: DaemonViewEvent[] = [];
   for (const v of index.daemonViews) {
     const key = JSON.stringify(v.members);
-    // An equal id is fine only for another installation of the same view (same list).
-    const sameView = highest !== undefined && v.viewId === highest.viewId && [...(byId.get(v.viewId)?.keys() ?? [])].every((k) => k === key);
-    if (isForced(v) && highest !== undefined && v.viewId <= highest.viewId && !sameView) {
-      out.push(
-        violation(
-          5,
-          'forced-view-id',
-          `${v.daemon} forced primary daemon view ${v.viewId} ${list(v.members)} after ${highest.daemon} had installed daemon view ` +
-            `${highest.viewId} ${list(highest.members)}: a forced view needs an id above every daemon view installed before it`,
-          [highest, v],
-        ),
-      );
+    if (isForced(v)) {
+      let highest: DaemonViewEvent | undefined;
+      for (const e of seen) if (!crashedBefore(e.daemon, v.t) && (highest === undefined || e.viewId > highest.viewId)) highest = e;
+      // An equal id is fine only for another installation of the same view (same list).
+      const sameView = highest !== undefined && v.viewId === highest.viewId && JSON.stringify(highest.members) === key;
+      if (highest !== undefined && v.viewId <= highest.viewId && !sameView) {
+        out.push(
+          violation(
+            5,
+            'forced-view-id',
+            `${v.daemon} forced primary daemon view ${v.viewId} ${list(v.members)} after ${highest.daemon} had installed daemon view ` +
+              `${highest.viewId} ${list(highest.members)}: a forced view needs an id above every daemon view installed before it`,
+            [highest, v],
+          ),
+        );
+      }
     }
-    if (highest === undefined || v.viewId > highest.viewId) highest = v;
+    seen.push(v);
 
     let lists = byId.get(v.viewId);
     if (lists === undefined) byId.set(v.viewId, (lists = new Map()));
@@ -131,7 +144,14 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
   /** viewId → the installers of it, for ids with a single member list */
   const agreed = new Map<number, DaemonViewEvent[]>();
   for (const [viewId, lists] of byId) {
-    const variants = [...lists.values()];
+    let variants = [...lists.values()];
+    // A forced view that reuses an id only crashed daemons had installed (their memory
+    // of it died with them) is not a second primary: nobody alive could know the id.
+    const forced = variants.find((vs) => vs.some(isForced));
+    if (forced !== undefined && variants.length > 1) {
+      const at = Math.min(...forced.filter(isForced).map((f) => f.t));
+      variants = variants.filter((vs) => vs === forced || !vs.every((e) => crashedBefore(e.daemon, at)));
+    }
     if (variants.length === 1) {
       agreed.set(viewId, variants[0]!);
       continue;

@@ -359,6 +359,14 @@ export class Nemesis {
   /** Force a primary on a random live daemon that can (one that was in a primary). */
   forcePrimary(): boolean {
     const sim = this.sim;
+    // The operator repairs the network first: forcing while live daemons are out of reach
+    // is the documented misuse (the forcing daemon cannot learn their ids, and they may be
+    // primary). Crashed daemons stay crashed.
+    if (sim.hasCuts()) {
+      sim.healAll();
+      sim.run(sim.nowMs + this.suspectMs);
+      if (!this.noPrimary()) return false;
+    }
     for (const nm of this.shuffle(sim.live().filter((x) => sim.hasInstalled(x)))) {
       const start = sim.traces.length;
       sim.input(nm, { kind: 'force-primary' });
