@@ -2063,6 +2063,35 @@ export class DaemonNode {
     const leftCauses = cut.leftCauses ?? [];
     left.forEach((id, i) => departed.set(id.name ?? '', causeFromProto(leftCauses[i] ?? chorus.Cause.CAUSE_LEAVE)));
     const newMembers = (cut.members ?? []).map(memberFromProto);
+    const targets = new Set<PeerKey>(p.participants);
+    for (const m of newMembers) targets.add(m.key);
+    targets.delete(this.key);
+    if (!newMembers.some((m) => m.key === this.key)) {
+      // We complete a decision an earlier ballot got accepted, and it leaves us out: we
+      // did not take part in its cut (we may have delivered less than where its order
+      // starts), so we do not deliver it. The members deliver it from the Install; a
+      // joiner in it waits for a later view (no group table from us).
+      const orders = cut.orders ?? [];
+      let lastGlobal = 0;
+      for (const r of orders) lastGlobal = Math.max(lastGlobal, (r.firstGlobal ?? 0) + (r.count ?? 0) - 1);
+      const install: chorus.IInstall = {
+        ballot: ballotToProto(p.ballot),
+        oldViewId: p.oldView.id,
+        newViewId: cut.newViewId ?? 0,
+        members: cut.members ?? [],
+        lastGlobal,
+        left,
+        leftCauses,
+        cutSeqs: cut.cutSeqs ?? [],
+        orders,
+        firstGlobal: (orders[0]?.firstGlobal ?? 1) - 1,
+      };
+      for (const key of targets) this.send(key, { install });
+      this.lastInstall = install;
+      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
+      else this.stepDown('excluded from the view it completed');
+      return;
+    }
     // Deliver the cut here first: the table a joiner receives is the table after it
     // and after this boundary.
     this.applyCut(cut.orders ?? [], cut.cutSeqs ?? []);
@@ -2082,9 +2111,6 @@ export class DaemonNode {
       orders: cut.orders ?? [],
       firstGlobal: ((cut.orders ?? [])[0]?.firstGlobal ?? lastGlobal + 1) - 1,
     };
-    const targets = new Set<PeerKey>(p.participants);
-    for (const m of newMembers) targets.add(m.key);
-    targets.delete(this.key);
     for (const key of targets) this.send(key, { install });
     for (const m of newMembers) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
     this.pendingInstall = install;
@@ -2226,7 +2252,9 @@ export class DaemonNode {
       // founder this daemon agreed to.
       const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
       if ((install.oldViewId ?? 0) === 0 && this.bootstrapVote?.founder !== from) return;
-      if (named && this.mode === 'joining') this.pendingInstall = install;
+      // Without the group table (a proposer that completed a view leaving itself out had
+      // none to give) a joiner cannot install: it waits to be admitted again.
+      if (named && this.mode === 'joining' && install.groups != null) this.pendingInstall = install;
       return;
     }
     // An Install exists only once every participant of its ballot accepted its decision,
