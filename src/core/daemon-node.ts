@@ -122,6 +122,8 @@ interface FlushState {
 
 
 const ENTRY_OVERHEAD_BYTES = 48;
+/** Addresses of daemons seen in views that a stepped-down daemon probes to find the primary. */
+const MAX_KNOWN_ADDRESSES = 256;
 /** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
 const HOLD_GRACE_MS = 1000;
 /** A transfer without a chunk or an acknowledgement for this long has a silent provider. */
@@ -271,6 +273,8 @@ export class DaemonNode {
   private probeAddresses: string[] = [];
   /** Joiner: members it heard from lately. Coordinator: per joiner, who heard it. */
   private readonly heardFrom = new Map<PeerKey, number>();
+  /** Daemon name → address, of every daemon seen in a view (newest last; bounded). */
+  private readonly knownAddresses = new Map<string, string>();
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
   private readonly clients = new Map<string, LocalClient>();
@@ -564,6 +568,13 @@ export class DaemonNode {
 
   // ------------------------------------------------------------------ peers and frames
 
+  private rememberAddress(name: string, advertise: string): void {
+    if (advertise === '') return;
+    this.knownAddresses.delete(name);
+    this.knownAddresses.set(name, advertise);
+    if (this.knownAddresses.size > MAX_KNOWN_ADDRESSES) this.knownAddresses.delete(this.knownAddresses.keys().next().value!);
+  }
+
   private onPeerUp(peer: PeerKey, advertise: string): void {
     if (this.forcing !== undefined && peer !== this.key && !this.forcing.asked.has(peer)) {
       this.forcing.asked.add(peer);
@@ -571,6 +582,9 @@ export class DaemonNode {
     }
     if (this.mode === 'joining') {
       this.seeds.set(peer, advertise);
+      // Dial this address again on every join attempt: the daemon behind it may restart
+      // or step down (a new incarnation, a new key) before it admits us.
+      if (advertise !== '' && !this.probeAddresses.includes(advertise) && this.probeAddresses.length < MAX_KNOWN_ADDRESSES) this.probeAddresses.push(advertise);
       this.sendJoinRequest(peer);
       return;
     }
@@ -2403,6 +2417,7 @@ export class DaemonNode {
     for (const m of view.members) this.joinQueue.delete(m.key);
     for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
+    for (const m of view.members) this.rememberAddress(m.id.name, m.advertise);
     this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
     this.forcedInstall = undefined;
     if (this.leaveRequested) {
@@ -2500,6 +2515,12 @@ export class DaemonNode {
       if (m.id.name === this.selfId.name) continue;
       this.seeds.set(m.key, m.advertise);
       if (m.advertise !== '') this.probeAddresses.push(m.advertise);
+    }
+    // Also every other daemon this one ever shared a view with: the primary may have moved
+    // on among daemons of an earlier view (the last view's members may all be gone or
+    // stepped down themselves, each knowing only the others).
+    for (const [name, advertise] of this.knownAddresses) {
+      if (name !== this.selfId.name && advertise !== '' && !this.probeAddresses.includes(advertise)) this.probeAddresses.push(advertise);
     }
     this.nextJoinAttemptMs = this.nowMs;
   }
