@@ -958,3 +958,32 @@ describe('primary component: forced views and crashed daemons', () => {
     expect(checkPrimaryComponent(h).map((v) => v.rule).sort()).toEqual(['forced-view-id', 'two-primaries']);
   });
 });
+
+describe('primary component: ids lost with crashed daemons, after a forced view', () => {
+  it('accepts views after a forced one that reuse ids only a crashed process (any of its incarnations) had installed', () => {
+    const h: HistoryEvent[] = [
+      { type: 'daemon-view', t: 1, daemon: 's#1', viewId: 4, members: ['s#1', 'g#1'] },
+      { type: 'daemon-view', t: 1, daemon: 'g#1', viewId: 4, members: ['s#1', 'g#1'] },
+      { type: 'daemon-view', t: 2, daemon: 's#1', viewId: 5, members: ['s#1'] },
+      { type: 'daemon-crash', t: 3, daemon: 's#1' },
+      { type: 'daemon-crash', t: 4, daemon: 'g#1.1' }, // g stepped down (g#1.1), then crashed
+      { type: 'daemon-view', t: 5, daemon: 'v#1.1', viewId: 4, members: ['v#1.1'], forced: true },
+      { type: 'daemon-view', t: 6, daemon: 'v#1.1', viewId: 5, members: ['v#1.1', 's#2'] },
+      { type: 'daemon-view', t: 6, daemon: 's#2', viewId: 5, members: ['v#1.1', 's#2'] },
+    ];
+    expect(checkPrimaryComponent(h)).toEqual([]);
+  });
+
+  it('still rejects a successor with a reused id when no forced view came between', () => {
+    const h: HistoryEvent[] = [
+      { type: 'daemon-view', t: 1, daemon: 'a#1', viewId: 4, members: ['a#1', 'b#1', 'c#1'] },
+      { type: 'daemon-view', t: 1, daemon: 'b#1', viewId: 4, members: ['a#1', 'b#1', 'c#1'] },
+      { type: 'daemon-view', t: 1, daemon: 'c#1', viewId: 4, members: ['a#1', 'b#1', 'c#1'] },
+      { type: 'daemon-view', t: 2, daemon: 'a#1', viewId: 5, members: ['a#1', 'b#1'] },
+      { type: 'daemon-crash', t: 3, daemon: 'a#1' },
+      { type: 'daemon-view', t: 4, daemon: 'b#1', viewId: 5, members: ['b#1', 'c#1'] },
+      { type: 'daemon-view', t: 4, daemon: 'c#1', viewId: 5, members: ['b#1', 'c#1'] },
+    ];
+    expect(checkPrimaryComponent(h).map((v) => v.rule)).toContain('two-primaries');
+  });
+});

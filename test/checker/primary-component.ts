@@ -86,11 +86,20 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
    * still alive when it was forced (a crashed process's memory of its views is gone, and
    * force-primary can only ask the daemons that are up).
    */
+  // A daemon that stepped down runs on as `<incarnation>.N` (same process, same memory):
+  // a crash of any of its incarnations is the crash of all of them.
+  const processOf = (daemon: string): string => daemon.replace(/\.\d+$/, '');
+  const processCrashedAt = new Map<string, number>();
+  for (const [d, at] of index.crashedAt) {
+    const p = processOf(d);
+    processCrashedAt.set(p, Math.min(processCrashedAt.get(p) ?? Number.POSITIVE_INFINITY, at));
+  }
   const crashedBefore = (daemon: string, t: number): boolean => {
-    const at = index.crashedAt.get(daemon);
+    const at = processCrashedAt.get(processOf(daemon));
     return at !== undefined && at <= t;
   };
   const seen: DaemonViewEvent[] = [];
+  const forcedInstalls = index.daemonViews.filter(isForced);
   for (const v of index.daemonViews) {
     const key = JSON.stringify(v.members);
     if (isForced(v)) {
@@ -147,10 +156,15 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
     let variants = [...lists.values()];
     // A forced view that reuses an id only crashed daemons had installed (their memory
     // of it died with them) is not a second primary: nobody alive could know the id.
-    const forced = variants.find((vs) => vs.some(isForced));
-    if (forced !== undefined && variants.length > 1) {
-      const at = Math.min(...forced.filter(isForced).map((f) => f.t));
-      variants = variants.filter((vs) => vs === forced || !vs.every((e) => crashedBefore(e.daemon, at)));
+    // Ids continue from a forced view, so a list installed before it only by daemons
+    // that crashed before it (their knowledge died with them) is from a lost era, not a
+    // second primary. (Not for any other pair: a successor installed after its only
+    // installer crashed is exactly the bug guarantee 5 is about.)
+    if (variants.length > 1) {
+      const era = (vs: DaemonViewEvent[]): boolean =>
+        forcedInstalls.some((f) => vs.every((e) => e.t <= f.t && crashedBefore(e.daemon, f.t)));
+      const live = variants.filter((vs) => !era(vs));
+      if (live.length >= 1) variants = live;
     }
     if (variants.length === 1) {
       agreed.set(viewId, variants[0]!);

@@ -159,7 +159,8 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     }
     sim.run(sim.nowMs + 20 * SIM_SUSPECT_MS);
 
-    const result = checkHistory(sim.history, { forcedPrimaryViews: nemesis.forcedViews() });
+    // Forced views are marked in the history (daemon-view `forced`).
+    const result = checkHistory(sim.history);
     const liveness = checkLiveness(sim.history, { live: liveClients.map((c) => c.id) });
     const violations = [...result.violations, ...liveness];
     const summary = summarize(seed, n, sim, faults, violations, sent, sentByOrder);
