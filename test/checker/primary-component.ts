@@ -164,7 +164,8 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
       const era = (vs: DaemonViewEvent[]): boolean =>
         forcedInstalls.some((f) => vs.every((e) => e.t <= f.t && crashedBefore(e.daemon, f.t)));
       const live = variants.filter((vs) => !era(vs));
-      if (live.length >= 1) variants = live;
+      if (live.length === 1) continue; // two eras under one id: no second primary, and no list to check quorums against
+      if (live.length > 1) variants = live;
     }
     if (variants.length === 1) {
       agreed.set(viewId, variants[0]!);
