@@ -52,6 +52,8 @@ export interface HistoryIndex {
   readonly leftAt: Map<number, Set<string>>;
   /** Daemon (name#incarnation) → when its process crashed (what it knew is gone). */
   readonly crashedAt: Map<string, number>;
+  /** Member → when its process died. */
+  readonly memberCrashedAt: Map<string, number>;
   readonly groupViews: GroupViewEvent[];
   /** Every send, in history order (duplicates of an id included). */
   readonly sends: SendRecord[];
@@ -94,6 +96,7 @@ export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
     daemonViews: [],
     leftAt: new Map(),
     crashedAt: new Map(),
+    memberCrashedAt: new Map(),
     groupViews: [],
     sends: [],
     sendById: new Map(),
@@ -175,6 +178,7 @@ export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
       }
       case 'crash':
         for (const session of [...openOf(e.member).values()]) close(session, 'crash', e);
+        if (!index.memberCrashedAt.has(e.member)) index.memberCrashedAt.set(e.member, e.t);
         break;
       case 'daemon-left':
         getOrCreate(index.leftAt, e.viewId, () => new Set<string>()).add(e.daemon);

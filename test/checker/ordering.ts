@@ -112,7 +112,16 @@ function sequenceNumbers(index: HistoryIndex, group: string, firsts: Map<string,
       violation(4, 'seq-agree', `group "${group}": message ${id} has different seqs: ${described}`, [...bySeq.values()].map((ds) => ds[0]!)),
     );
   }
-  for (const [seq, byId] of idsAt) {
+  // Group seqs continue from what the daemons that are up know when an operator forces a
+  // primary: a seq that only members that died before the forced view had delivered
+  // (with their daemons, whose knowledge died too) may be given again after it — the same
+  // lost era as daemon view ids (primary-component.ts). Any other reuse is a violation.
+  const forcedAt = index.daemonViews.filter((v) => v.forced === true).map((v) => v.t);
+  const lostEra = (ds: DeliverEvent[]): boolean =>
+    forcedAt.some((tf) => ds.every((d) => d.t <= tf && (index.memberCrashedAt.get(d.member) ?? Number.POSITIVE_INFINITY) <= tf));
+  for (const [seq, byIdAll] of idsAt) {
+    if (byIdAll.size < 2) continue;
+    const byId = new Map([...byIdAll].filter(([, ds]) => !lostEra(ds)));
     if (byId.size < 2) continue;
     const described = [...byId].map(([id, ds]) => `${id} at ${list(ds.map((d) => d.member))}`).join(', ');
     out.push(

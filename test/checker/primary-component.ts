@@ -161,10 +161,15 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
     // second primary. (Not for any other pair: a successor installed after its only
     // installer crashed is exactly the bug guarantee 5 is about.)
     if (variants.length > 1) {
+      // `vs` is from the era before forced view f, and another list of the id from after it.
       const era = (vs: DaemonViewEvent[]): boolean =>
-        forcedInstalls.some((f) => vs.every((e) => e.t <= f.t && crashedBefore(e.daemon, f.t)));
+        forcedInstalls.some(
+          (f) =>
+            vs.every((e) => e.t <= f.t && crashedBefore(e.daemon, f.t)) &&
+            variants.some((other) => other !== vs && other.some((e) => e.t >= f.t)),
+        );
       const live = variants.filter((vs) => !era(vs));
-      if (live.length === 1) continue; // two eras under one id: no second primary, and no list to check quorums against
+      if (live.length === 1) continue; // lists of different eras under one id: no second primary, and no list to check quorums against
       if (live.length > 1) variants = live;
     }
     if (variants.length === 1) {
