@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 
 import { DaemonNode } from '../src/core/daemon-node.js';
 import { ORDER_NAMES, type CoreInput, type CoreOutput, type TraceEvent } from '../src/core/types.js';
+import { RACY_REASONS, REJECT_REASONS, type RejectReason } from '../src/core/frame-guard.js';
 import { InvariantError } from '../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
@@ -43,6 +44,11 @@ interface ViewChangeRecord {
 }
 
 const MAX_TIMELINE = 100;
+/** Invalid frames from one peer within REJECT_WINDOW_MS that get it disconnected. */
+export const REJECT_LIMIT = 20;
+const REJECT_WINDOW_MS = 10_000;
+/** At most one warn line per misbehaving peer per this many ms. */
+const REJECT_LOG_MS = 5_000;
 
 export class Daemon {
   readonly name: string;
@@ -79,7 +85,15 @@ export class Daemon {
     clients: this.metrics.gauge({ name: 'chorus_clients', help: 'Connected clients' }),
     expelled: this.metrics.counter({ name: 'chorus_clients_expelled_total', help: 'Clients expelled by the daemon, by reason', labelNames: ['reason'] }),
     groups: this.metrics.gauge({ name: 'chorus_groups', help: 'Process groups known to the cluster' }),
+    rejected: this.metrics.counter({
+      name: 'chorus_peer_frames_rejected_total',
+      help: 'Peer frames dropped at the boundary as invalid (src/core/frame-guard.ts), by reason',
+      labelNames: ['reason'],
+    }),
+    peersDropped: this.metrics.counter({ name: 'chorus_peers_disconnected_total', help: 'Peers disconnected for sending invalid frames' }),
   };
+  /** Per peer: invalid frames in the current window, and what the log has said of them. */
+  private readonly rejections = new Map<string, { windowStartMs: number; count: number; loggedMs: number; suppressed: number }>();
   addresses!: DaemonAddresses;
 
   constructor(options: DaemonOptions) {
@@ -91,6 +105,7 @@ export class Daemon {
     this.eventLog = options.eventLog;
     // Shown as 0 before the first expulsion, so a dashboard's rate() has a series.
     this.m.expelled.inc({ reason: 'slow-consumer' }, 0);
+    for (const reason of REJECT_REASONS) this.m.rejected.inc({ reason }, 0);
   }
 
   async start(): Promise<void> {
@@ -263,6 +278,8 @@ export class Daemon {
       this.log.warn({ viewId: view?.id, group: t.group, joiner: t.joiner, provider: t.provider, transfer: t.transfer }, 'state transfer stalled: asking another member to provide');
     } else if (t.type === 'view-change-complete') {
       this.log.info({ viewId: view?.id, ballot: t.ballot, newViewId: t.viewId }, 'completing the view an earlier proposer got accepted');
+    } else if (t.type === 'frame-rejected') {
+      this.onRejected(t.from, t.reason);
     } else if (t.type === 'step-down') {
       this.log.warn({ reason: t.reason, incarnation: this.node.self.incarnation }, 'outside the primary component: clients expelled, rejoining');
     }
@@ -277,6 +294,41 @@ export class Daemon {
           ? { type: 'daemon-view', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) }
           : { type: 'send', t: wallClockMs(), member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId };
       appendFileSync(this.eventLog, `${JSON.stringify(line)}\n`);
+    }
+  }
+
+  /**
+   * A peer frame dropped as invalid: counted; logged at most once per peer per
+   * REJECT_LOG_MS (with how many were not logged); a peer that sends REJECT_LIMIT of
+   * them within REJECT_WINDOW_MS is disconnected (it may dial again, and is dropped again).
+   */
+  private onRejected(peer: string, reason: RejectReason): void {
+    this.m.rejected.inc({ reason });
+    if (RACY_REASONS.has(reason)) return;
+    const now = performance.now();
+    let r = this.rejections.get(peer);
+    if (r === undefined) {
+      if (this.rejections.size >= 1024) this.rejections.clear(); // bounded: forget old offenders
+      r = { windowStartMs: now, count: 0, loggedMs: -Infinity, suppressed: 0 };
+      this.rejections.set(peer, r);
+    }
+    if (now - r.windowStartMs > REJECT_WINDOW_MS) {
+      r.windowStartMs = now;
+      r.count = 0;
+    }
+    r.count += 1;
+    if (now - r.loggedMs >= REJECT_LOG_MS) {
+      this.log.warn({ peer, reason, notLogged: r.suppressed, viewId: this.node.currentView?.id }, 'invalid peer frame dropped');
+      r.loggedMs = now;
+      r.suppressed = 0;
+    } else {
+      r.suppressed += 1;
+    }
+    if (r.count >= REJECT_LIMIT) {
+      this.log.warn({ peer, invalidFrames: r.count, windowMs: REJECT_WINDOW_MS }, 'peer keeps sending invalid frames: disconnected');
+      this.m.peersDropped.inc();
+      this.rejections.delete(peer);
+      this.peers.disconnect(peer);
     }
   }
 

@@ -23,6 +23,7 @@
 // one steps down, expels its clients ('partitioned') and rejoins as a new incarnation.
 import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
+import { checkPeerFrame } from './frame-guard.js';
 import {
   type GroupEffects,
   type GroupMember,
@@ -618,6 +619,13 @@ export class DaemonNode {
   }
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
+    // The boundary: a frame the receiver cannot act on safely is dropped (src/core/frame-guard.ts).
+    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flush, proposal: this.proposal };
+    const rejected = checkPeerFrame(ctx, from, frame);
+    if (rejected !== undefined) {
+      this.out.traces.push({ type: 'frame-rejected', from, reason: rejected });
+      return;
+    }
     const i = this.memberIndex(from);
     if (i >= 0) this.lastHeard[i] = this.nowMs;
     if (frame.data) this.onData(from, frame.data, frame);
@@ -876,7 +884,8 @@ export class DaemonNode {
       const sender = this.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
       this.skipLocal = seq <= this.early[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
-      this.table.apply(entry, sender.id.name, messageId, this.groupFx);
+      const bad = this.table.apply(entry, sender.id.name, messageId, this.groupFx);
+      if (bad !== undefined) this.out.traces.push({ type: 'frame-rejected', from: sender.key, reason: bad });
       this.skipLocal = false;
       if (this.mode === 'left') break;
     }

@@ -108,8 +108,13 @@ export class GroupTable {
     return g !== undefined && g.members.some((m) => m.client === client);
   }
 
-  /** Apply one ordered entry from daemon `sender`. */
-  apply(entry: chorus.IEntry, sender: string, messageId: string, fx: GroupEffects): void {
+  /**
+   * Apply one ordered entry from daemon `sender`. Answers 'unknown-group' (and changes
+   * nothing) for a DATA entry no honest daemon sends — for a group that does not exist,
+   * stamped with another group view, or from a non-member: every daemon applies the same
+   * entries to the same table, so every daemon ignores it alike.
+   */
+  apply(entry: chorus.IEntry, sender: string, messageId: string, fx: GroupEffects): 'unknown-group' | undefined {
     const kind = entry.kind ?? chorus.Entry.Kind.DATA;
     const name = entry.group ?? '';
     const client = entry.client ?? '';
@@ -117,13 +122,8 @@ export class GroupTable {
       case chorus.Entry.Kind.DATA: {
         const g = this.groups.get(name);
         // The sending daemon stamps only members' messages with the current view and
-        // holds them while the group changes; anything else is a protocol bug.
-        invariant(g !== undefined, `message for unknown group ${name}`);
-        invariant(
-          (entry.groupView ?? 0) === g.viewId,
-          `message of ${client} stamped with view ${entry.groupView ?? 0} of ${name} ordered in view ${g.viewId}`,
-        );
-        invariant(g.members.some((m) => m.client === client), `message from non-member ${client} of ${name}`);
+        // holds them while the group changes; anything else came from a lying peer.
+        if (g === undefined || (entry.groupView ?? 0) !== g.viewId || !g.members.some((m) => m.client === client)) return 'unknown-group';
         // `seq` is a place in the group's total order: fifo and causal messages have
         // none (they may be delivered before the sequencer placed them).
         const order = entry.order ?? chorus.Order.ORDER_TOTAL;

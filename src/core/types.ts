@@ -2,6 +2,7 @@
 // (fake IO) both drive a DaemonNode through `step(input) → CoreOutput`; nothing in
 // src/core touches sockets, timers, clocks or randomness.
 import type { chorus } from '../wire/gen/chorus.js';
+import type { RejectReason } from './frame-guard.js';
 
 export type PeerFrame = chorus.IPeerFrame;
 export type DaemonEvent = chorus.IDaemonEvent;
@@ -89,7 +90,9 @@ export type TraceEvent =
   /** A proposer completes a decision an earlier ballot got accepted (Paxos' rule) instead of deciding anew. */
   | { readonly type: 'view-change-complete'; readonly ballot: number; readonly viewId: number }
   | { readonly type: 'step-down'; readonly reason: string }
-  | { readonly type: 'force-primary'; readonly ok: boolean; readonly message: string };
+  | { readonly type: 'force-primary'; readonly ok: boolean; readonly message: string }
+  /** A peer frame dropped at the boundary (src/core/frame-guard.ts), or an ordered entry the group table refused. */
+  | { readonly type: 'frame-rejected'; readonly from: PeerKey; readonly reason: RejectReason };
 
 export interface ClientOutput {
   readonly client: string;

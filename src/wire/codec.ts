@@ -174,6 +174,20 @@ function checkCut(cut: chorus.Cut.$Properties, what: string): void {
   if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
 }
 
+function checkInstall(install: chorus.Install.$Properties, what: string): void {
+  checkBallot(install.ballot, `${what}.ballot`);
+  checkMembers(install.members, `${what}.members`);
+  checkSeq(install.lastGlobal ?? 0, `${what}.lastGlobal`);
+  checkSeq(install.firstGlobal ?? 0, `${what}.firstGlobal`);
+  if (install.leftCauses) checkEnums(install.leftCauses, CAUSE_MAX, `${what}.leftCauses`);
+  const ranges = install.orders;
+  if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+  const groups = install.groups?.groups;
+  if (groups) {
+    for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
+  }
+}
+
 function validatePeerFrame(frame: DecodedPeerFrame): void {
   // The generated oneof setter clears the other members, so `body` names the only one
   // set. (Two members on the wire decode as the last one, per protobuf semantics.)
@@ -185,6 +199,8 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       // `from` may be absent on a refusal: the refusing side's identity is not needed.
       return;
     case 'data': {
+      checkSeq(frame.data.delivered ?? 0, 'DataBatch.delivered');
+      checkSeq(frame.data.ordered ?? 0, 'DataBatch.ordered');
       const entries = frame.data.entries;
       if (!entries) return;
       for (let i = 0; i < entries.length; i++) {
@@ -192,6 +208,7 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
         checkEnum(entry.kind ?? 0, ENTRY_KIND_MAX, 'Entry.kind');
         checkEnum(entry.order ?? 0, ORDER_MAX, 'Entry.order');
         checkEnum(entry.cause ?? 0, CAUSE_MAX, 'Entry.cause');
+        checkSeq(entry.dep ?? 0, 'Entry.dep');
       }
       return;
     }
@@ -202,6 +219,8 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       return;
     }
     case 'heartbeat':
+      checkSeq(frame.heartbeat.ordered ?? 0, 'Heartbeat.ordered');
+      checkSeq(frame.heartbeat.delivered ?? 0, 'Heartbeat.delivered');
       return;
     case 'joinRequest':
       checkDaemonId(frame.joinRequest.who, 'JoinRequest.who');
@@ -214,26 +233,21 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       const ack = frame.proposeAck;
       checkBallot(ack.ballot, 'ProposeAck.ballot');
       checkSeq(ack.delivered ?? 0, 'ProposeAck.delivered');
+      if (ack.orders) for (let i = 0; i < ack.orders.length; i++) checkSeq(ack.orders[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+      if (ack.depMarks) for (let i = 0; i < ack.depMarks.length; i++) checkSeq(ack.depMarks[i]!.dep ?? 0, 'DepMark.dep');
+      if (ack.installed) checkInstall(ack.installed, 'ProposeAck.installed');
       if (ack.refused) checkBallot(ack.highest, 'ProposeAck.highest');
       if (ack.accepted) checkCut(ack.accepted, 'ProposeAck.accepted');
       return;
     }
-    case 'install': {
-      const install = frame.install;
-      checkBallot(install.ballot, 'Install.ballot');
-      checkMembers(install.members, 'Install.members');
-      checkSeq(install.lastGlobal ?? 0, 'Install.lastGlobal');
-      if (install.leftCauses) checkEnums(install.leftCauses, CAUSE_MAX, 'Install.leftCauses');
-      const groups = install.groups?.groups;
-      if (groups) {
-        for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
-      }
+    case 'install':
+      checkInstall(frame.install, 'Install');
       return;
-    }
     case 'leaveRequest':
       checkDaemonId(frame.leaveRequest.who, 'LeaveRequest.who');
       return;
     case 'fetch':
+      checkSeq(frame.fetch.ordersFrom ?? 0, 'Fetch.ordersFrom');
       return;
     case 'cut':
       checkCut(frame.cut, 'Cut');
