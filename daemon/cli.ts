@@ -36,8 +36,9 @@ Commands:
   send GROUP TEXT [--order total] [--url ws://host:port] [--name send] [--count N]
       Join GROUP, multicast TEXT (N times; "{i}" in TEXT becomes 1..N), leave.
       --order: fifo | causal | total | safe (default total).
-  force-primary [--admin host:port]
-      Operator: declare the reachable daemons the primary component.
+  force-primary [--admin host:port] [--token A]
+      Operator: declare the reachable daemons the primary component. --token: the
+      daemon's --admin-token (default: the CHORUS_ADMIN_TOKEN environment variable).
   bench [--quick | --smoke] [--json FILE] [--sizes 100,1KiB,64KiB] [--orders LIST]
       The benchmark harness: 3 local daemons and 3 client processes beside a plain TCP
       mesh; delivered msgs/s, MB/s, latency percentiles and RSS per size and order.
@@ -193,11 +194,15 @@ async function statusCommand(args: string[], io: CliIo): Promise<number> {
 async function forcePrimaryCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parse(args, {
     admin: { type: 'string', default: DEFAULT_ADMIN },
+    token: { type: 'string' },
   });
   if (values.help) return help(io);
   positionals(pos, []);
   const admin = values.admin as string;
-  const res = await adminFetch(admin, 'force-primary', { method: 'POST' });
+  // From the environment by default: a token on the command line shows in `ps`.
+  const token = (values.token as string | undefined) ?? process.env.CHORUS_ADMIN_TOKEN;
+  const headers: Record<string, string> = token !== undefined && token !== '' ? { authorization: `Bearer ${token}` } : {};
+  const res = await adminFetch(admin, 'force-primary', { method: 'POST', headers });
   const answer = describeBody(await res.text());
   // 501 is the answer of a daemon that knows the command but does not implement it yet;
   // 404/405 come from a daemon whose admin port does not know it at all.

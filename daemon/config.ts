@@ -49,6 +49,11 @@ export interface DaemonConfig {
   readonly secret: string | undefined;
   /** Token clients must present in their hello (undefined = none required). */
   readonly token: string | undefined;
+  /**
+   * Token the admin port requires (`Authorization: Bearer`) of every request that changes
+   * state (POST /force-primary). Undefined: such requests are served to loopback callers only.
+   */
+  readonly adminToken: string | undefined;
   /** The JSON config file that was read, if any (absolute path). */
   readonly configFile: string | undefined;
   /** `--help` was given: the caller prints USAGE and exits. */
@@ -75,6 +80,8 @@ export const USAGE = `Usage: chorusd [options]
                              (default: 67108864)
   --secret SECRET            shared cluster secret that authenticates daemons
   --client-token TOKEN       token clients must present
+  --admin-token TOKEN        token the admin port requires (Authorization: Bearer) for
+                             POST /force-primary; without it, only loopback callers may
   --config FILE              JSON config file (keys: name, cluster, listen, heartbeatMs, ...)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default: info)
   --help                     print this help
@@ -172,6 +179,7 @@ const KEYS: Record<Key, KeySpec> = {
   logLevel: { flag: 'log-level', env: 'CHORUS_LOG_LEVEL' },
   secret: { flag: 'secret', env: 'CHORUS_SECRET' },
   token: { flag: 'client-token', env: 'CHORUS_CLIENT_TOKEN' },
+  adminToken: { flag: 'admin-token', env: 'CHORUS_ADMIN_TOKEN' },
 };
 
 /** Config-file aliases: the flag spelled in camelCase, where it differs from the key. */
@@ -427,6 +435,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     logLevel: get('logLevel', logLevel, 'info'),
     secret: get<string | undefined>('secret', secretText, undefined),
     token: get<string | undefined>('token', secretText, undefined),
+    adminToken: get<string | undefined>('adminToken', secretText, undefined),
     configFile,
     help: flags.help,
   };

@@ -179,6 +179,7 @@ export class Daemon {
       status: () => this.status(),
       metrics: () => this.metrics.render(),
       forcePrimary: () => this.forcePrimary(),
+      ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
     });
     this.metrics.onCollect(() => {
       const st = this.node.status();
