@@ -102,6 +102,8 @@ describe('resolveConfig', () => {
         's3cret',
         '--client-token',
         'tok',
+        '--admin-token',
+        'adm',
       ],
       {},
     );
@@ -120,6 +122,7 @@ describe('resolveConfig', () => {
       logLevel: 'warn',
       secret: 's3cret',
       token: 'tok',
+      adminToken: 'adm',
     });
   });
 
@@ -136,6 +139,13 @@ describe('resolveConfig', () => {
     expect(c.token).toBe('y');
     expect(c.expect).toBe(2);
     expect(c.maxMessageBytes).toBe(65536);
+  });
+
+  it('takes the admin token from CHORUS_ADMIN_TOKEN or the file key adminToken, and refuses an empty one', () => {
+    expect(resolveConfig([], { CHORUS_ADMIN_TOKEN: 'e' }).adminToken).toBe('e');
+    expect(resolveConfig([], { CHORUS_CONFIG: file('admin.json', { adminToken: 'f' }) }).adminToken).toBe('f');
+    expect(resolveConfig([], {}).adminToken).toBeUndefined();
+    expect(configError(() => resolveConfig(['--admin-token', ''], {})).message).toMatch(/admin-token/);
   });
 
   it('takes the config file from CHORUS_CONFIG, with seeds as an array and clientToken', () => {
