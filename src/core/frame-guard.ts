@@ -420,10 +420,12 @@ function checkInstallFrame(ctx: GuardContext, from: PeerKey, install: chorus.IIn
   // the view before (it is the one successor of that view): so the sender is a member of
   // the receiver's view, or of the view the Install names, or a member of the old view
   // that left with it (a coordinator leaving on purpose proposes a view without itself).
-  const members = install.members ?? [];
-  if (isMember(ctx, from)) return undefined;
-  if (members.some((m) => keyOf(m.id) === from)) return undefined;
-  if (ctx.view === undefined && (install.left ?? []).some((id) => keyOf(id) === from)) return undefined;
+  // By name: a proposer left out of its own view steps down under a new incarnation and
+  // still repeats the Install to the members it has not heard from.
+  const name = from.slice(0, from.lastIndexOf('#'));
+  if (isMember(ctx, from) || (ctx.view?.members.some((m) => m.id.name === name) ?? false)) return undefined;
+  if ((install.members ?? []).some((m) => m.id?.name === name)) return undefined;
+  if ((install.left ?? []).some((id) => id.name === name)) return undefined;
   return 'not-member';
 }
 

@@ -28,6 +28,12 @@ describe('frame guard', () => {
     expect(checkPeerFrame(ctx, A, { install })).toBeUndefined();
   });
 
+  it('takes an Install from a later incarnation of a member of the old view (a proposer left out steps down and repeats it)', () => {
+    const install = { ballot, oldViewId: 7, newViewId: 8, members: [view.members[1]!, view.members[2]!].map((m) => ({ id: m.id, advertise: m.advertise, joinedView: 1 })), left: [ids[0]], cutSeqs: [0, 0, 0] };
+    expect(checkPeerFrame(ctx, 'a#i1.1', { install })).toBeUndefined();
+    expect(checkPeerFrame(ctx, 'x#i1', { install })).toBe('not-member');
+  });
+
   it('refuses a Ready from a daemon that is not a participant of the proposal', () => {
     const proposing: GuardContext = { ...ctx, selfKey: A, proposal: { ballot, participants: [A, B] } };
     expect(checkPeerFrame(proposing, B, { ready: { ballot, oldViewId: 7 } })).toBeUndefined();
