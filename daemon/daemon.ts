@@ -19,6 +19,7 @@ import type { DaemonConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { PeerLinks } from './peer-links.js';
+import { PeerRejections } from './peer-rejections.js';
 import { calibrateWallClock, wallClockMs } from './wall-clock.js';
 
 export interface DaemonAddresses {
@@ -44,11 +45,6 @@ interface ViewChangeRecord {
 }
 
 const MAX_TIMELINE = 100;
-/** Invalid frames from one peer within REJECT_WINDOW_MS that get it disconnected. */
-export const REJECT_LIMIT = 20;
-const REJECT_WINDOW_MS = 10_000;
-/** At most one warn line per misbehaving peer per this many ms. */
-const REJECT_LOG_MS = 5_000;
 
 export class Daemon {
   readonly name: string;
@@ -92,8 +88,8 @@ export class Daemon {
     }),
     peersDropped: this.metrics.counter({ name: 'chorus_peers_disconnected_total', help: 'Peers disconnected for sending invalid frames' }),
   };
-  /** Per peer: invalid frames in the current window, and what the log has said of them. */
-  private readonly rejections = new Map<string, { windowStartMs: number; count: number; loggedMs: number; suppressed: number }>();
+  /** Per peer: invalid frames lately (rate-limited warnings, disconnection). */
+  private readonly rejections = new PeerRejections();
   addresses!: DaemonAddresses;
 
   constructor(options: DaemonOptions) {
@@ -298,37 +294,15 @@ export class Daemon {
     }
   }
 
-  /**
-   * A peer frame dropped as invalid: counted; logged at most once per peer per
-   * REJECT_LOG_MS (with how many were not logged); a peer that sends REJECT_LIMIT of
-   * them within REJECT_WINDOW_MS is disconnected (it may dial again, and is dropped again).
-   */
+  /** A peer frame dropped as invalid: counted, logged (rate-limited), and a persistent sender disconnected. */
   private onRejected(peer: string, reason: RejectReason): void {
     this.m.rejected.inc({ reason });
     if (RACY_REASONS.has(reason)) return;
-    const now = performance.now();
-    let r = this.rejections.get(peer);
-    if (r === undefined) {
-      if (this.rejections.size >= 1024) this.rejections.clear(); // bounded: forget old offenders
-      r = { windowStartMs: now, count: 0, loggedMs: -Infinity, suppressed: 0 };
-      this.rejections.set(peer, r);
-    }
-    if (now - r.windowStartMs > REJECT_WINDOW_MS) {
-      r.windowStartMs = now;
-      r.count = 0;
-    }
-    r.count += 1;
-    if (now - r.loggedMs >= REJECT_LOG_MS) {
-      this.log.warn({ peer, reason, notLogged: r.suppressed, viewId: this.node.currentView?.id }, 'invalid peer frame dropped');
-      r.loggedMs = now;
-      r.suppressed = 0;
-    } else {
-      r.suppressed += 1;
-    }
-    if (r.count >= REJECT_LIMIT) {
-      this.log.warn({ peer, invalidFrames: r.count, windowMs: REJECT_WINDOW_MS }, 'peer keeps sending invalid frames: disconnected');
+    const v = this.rejections.note(peer, performance.now());
+    if (v.log) this.log.warn({ peer, reason, notLogged: v.notLogged, viewId: this.node.currentView?.id }, 'invalid peer frame dropped');
+    if (v.disconnect) {
+      this.log.warn({ peer, invalidFrames: v.count, windowMs: this.rejections.windowMs }, 'peer keeps sending invalid frames: disconnected');
       this.m.peersDropped.inc();
-      this.rejections.delete(peer);
       this.peers.disconnect(peer);
     }
   }
