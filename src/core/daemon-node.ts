@@ -35,6 +35,7 @@ import {
   causeToProto,
 } from './group-table.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
+import { ReceiveLog, entryBytes } from './receive-log.js';
 import { largestClique } from './clique.js';
 import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
@@ -120,8 +121,6 @@ interface FlushState {
   readySent: boolean;
 }
 
-
-const ENTRY_OVERHEAD_BYTES = 48;
 /** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
 const HOLD_GRACE_MS = 1000;
 /** A transfer without a chunk or an acknowledgement for this long has a silent provider. */
@@ -167,14 +166,8 @@ export class DaemonNode {
   private readonly pendingLocal: LocalEntry[] = [];
   private pendingBytes = 0;
 
-  // Receiving: per sender index, entries by seq (log[s][seq - logBase[s]]).
-  private log: Array<Array<chorus.IEntry | undefined>> = [];
-  private logBase: number[] = [];
-  private received: number[] = [];
-  private deliveredSeq: number[] = [];
-  /** Causal barrier of the last entry received from each sender (Entry.dep). */
-  private lastDep: number[] = [];
-  private retainedBytes = 0;
+  // Receiving: every member's stream of this view, until stable.
+  private readonly rlog = new ReceiveLog();
   /**
    * Early (fifo/causal) delivery: per sender, how far this daemon passed its stream —
    * every entry up to here is delivered here (early or in order) or concerns no local
@@ -185,8 +178,6 @@ export class DaemonNode {
   private earlyDelivered: number[] = [];
   /** Set while the ordered path reaches an entry already delivered early. */
   private skipLocal = false;
-  /** `safe` entries received and not yet delivered: while any, acknowledge promptly. */
-  private safeHeld = 0;
   private lastAckOrdered = -1;
   private lastAckReceived = -1;
 
@@ -330,7 +321,18 @@ export class DaemonNode {
     return this.view !== undefined && this.myIndex === 0;
   }
   get bufferedBytes(): number {
-    return this.retainedBytes;
+    return this.rlog.retainedBytes;
+  }
+
+  // What the view change reads of the receive log, under the names it uses.
+  private get received(): readonly number[] {
+    return this.rlog.received;
+  }
+  private get deliveredSeq(): readonly number[] {
+    return this.rlog.deliveredSeq;
+  }
+  private depMarks(): chorus.IDepMark[] {
+    return this.rlog.depMarks();
   }
 
   // ------------------------------------------------------------------ step
@@ -624,26 +626,7 @@ export class DaemonNode {
   }
 
   private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
-    const have = this.received[s]!;
-    const log = this.log[s]!;
-    const base = this.logBase[s]!;
-    let dep = this.lastDep[s]!;
-    for (let i = have + 1 - firstSeq; i < entries.length; i++) {
-      const e = entries[i]!;
-      // Only the first entry of a batch carries its causal barrier: fill it in, so a
-      // relayed copy carries it too.
-      if ((e.dep ?? 0) > dep) dep = e.dep!;
-      e.dep = dep;
-      log[firstSeq + i - base] = e;
-      this.retainedBytes += entryBytes(e);
-      if (e.order === chorus.Order.ORDER_SAFE) this.safeHeld += 1;
-    }
-    this.lastDep[s] = dep;
-    const last = firstSeq + entries.length - 1;
-    if (last > have) {
-      this.received[s] = last;
-      if (this.isCoordinator && this.mode === 'normal') this.sequenceAll();
-    }
+    if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequenceAll();
   }
 
   /** Sequencer: order what can be ordered; a causal entry can unblock another sender. */
@@ -662,10 +645,8 @@ export class DaemonNode {
   private sequence(s: number): boolean {
     const from = this.ordered[s]! + 1;
     let to = this.received[s]!;
-    const base = this.logBase[s]!;
-    const log = this.log[s]!;
     for (let seq = from; seq <= to; seq++) {
-      const passed = log[seq - base]!.causal?.passed;
+      const passed = this.rlog.entry(s, seq)!.causal?.passed;
       if (passed && !this.allAtLeast(this.ordered, passed, s)) {
         to = seq - 1;
         break;
@@ -776,17 +757,9 @@ export class DaemonNode {
     }
     const s = f.origin ?? 0;
     if (s >= this.view.members.length) return;
-    const base = this.logBase[s]!;
-    const fromSeq = Math.max(f.fromSeq ?? 0, base);
-    const toSeq = Math.min(f.toSeq ?? 0, this.received[s]!);
-    if (toSeq < fromSeq) return;
-    const entries: chorus.IEntry[] = [];
-    for (let seq = fromSeq; seq <= toSeq; seq++) {
-      const e = this.log[s]![seq - base];
-      if (e === undefined) return; // collected: every member had it
-      entries.push(e);
-    }
-    this.send(from, { data: { viewId: this.view.id, firstSeq: fromSeq, entries, origin: s, relayed: true } });
+    const answer = this.rlog.range(s, f.fromSeq ?? 0, f.toSeq ?? 0);
+    if (answer === undefined) return;
+    this.send(from, { data: { viewId: this.view.id, firstSeq: answer.firstSeq, entries: answer.entries, origin: s, relayed: true } });
   }
 
   /** Deliver, in global order, every entry whose data and place are both known. */
@@ -811,15 +784,14 @@ export class DaemonNode {
         continue;
       }
       if (this.received[s]! < seq) break; // data not here yet
-      const entry = this.log[s]![seq - this.logBase[s]!];
+      const entry = this.rlog.entry(s, seq);
       invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
       const order = entry.order ?? chorus.Order.ORDER_TOTAL;
       // `safe` waits until every member has the entry and its place (uniform delivery).
       // A flush (cutSeqs) delivers what its install prescribes to every survivor.
       if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.safeStable(s, seq, this.nextDeliver)) break;
-      if (order === chorus.Order.ORDER_SAFE) this.safeHeld -= 1;
       this.nextDeliver += 1;
-      this.deliveredSeq[s] = seq;
+      this.rlog.markDelivered(s, seq, entry);
       const sender = this.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
       this.skipLocal = seq <= this.early[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
@@ -864,10 +836,8 @@ export class DaemonNode {
       for (let t = 0; t < this.early.length; t++) {
         const from = Math.max(this.early[t]!, this.deliveredSeq[t]!);
         const to = this.received[t]!;
-        const base = this.logBase[t]!;
-        const log = this.log[t]!;
         let k = from;
-        while (k < to && this.passEarly(t, k + 1, log[k + 1 - base]!)) k++;
+        while (k < to && this.passEarly(t, k + 1, this.rlog.entry(t, k + 1)!)) k++;
         if (k !== this.early[t]) {
           this.early[t] = k;
           again = true;
@@ -904,9 +874,8 @@ export class DaemonNode {
 
   /** While `safe` entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
-    if (this.safeHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
-    let received = 0;
-    for (const r of this.received) received += r;
+    if (this.rlog.safeHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
+    const received = this.rlog.totalReceived();
     if (received === this.lastAckReceived && this.order.known === this.lastAckOrdered) return;
     this.lastAckReceived = received;
     this.lastAckOrdered = this.order.known;
@@ -918,22 +887,11 @@ export class DaemonNode {
     const view = this.view;
     if (view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
     const n = view.members.length;
-    for (let s = 0; s < n; s++) {
-      let stable = this.received[s]!;
+    this.rlog.collect((s) => {
+      let stable = Number.POSITIVE_INFINITY;
       for (let m = 0; m < n; m++) if (m !== this.myIndex) stable = Math.min(stable, this.peerReceived[m]![s]!);
-      const upTo = Math.min(stable, this.deliveredSeq[s]!);
-      const base = this.logBase[s]!;
-      const log = this.log[s]!;
-      // Collect in chunks: slicing the log on every step would copy it on every frame.
-      const collectable = upTo - base + 1;
-      if (collectable <= 0 || (collectable < 256 && collectable * 2 < log.length)) continue;
-      for (let k = 0; k <= upTo - base; k++) {
-        const e = log[k];
-        if (e !== undefined) this.retainedBytes -= entryBytes(e);
-      }
-      this.log[s] = log.slice(upTo - base + 1);
-      this.logBase[s] = upTo + 1;
-    }
+      return stable;
+    });
     let allDelivered = this.nextDeliver - 1;
     for (let m = 0; m < n; m++) if (m !== this.myIndex) allDelivered = Math.min(allDelivered, this.peerDelivered[m]!);
     this.order.forgetThrough(allDelivered);
@@ -990,7 +948,7 @@ export class DaemonNode {
       this.bufferFullSinceMs = undefined;
       return false;
     }
-    if (this.retainedBytes <= this.maxBufferBytes / 2) {
+    if (this.rlog.retainedBytes <= this.maxBufferBytes / 2) {
       this.bufferFullSinceMs = undefined;
       return false;
     }
@@ -1414,7 +1372,7 @@ export class DaemonNode {
       if (mc.waitDelivered) c.waitDelivered.set(id, req);
       // Flow control: while the buffers are full, the multicast is accepted (answered)
       // only when it is sent, so the SDK's multicast() promise slows the sender.
-      const full = this.retainedBytes + this.pendingBytes >= this.maxBufferBytes;
+      const full = this.rlog.retainedBytes + this.pendingBytes >= this.maxBufferBytes;
       if (!mc.waitDelivered && !full) this.reply(c.id, req, true, undefined, undefined, id);
       this.queueLocal(entry, !mc.waitDelivered && full ? { client: c.id, req, id } : undefined);
     } else if (request.stateChunk) {
@@ -1458,7 +1416,7 @@ export class DaemonNode {
   private pump(): boolean {
     if (this.mode !== 'normal' || this.flush !== undefined || this.pendingLocal.length === 0) return false;
     const before = this.outbox.length;
-    let budget = this.maxBufferBytes - this.retainedBytes;
+    let budget = this.maxBufferBytes - this.rlog.retainedBytes;
     let keep = 0;
     let i = 0;
     for (; i < this.pendingLocal.length; i++) {
@@ -2115,23 +2073,6 @@ export class DaemonNode {
     else this.send(from, { proposeAck: ack });
   }
 
-  /** Causal barriers of the entries held here and not delivered, as change points. */
-  private depMarks(): chorus.IDepMark[] {
-    const marks: chorus.IDepMark[] = [];
-    for (let s = 0; s < this.received.length; s++) {
-      let last = -1;
-      const base = this.logBase[s]!;
-      for (let seq = Math.max(this.deliveredSeq[s]! + 1, base); seq <= this.received[s]!; seq++) {
-        const e = this.log[s]![seq - base];
-        const dep = e?.dep ?? 0;
-        if (e?.causal) marks.push({ sender: s, seq, dep, causal: e.causal });
-        else if (dep !== last) marks.push({ sender: s, seq, dep });
-        last = dep;
-      }
-    }
-    return marks;
-  }
-
   private onCut(from: PeerKey, cut: chorus.ICut): void {
     const f = this.flush;
     if (f === undefined || !ballotEquals(cut.ballot, f.ballot) || from !== f.proposer) return;
@@ -2296,17 +2237,11 @@ export class DaemonNode {
     this.lastViewId = Math.max(this.lastViewId, view.id);
     const n = view.members.length;
     this.sentSeq = 0;
-    this.log = Array.from({ length: n }, () => []);
-    this.logBase = new Array<number>(n).fill(1);
-    this.received = new Array<number>(n).fill(0);
-    this.deliveredSeq = new Array<number>(n).fill(0);
-    this.lastDep = new Array<number>(n).fill(0);
+    this.rlog.reset(n);
     this.early = new Array<number>(n).fill(0);
     this.earlyDelivered = new Array<number>(n).fill(0);
-    this.safeHeld = 0;
     this.lastAckOrdered = -1;
     this.lastAckReceived = -1;
-    this.retainedBytes = 0;
     this.ordered = new Array<number>(n).fill(0);
     this.order = new OrderLog();
     this.orderOutbox = [];
@@ -2528,7 +2463,7 @@ export class DaemonNode {
       })),
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
       clients: this.clients.size,
-      bufferedBytes: this.retainedBytes,
+      bufferedBytes: this.rlog.retainedBytes,
     };
   }
 }
@@ -2569,10 +2504,6 @@ function causalLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>): (s:
     }
   }
   return (s, seq) => bySender.get(s)?.get(seq);
-}
-
-function entryBytes(e: chorus.IEntry): number {
-  return (e.data?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
 }
 
 function compareAge(a: ViewMember, b: ViewMember): number {
