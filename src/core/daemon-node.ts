@@ -36,6 +36,7 @@ import {
 } from './group-table.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 import { ReceiveLog, entryBytes } from './receive-log.js';
+import { StabilityTracker } from './stability.js';
 import { largestClique } from './clique.js';
 import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
@@ -178,8 +179,6 @@ export class DaemonNode {
   private earlyDelivered: number[] = [];
   /** Set while the ordered path reaches an entry already delivered early. */
   private skipLocal = false;
-  private lastAckOrdered = -1;
-  private lastAckReceived = -1;
 
   // Ordering and delivery.
   private order = new OrderLog();
@@ -190,14 +189,7 @@ export class DaemonNode {
   private orderOutbox: OrderRun[] = [];
 
   // What the other members hold (from heartbeats), for stability and repair.
-  private peerReceived: number[][] = [];
-  private peerDelivered: number[] = [];
-  /** Per member: how much of its stream it said it had sent, in its previous heartbeat. */
-  private sentByLastHeartbeat: number[] = [];
-  /** Members that hold back delivery for a state transfer (Heartbeat.holding). */
-  private peerHolding: boolean[] = [];
-  /** Highest global seq whose order each member knows (for `safe`). */
-  private peerOrdered: number[] = [];
+  private readonly stability = new StabilityTracker();
 
   // Failure detection.
   private lastHeard: number[] = [];
@@ -613,7 +605,7 @@ export class DaemonNode {
     const s = batch.relayed ? (batch.origin ?? 0) : link;
     if (s >= this.view!.members.length) return;
     if (!batch.relayed && batch.received !== undefined && batch.received !== null) {
-      this.notePeerState(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
+      this.stability.note(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
     }
     const firstSeq = batch.firstSeq ?? 0;
     const entries = batch.entries ?? [];
@@ -722,30 +714,18 @@ export class DaemonNode {
     const i = this.memberIndex(from);
     if (i < 0) return;
     const theirs = hb.received ?? [];
-    this.notePeerState(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0);
-    this.peerHolding[i] = hb.holding === true;
+    // What the sender had sent by its previous heartbeat and is still missing here was
+    // lost with a broken connection.
+    const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
     const sus = new Set<number>();
     for (const x of hb.suspects ?? []) sus.add(x);
     this.peerSuspects[i] = sus;
-    // What the sender had sent by its previous heartbeat and is still missing here was
-    // lost with a broken connection. (Not by this heartbeat: a heartbeat may overtake a
-    // large data frame, which the link cuts into pieces with control frames between.)
-    const due = Math.min(theirs[i] ?? 0, this.sentByLastHeartbeat[i]!);
-    this.sentByLastHeartbeat[i] = theirs[i] ?? 0;
     if (this.flush === undefined && due > this.received[i]!) {
       this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: due } });
     }
     if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.order.known) {
       this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
     }
-  }
-
-  /** What member `i` holds and delivered (for stability and garbage collection). */
-  private notePeerState(i: number, received: readonly number[], delivered: number, ordered: number): void {
-    const row = this.peerReceived[i]!;
-    for (let s = 0; s < row.length; s++) row[s] = Math.max(row[s]!, received[s] ?? 0);
-    this.peerDelivered[i] = Math.max(this.peerDelivered[i]!, delivered);
-    this.peerOrdered[i] = Math.max(this.peerOrdered[i]!, ordered);
   }
 
   private onFetch(from: PeerKey, f: chorus.IFetch): void {
@@ -789,7 +769,7 @@ export class DaemonNode {
       const order = entry.order ?? chorus.Order.ORDER_TOTAL;
       // `safe` waits until every member has the entry and its place (uniform delivery).
       // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.safeStable(s, seq, this.nextDeliver)) break;
+      if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.stability.safeStable(s, seq, this.nextDeliver, this.deliveredSeq)) break;
       this.nextDeliver += 1;
       this.rlog.markDelivered(s, seq, entry);
       const sender = this.view!.members[s]!;
@@ -800,23 +780,6 @@ export class DaemonNode {
       if (this.mode === 'left') break;
     }
     return this.nextDeliver !== before;
-  }
-
-  /**
-   * Whether `safe` entry s/seq may be delivered at place `global`: every member holds it,
-   * knows its place, and holds every entry placed before it (Totem's all-received-up-to;
-   * those are the entries this daemon delivered, deliveredSeq per sender). Otherwise a
-   * flush after crashes could skip an earlier slot and give the safe entry another place.
-   */
-  private safeStable(s: number, seq: number, global: number): boolean {
-    const n = this.view!.members.length;
-    for (let m = 0; m < n; m++) {
-      if (m === this.myIndex) continue;
-      const row = this.peerReceived[m]!;
-      if (row[s]! < seq || this.peerOrdered[m]! < global) return false;
-      for (let t = 0; t < n; t++) if (row[t]! < this.deliveredSeq[t]!) return false;
-    }
-    return true;
   }
 
   /**
@@ -875,26 +838,15 @@ export class DaemonNode {
   /** While `safe` entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
     if (this.rlog.safeHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
-    const received = this.rlog.totalReceived();
-    if (received === this.lastAckReceived && this.order.known === this.lastAckOrdered) return;
-    this.lastAckReceived = received;
-    this.lastAckOrdered = this.order.known;
+    if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.order.known)) return;
     for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
   /** Drop entries every member has and this daemon delivered; forget delivered order. */
   private collectGarbage(): void {
-    const view = this.view;
-    if (view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
-    const n = view.members.length;
-    this.rlog.collect((s) => {
-      let stable = Number.POSITIVE_INFINITY;
-      for (let m = 0; m < n; m++) if (m !== this.myIndex) stable = Math.min(stable, this.peerReceived[m]![s]!);
-      return stable;
-    });
-    let allDelivered = this.nextDeliver - 1;
-    for (let m = 0; m < n; m++) if (m !== this.myIndex) allDelivered = Math.min(allDelivered, this.peerDelivered[m]!);
-    this.order.forgetThrough(allDelivered);
+    if (this.view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
+    this.rlog.collect((s) => this.stability.othersReceived(s));
+    this.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
   }
 
   // ------------------------------------------------------------------ failure detection
@@ -958,9 +910,8 @@ export class DaemonNode {
     let laggard = -1;
     let least = Number.POSITIVE_INFINITY;
     for (let m = 1; m < n; m++) {
-      if (this.suspects.has(m) || this.peerHolding[m]) continue; // holding for a state transfer: lagging on purpose
-      let acked = 0;
-      for (let s = 0; s < n; s++) acked += this.received[s]! - this.peerReceived[m]![s]!;
+      if (this.suspects.has(m) || this.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
+      const acked = this.stability.backlog(m, this.received);
       // Larger backlog = more behind.
       if (-acked < least) {
         least = -acked;
@@ -2240,18 +2191,12 @@ export class DaemonNode {
     this.rlog.reset(n);
     this.early = new Array<number>(n).fill(0);
     this.earlyDelivered = new Array<number>(n).fill(0);
-    this.lastAckOrdered = -1;
-    this.lastAckReceived = -1;
     this.ordered = new Array<number>(n).fill(0);
     this.order = new OrderLog();
     this.orderOutbox = [];
     this.nextDeliver = 1;
     this.nextGlobal = 1;
-    this.peerReceived = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-    this.peerDelivered = new Array<number>(n).fill(0);
-    this.peerOrdered = new Array<number>(n).fill(0);
-    this.peerHolding = new Array<boolean>(n).fill(false);
-    this.sentByLastHeartbeat = new Array<number>(n).fill(0);
+    this.stability.reset(n, this.myIndex);
     this.lastHeard = new Array<number>(n).fill(this.nowMs);
     this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
     this.suspects = new Set();
