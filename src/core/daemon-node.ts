@@ -37,7 +37,7 @@ import {
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 import { ReceiveLog, entryBytes } from './receive-log.js';
 import { StabilityTracker } from './stability.js';
-import { largestClique } from './clique.js';
+import { FailureDetector } from './failure-detector.js';
 import { hasQuorum } from './quorum.js';
 import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
 import { ORDER_NAMES, emptyOutput, peerKey } from './types.js';
@@ -192,11 +192,7 @@ export class DaemonNode {
   private readonly stability = new StabilityTracker();
 
   // Failure detection.
-  private lastHeard: number[] = [];
-  private lastHeartbeatMs = -Infinity;
-  private suspects = new Set<number>();
-  private peerSuspects: Array<Set<number>> = [];
-  private suspectsChanged = false;
+  private readonly fd: FailureDetector;
 
   // View change.
   private highest: Ballot = { counter: 0, proposer: { name: '', incarnation: '' } };
@@ -232,10 +228,6 @@ export class DaemonNode {
   private readonly flushBlocked = new Set<string>();
   /** Groups that installed a view at the last daemon view boundary. */
   private readonly boundaryViews = new Set<string>();
-  /** Members this coordinator excluded for lagging stability (cause 'expelled'). */
-  private readonly laggards = new Set<PeerKey>();
-  /** Since when the buffer of unstable entries has been over half its bound. */
-  private bufferFullSinceMs: number | undefined;
   private readonly joinQueue = new Map<PeerKey, ViewMember>();
   private readonly leaveQueue = new Set<PeerKey>();
   private leaveRequested = false;
@@ -271,6 +263,7 @@ export class DaemonNode {
     this.suspectMs = options.suspectMs ?? 1500;
     this.maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
     this.joinRetryMs = options.joinRetryMs ?? 1000;
+    this.fd = new FailureDetector(this.suspectMs, this.heartbeatMs);
     this.traceSends = options.traceSends ?? false;
     this.expect = options.expect;
     this.fresh = options.join;
@@ -325,6 +318,25 @@ export class DaemonNode {
   }
   private depMarks(): chorus.IDepMark[] {
     return this.rlog.depMarks();
+  }
+  // ... and of the failure detector.
+  private get suspects(): Set<number> {
+    return this.fd.suspects;
+  }
+  private get suspectsChanged(): boolean {
+    return this.fd.changed;
+  }
+  private set suspectsChanged(changed: boolean) {
+    this.fd.changed = changed;
+  }
+  private get lastHeard(): readonly number[] {
+    return this.fd.lastHeard;
+  }
+  private get peerSuspects(): ReadonlyArray<ReadonlySet<number>> {
+    return this.fd.peerSuspects;
+  }
+  private get laggards(): ReadonlySet<PeerKey> {
+    return this.fd.laggards;
   }
 
   // ------------------------------------------------------------------ step
@@ -417,12 +429,7 @@ export class DaemonNode {
       const forceAt = this.forcing === undefined ? Number.POSITIVE_INFINITY : this.forcing.startedMs + this.suspectMs;
       return Math.max(Math.min(this.nextJoinAttemptMs, forceAt), this.nowMs + 1);
     }
-    let wake = this.lastHeartbeatMs + this.heartbeatMs;
-    const view = this.view!;
-    for (let i = 0; i < view.members.length; i++) {
-      if (i === this.myIndex || this.suspects.has(i)) continue;
-      wake = Math.min(wake, this.lastHeard[i]! + this.suspectMs + 1);
-    }
+    let wake = this.fd.nextWakeMs();
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs() + 1);
     if (this.flush !== undefined) wake = Math.min(wake, this.flush.startedMs + 2 * this.flushTimeoutMs() + 1);
     if (this.conflictSinceMs !== undefined) wake = Math.min(wake, this.conflictSinceMs + 2 * this.heartbeatMs);
@@ -561,7 +568,7 @@ export class DaemonNode {
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     const i = this.memberIndex(from);
-    if (i >= 0) this.lastHeard[i] = this.nowMs;
+    if (i >= 0) this.fd.heard(i, this.nowMs);
     if (frame.data) this.onData(from, frame.data, frame);
     else if (frame.order) this.onOrder(from, frame.order, frame);
     else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
@@ -717,9 +724,7 @@ export class DaemonNode {
     // What the sender had sent by its previous heartbeat and is still missing here was
     // lost with a broken connection.
     const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
-    const sus = new Set<number>();
-    for (const x of hb.suspects ?? []) sus.add(x);
-    this.peerSuspects[i] = sus;
+    this.fd.peerReported(i, hb.suspects ?? []);
     if (this.flush === undefined && due > this.received[i]!) {
       this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: due } });
     }
@@ -852,10 +857,7 @@ export class DaemonNode {
   // ------------------------------------------------------------------ failure detection
 
   private heartbeats(): void {
-    if (this.view === undefined) return;
-    if (!this.suspectsChanged && this.nowMs < this.lastHeartbeatMs + this.heartbeatMs) return;
-    this.suspectsChanged = false;
-    this.lastHeartbeatMs = this.nowMs;
+    if (this.view === undefined || !this.fd.heartbeatDue(this.nowMs)) return;
     for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
@@ -875,18 +877,9 @@ export class DaemonNode {
 
   private detectFailures(): boolean {
     if (this.view === undefined) return false;
-    let changed = false;
-    for (let i = 0; i < this.view.members.length; i++) {
-      if (i === this.myIndex || this.suspects.has(i)) continue;
-      if (this.nowMs - this.lastHeard[i]! > this.suspectMs) {
-        this.suspects.add(i);
-        changed = true;
-        this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
-      }
-    }
-    changed = this.excludeLaggard() || changed;
-    if (changed) this.suspectsChanged = true;
-    return changed;
+    const suspected = this.fd.detect(this.nowMs);
+    for (const i of suspected) this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
+    return this.excludeLaggard() || suspected.length > 0;
   }
 
   /**
@@ -896,16 +889,8 @@ export class DaemonNode {
    * coordinator decides, so the slow member (not its reporter) is the one dropped.
    */
   private excludeLaggard(): boolean {
-    if (this.myIndex !== 0 || this.flush !== undefined || this.proposal !== undefined) {
-      this.bufferFullSinceMs = undefined;
-      return false;
-    }
-    if (this.rlog.retainedBytes <= this.maxBufferBytes / 2) {
-      this.bufferFullSinceMs = undefined;
-      return false;
-    }
-    this.bufferFullSinceMs ??= this.nowMs;
-    if (this.nowMs - this.bufferFullSinceMs <= 2 * this.suspectMs) return false;
+    const coordinating = this.myIndex === 0 && this.flush === undefined && this.proposal === undefined;
+    if (!this.fd.bufferFullTooLong(coordinating && this.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
     const n = this.view!.members.length;
     let laggard = -1;
     let least = Number.POSITIVE_INFINITY;
@@ -919,30 +904,15 @@ export class DaemonNode {
       }
     }
     if (laggard < 0) return false;
-    this.suspects.add(laggard);
-    this.laggards.add(this.view!.members[laggard]!.key);
-    this.bufferFullSinceMs = undefined;
+    this.fd.excludeLaggard(laggard, this.view!.members[laggard]!.key);
     this.out.traces.push({ type: 'suspect', member: this.view!.members[laggard]!.key });
     return true;
   }
 
-  /**
-   * The members to keep: the largest set of members this daemon does not suspect that
-   * all reach each other (no one suspects another), with this daemon in it; ties go to
-   * the oldest. When only some pairs cannot reach each other, the daemon with the broken
-   * links is the one dropped, and a connected majority never shrinks to a minority.
-   */
+  /** The members to keep in a view change (see FailureDetector.clique). */
   private clique(): ViewMember[] {
     const view = this.view!;
-    const candidates: number[] = [];
-    for (let i = 0; i < view.members.length; i++) if (i === this.myIndex || !this.suspects.has(i)) candidates.push(i);
-    return largestClique(candidates, this.myIndex, (a, b) => this.conflict(a, b)).map((i) => view.members[i]!);
-  }
-
-  private conflict(a: number, b: number): boolean {
-    const sa = a === this.myIndex ? this.suspects : this.peerSuspects[a]!;
-    const sb = b === this.myIndex ? this.suspects : this.peerSuspects[b]!;
-    return sa.has(b) || sb.has(a);
+    return this.fd.clique().map((i) => view.members[i]!);
   }
 
   // ------------------------------------------------------------------ group effects
@@ -1469,9 +1439,7 @@ export class DaemonNode {
     // restarted). Exclude it first; the newcomer's retries get it in afterwards.
     const old = this.view.members.findIndex((m) => m.id.name === who.name);
     if (old >= 0) {
-      if (old !== this.myIndex && !this.suspects.has(old)) {
-        this.suspects.add(old);
-        this.suspectsChanged = true;
+      if (old !== this.myIndex && this.fd.suspect(old)) {
         this.out.traces.push({ type: 'suspect', member: this.view.members[old]!.key });
       }
       return;
@@ -2197,11 +2165,7 @@ export class DaemonNode {
     this.nextDeliver = 1;
     this.nextGlobal = 1;
     this.stability.reset(n, this.myIndex);
-    this.lastHeard = new Array<number>(n).fill(this.nowMs);
-    this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
-    this.suspects = new Set();
-    this.laggards.clear();
-    this.suspectsChanged = true;
+    this.fd.reset(n, this.myIndex, this.nowMs);
     this.seeds.clear();
     this.probeAddresses = [];
     this.heardFrom.clear();
