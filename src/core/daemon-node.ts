@@ -34,8 +34,10 @@ import {
   type TransferPlan,
   causeToProto,
 } from './group-table.js';
+import { allAtLeast } from './causal-past.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 import { ReceiveLog, entryBytes } from './receive-log.js';
+import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
 import { FailureDetector } from './failure-detector.js';
 import { hasQuorum } from './quorum.js';
@@ -181,12 +183,8 @@ export class DaemonNode {
   private skipLocal = false;
 
   // Ordering and delivery.
-  private order = new OrderLog();
+  private readonly sequencer = new Sequencer(this.rlog);
   private nextDeliver = 1;
-  // Sequencer state (coordinator only).
-  private nextGlobal = 1;
-  private ordered: number[] = [];
-  private orderOutbox: OrderRun[] = [];
 
   // What the other members hold (from heartbeats), for stability and repair.
   private readonly stability = new StabilityTracker();
@@ -318,6 +316,12 @@ export class DaemonNode {
   }
   private depMarks(): chorus.IDepMark[] {
     return this.rlog.depMarks();
+  }
+  private get order(): OrderLog {
+    return this.sequencer.order;
+  }
+  private allAtLeast(have: readonly number[], need: readonly number[], except: number): boolean {
+    return allAtLeast(have, need, except);
   }
   // ... and of the failure detector.
   private get suspects(): Set<number> {
@@ -625,43 +629,7 @@ export class DaemonNode {
   }
 
   private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
-    if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequenceAll();
-  }
-
-  /** Sequencer: order what can be ordered; a causal entry can unblock another sender. */
-  private sequenceAll(): void {
-    for (let again = true; again; ) {
-      again = false;
-      for (let s = 0; s < this.received.length; s++) if (this.sequence(s)) again = true;
-    }
-  }
-
-  /**
-   * Sequencer: give global seqs to what was received from `s` and not yet ordered, up
-   * to a causal entry whose causal past is not ordered yet: the order must not put an
-   * entry before one that some member delivered before sending it.
-   */
-  private sequence(s: number): boolean {
-    const from = this.ordered[s]! + 1;
-    let to = this.received[s]!;
-    for (let seq = from; seq <= to; seq++) {
-      const passed = this.rlog.entry(s, seq)!.causal?.passed;
-      if (passed && !this.allAtLeast(this.ordered, passed, s)) {
-        to = seq - 1;
-        break;
-      }
-    }
-    if (to < from) return false;
-    const count = to - from + 1;
-    const last = this.orderOutbox[this.orderOutbox.length - 1];
-    if (last !== undefined && last.sender === s && last.firstSeq + last.count === from) {
-      this.orderOutbox[this.orderOutbox.length - 1] = { ...last, count: last.count + count };
-    } else {
-      this.orderOutbox.push({ sender: s, firstSeq: from, count, firstGlobal: this.nextGlobal });
-    }
-    this.ordered[s] = to;
-    this.nextGlobal += count;
-    return true;
+    if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequencer.sequenceAll();
   }
 
   /** Whether something was delivered here early that the ordered path has not reached. */
@@ -670,19 +638,13 @@ export class DaemonNode {
     return false;
   }
 
-  /** `have[t] >= need[t]` for every member t but `except` (whose own FIFO covers it). */
-  private allAtLeast(have: readonly number[], need: readonly number[], except: number): boolean {
-    for (let t = 0; t < need.length; t++) if (t !== except && (have[t] ?? 0) < need[t]!) return false;
-    return true;
-  }
-
+  /** Broadcast what the sequencer ordered in this step. */
   private flushOrders(): boolean {
-    if (this.orderOutbox.length === 0 || this.view === undefined) return false;
-    const ranges = this.orderOutbox;
-    this.orderOutbox = [];
+    if (this.view === undefined) return false;
+    const ranges = this.sequencer.takeOutbox();
+    if (ranges === undefined) return false;
     const frame: chorus.IPeerFrame = { order: { viewId: this.view.id, ranges } };
     for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
-    for (const r of ranges) this.order.append(r);
     return true;
   }
 
@@ -692,14 +654,8 @@ export class DaemonNode {
     if (viewId < this.view!.id) return;
     if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
     if (this.flush !== undefined) return; // after acknowledging a flush, the cut decides
-    for (const r of batch.ranges ?? []) {
-      const run = runFromProto(r);
-      if (!this.order.fits(run)) {
-        this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
-        return;
-      }
-      this.order.append(run);
-    }
+    const missing = this.sequencer.accept(batch.ranges ?? []);
+    if (missing !== undefined) this.send(from, { fetch: { viewId, ordersFrom: missing } });
   }
 
   private onHeartbeat(from: PeerKey, hb: chorus.IHeartbeat, frame: chorus.IPeerFrame): void {
@@ -2159,11 +2115,8 @@ export class DaemonNode {
     this.rlog.reset(n);
     this.early = new Array<number>(n).fill(0);
     this.earlyDelivered = new Array<number>(n).fill(0);
-    this.ordered = new Array<number>(n).fill(0);
-    this.order = new OrderLog();
-    this.orderOutbox = [];
+    this.sequencer.reset(n);
     this.nextDeliver = 1;
-    this.nextGlobal = 1;
     this.stability.reset(n, this.myIndex);
     this.fd.reset(n, this.myIndex, this.nowMs);
     this.seeds.clear();
