@@ -35,6 +35,7 @@ import {
   causeToProto,
 } from './group-table.js';
 import { allAtLeast } from './causal-past.js';
+import { EarlyDelivery } from './early-delivery.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 import { ReceiveLog, entryBytes } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
@@ -171,14 +172,8 @@ export class DaemonNode {
 
   // Receiving: every member's stream of this view, until stable.
   private readonly rlog = new ReceiveLog();
-  /**
-   * Early (fifo/causal) delivery: per sender, how far this daemon passed its stream —
-   * every entry up to here is delivered here (early or in order) or concerns no local
-   * member. Entries pass in stream order, so per-sender FIFO holds.
-   */
-  private early: number[] = [];
-  /** Per sender, the last seq delivered here early (to a local client). */
-  private earlyDelivered: number[] = [];
+  // Early (fifo/causal) delivery.
+  private readonly earlyDelivery = new EarlyDelivery(this.rlog);
   /** Set while the ordered path reaches an entry already delivered early. */
   private skipLocal = false;
 
@@ -322,6 +317,9 @@ export class DaemonNode {
   }
   private allAtLeast(have: readonly number[], need: readonly number[], except: number): boolean {
     return allAtLeast(have, need, except);
+  }
+  private get earlyDelivered(): readonly number[] {
+    return this.earlyDelivery.delivered;
   }
   // ... and of the failure detector.
   private get suspects(): Set<number> {
@@ -632,12 +630,6 @@ export class DaemonNode {
     if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequencer.sequenceAll();
   }
 
-  /** Whether something was delivered here early that the ordered path has not reached. */
-  private deliveredAhead(): boolean {
-    for (let t = 0; t < this.earlyDelivered.length; t++) if (this.earlyDelivered[t]! > this.deliveredSeq[t]!) return true;
-    return false;
-  }
-
   /** Broadcast what the sequencer ordered in this step. */
   private flushOrders(): boolean {
     if (this.view === undefined) return false;
@@ -735,7 +727,7 @@ export class DaemonNode {
       this.rlog.markDelivered(s, seq, entry);
       const sender = this.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
-      this.skipLocal = seq <= this.early[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
+      this.skipLocal = seq <= this.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
       this.table.apply(entry, sender.id.name, messageId, this.groupFx);
       this.skipLocal = false;
       if (this.mode === 'left') break;
@@ -744,56 +736,17 @@ export class DaemonNode {
   }
 
   /**
-   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer:
-   * each sender's stream is passed in order; an entry is delivered once its group is
-   * in the view the entry was sent in and (causal) this daemon passed everything the
-   * sender had passed when it sent it. The ordered path later applies the entry to the
-   * group table without delivering it again. Not during a flush: then the install says
-   * what is delivered.
+   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer
+   * (see EarlyDelivery). Not during a flush: then the install says what is delivered.
    */
   private deliverEarly(): boolean {
     if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
     if (this.installing.size > 0 && this.holding()) return false;
-    let progress = false;
-    for (let again = true; again; ) {
-      again = false;
-      for (let t = 0; t < this.early.length; t++) {
-        const from = Math.max(this.early[t]!, this.deliveredSeq[t]!);
-        const to = this.received[t]!;
-        let k = from;
-        while (k < to && this.passEarly(t, k + 1, this.rlog.entry(t, k + 1)!)) k++;
-        if (k !== this.early[t]) {
-          this.early[t] = k;
-          again = true;
-          progress = true;
-        }
-      }
-    }
+    const self = this.selfId.name;
+    const hasLocalMember = (g: GroupRecord) => g.members.some((m) => m.daemon === self && this.clients.has(m.client));
+    const { progress, due } = this.earlyDelivery.run(this.table, hasLocalMember, this.nextDeliver - 1);
+    for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
     return progress;
-  }
-
-  /** Whether early delivery may pass entry `e` of sender `t` (delivering it if it is due here). */
-  private passEarly(t: number, seq: number, e: chorus.IEntry): boolean {
-    if ((e.kind ?? chorus.Entry.Kind.DATA) !== chorus.Entry.Kind.DATA) return true; // views change on the ordered path
-    const g = this.table.get(e.group ?? '');
-    // Sent in a view this daemon has not installed yet (or of a group it has not seen
-    // yet): its members may include a local client whose join is still on its way.
-    // Wait for the ordered path.
-    if (g === undefined || (e.groupView ?? 0) > g.viewId) return false;
-    const local = g.members.some((m) => m.daemon === this.selfId.name && this.clients.has(m.client));
-    if (!local) return true;
-    const order = e.order ?? chorus.Order.ORDER_TOTAL;
-    // An undelivered total/safe entry holds back the sender's later entries (FIFO).
-    if (order !== chorus.Order.ORDER_FIFO && order !== chorus.Order.ORDER_CAUSAL) return false;
-    const passed = e.causal?.passed;
-    if (passed && !this.allAtLeast(this.early, passed, t)) return false;
-    // Also wait for the ordered prefix the sender had delivered when it sent the entry:
-    // a flush never cuts an entry delivered early because a slot it follows was lost
-    // (computeCut keeps what was delivered early; this makes that sound).
-    if ((e.dep ?? 0) > this.nextDeliver - 1) return false;
-    this.onDeliver(g, e, `${e.client ?? ''}/${e.clientSeq ?? 0}`, 0);
-    this.earlyDelivered[t] = seq;
-    return true;
   }
 
   /** While `safe` entries wait, tell every member at once what this daemon holds and knows. */
@@ -1320,8 +1273,8 @@ export class DaemonNode {
         // total/safe entry needs it only when something delivered here early is not
         // ordered yet (the sequencer must place the entry after it); otherwise its place
         // in the order already follows everything delivered here.
-        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.deliveredAhead()) {
-          e.causal = { passed: this.early.slice() };
+        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.earlyDelivery.deliveredAhead()) {
+          e.causal = { passed: this.earlyDelivery.passed.slice() };
         }
         if (this.traceSends) {
           this.out.traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });
@@ -2113,8 +2066,7 @@ export class DaemonNode {
     const n = view.members.length;
     this.sentSeq = 0;
     this.rlog.reset(n);
-    this.early = new Array<number>(n).fill(0);
-    this.earlyDelivered = new Array<number>(n).fill(0);
+    this.earlyDelivery.reset(n);
     this.sequencer.reset(n);
     this.nextDeliver = 1;
     this.stability.reset(n, this.myIndex);

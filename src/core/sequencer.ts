@@ -18,7 +18,7 @@ export class Sequencer {
   private ordered: number[] = [];
   private outbox: OrderRun[] = [];
 
-  /** `received` is read (never changed) to know what can be ordered. */
+  /** The receive log is read (never changed) to know what can be ordered. */
   constructor(private readonly rlog: ReceiveLog) {}
 
   /** A new daemon view with `n` members: nothing ordered. */
