@@ -30,20 +30,20 @@ import {
   GroupTable,
   type GroupViewChange,
   type LeaveCause,
-  MAX_GROUP_NAME_LENGTH,
   type TransferPlan,
   causeToProto,
 } from './group-table.js';
 import { allAtLeast } from './causal-past.js';
 import { EarlyDelivery } from './early-delivery.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
+import { type LocalClient, type LocalEntry, LocalClients, transferKey } from './local-clients.js';
 import { ReceiveLog, entryBytes } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
 import { FailureDetector } from './failure-detector.js';
 import { hasQuorum } from './quorum.js';
-import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
-import { ORDER_NAMES, emptyOutput, peerKey } from './types.js';
+import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
+import { emptyOutput, peerKey } from './types.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -76,23 +76,6 @@ type Mode = 'joining' | 'normal' | 'flushing' | 'left';
 interface Ballot {
   readonly counter: number;
   readonly proposer: DaemonId;
-}
-
-/** A client request accepted by this daemon, not yet stamped into the sending stream. */
-interface LocalEntry {
-  readonly entry: chorus.IEntry;
-  /** Reply owed when the entry is sent (its multicast waited for buffer space). */
-  readonly replyTo: { client: string; req: number; id: string } | undefined;
-}
-
-interface LocalClient {
-  readonly id: string;
-  readonly name: string;
-  /** group → req of the client's pending join. */
-  readonly pendingJoins: Map<string, number>;
-  readonly pendingLeaves: Map<string, number>;
-  /** message id → req, for multicasts with wait: 'delivered'. */
-  readonly waitDelivered: Map<string, number>;
 }
 
 /** The proposer's side of a flush. */
@@ -132,10 +115,6 @@ const STATE_STALL_MS = 30_000;
 /** StateAck.chunk meaning "this transfer is over here": the provider stops. */
 const ABORTED_CHUNK = 0xffffffff;
 
-function transferKey(group: string, joiner: string): string {
-  return `${group}\u0000${joiner}`;
-}
-
 export class DaemonNode {
   readonly baseIncarnation: string;
   private selfId: DaemonId;
@@ -167,8 +146,6 @@ export class DaemonNode {
   // Sending stream of this view.
   private sentSeq = 0;
   private outbox: chorus.IEntry[] = [];
-  private readonly pendingLocal: LocalEntry[] = [];
-  private pendingBytes = 0;
 
   // Receiving: every member's stream of this view, until stable.
   private readonly rlog = new ReceiveLog();
@@ -235,11 +212,7 @@ export class DaemonNode {
   private readonly heardFrom = new Map<PeerKey, number>();
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
-  private readonly clients = new Map<string, LocalClient>();
-  /** Local joins that failed for want of state, until the leave that undoes them installs. */
-  private readonly failedJoins = new Set<string>();
-  /** Join requests sent meanwhile, by transferKey(group, client). */
-  private readonly deferredJoins = new Map<string, { client: string; request: chorus.IClientRequest }>();
+  private readonly local: LocalClients;
   /** Chunks that came before this daemon installed the view of their transfer, by transferKey(group, joiner). */
   private readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
@@ -257,6 +230,10 @@ export class DaemonNode {
     this.maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
     this.joinRetryMs = options.joinRetryMs ?? 1000;
     this.fd = new FailureDetector(this.suspectMs, this.heartbeatMs);
+    this.local = new LocalClients(
+      { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
+      this.earlyDelivery,
+    );
     this.traceSends = options.traceSends ?? false;
     this.expect = options.expect;
     this.fresh = options.join;
@@ -321,6 +298,25 @@ export class DaemonNode {
   private get earlyDelivered(): readonly number[] {
     return this.earlyDelivery.delivered;
   }
+  // ... of the local clients ...
+  private get clients(): ReadonlyMap<string, LocalClient> {
+    return this.local.all;
+  }
+  private get pendingLocal() {
+    return this.local.pending;
+  }
+  private get pendingBytes(): number {
+    return this.local.pendingBytes;
+  }
+  private set pendingBytes(bytes: number) {
+    this.local.pendingBytes = bytes;
+  }
+  private get failedJoins(): Set<string> {
+    return this.local.failedJoins;
+  }
+  private get deferredJoins() {
+    return this.local.deferredJoins;
+  }
   // ... and of the failure detector.
   private get suspects(): Set<number> {
     return this.fd.suspects;
@@ -359,13 +355,7 @@ export class DaemonNode {
       case 'peer-down':
         break; // The link redials by itself; heartbeats then repair what was lost.
       case 'client-connect':
-        this.clients.set(input.client, {
-          id: input.client,
-          name: input.name,
-          pendingJoins: new Map(),
-          pendingLeaves: new Map(),
-          waitDelivered: new Map(),
-        });
+        this.local.connect(input.client, input.name);
         break;
       case 'client-request':
         this.onClientRequest(input.client, input.request);
@@ -403,7 +393,7 @@ export class DaemonNode {
     }
     if (this.mode === 'left') {
       this.out.wakeAtMs = undefined;
-      return this.out;
+      return this.handOut();
     }
     this.heartbeats();
     if (this.installing.size > 0) {
@@ -416,6 +406,12 @@ export class DaemonNode {
     this.acknowledgeSafe();
     this.collectGarbage();
     this.out.wakeAtMs = this.nextWake();
+    return this.handOut();
+  }
+
+  /** The step's output, with the events for clients the components queued. */
+  private handOut(): CoreOutput {
+    for (const e of this.local.takeEvents()) this.out.clientEvents.push(e);
     return this.out;
   }
 
@@ -827,26 +823,15 @@ export class DaemonNode {
   // ------------------------------------------------------------------ group effects
 
   private localMembers(g: GroupRecord): LocalClient[] {
-    const out: LocalClient[] = [];
-    for (const m of g.members) {
-      if (m.daemon !== this.selfId.name) continue;
-      const c = this.clients.get(m.client);
-      if (c !== undefined) out.push(c);
-    }
-    return out;
+    return this.local.localMembers(g);
   }
 
   private toClient(client: string, event: chorus.IDaemonEvent): void {
-    this.out.clientEvents.push({ client, event } satisfies ClientOutput);
+    this.local.toClient(client, event);
   }
 
   private reply(client: string, req: number, ok: boolean, code?: ChorusErrorCode, message?: string, messageId?: string): void {
-    // Only the fields that say something: one reply per multicast, encoded on the hot path.
-    const reply: chorus.IReply = { req, ok };
-    if (code !== undefined) reply.errorCode = code;
-    if (message !== undefined) reply.errorMessage = message;
-    if (messageId !== undefined) reply.messageId = messageId;
-    this.toClient(client, { reply });
+    this.local.reply(client, req, ok, code, message, messageId);
   }
 
   private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
@@ -1126,169 +1111,34 @@ export class DaemonNode {
   }
 
   private finishLeave(client: string, daemon: string, group: string): void {
-    if (daemon !== this.selfId.name) return;
-    const c = this.clients.get(client);
-    if (c === undefined) return;
-    const leaveReq = c.pendingLeaves.get(group);
-    if (leaveReq !== undefined) {
-      c.pendingLeaves.delete(group);
-      this.reply(c.id, leaveReq, true);
-    }
-    const joinReq = c.pendingJoins.get(group);
-    if (joinReq !== undefined) {
-      c.pendingJoins.delete(group);
-      this.reply(c.id, joinReq, false, 'ERR_LEFT', `left ${group} before the join completed`);
-    }
+    this.local.finishLeave(client, daemon, group);
   }
 
   // ------------------------------------------------------------------ clients
 
   private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
-    const c = this.clients.get(clientId);
-    if (c === undefined) return;
-    const req = request.req ?? 0;
-    if (this.leaveRequested) {
-      this.reply(c.id, req, false, 'ERR_DISCONNECTED', 'the daemon is shutting down');
-      return;
-    }
-    if (request.join) {
-      const group = request.join.group ?? '';
-      if (group.length === 0 || group.length > MAX_GROUP_NAME_LENGTH) {
-        this.reply(c.id, req, false, 'ERR_BAD_GROUP_NAME', `group names have 1 to ${MAX_GROUP_NAME_LENGTH} characters`);
-        return;
-      }
-      if (this.failedJoins.has(transferKey(group, c.id)) && !this.deferredJoins.has(transferKey(group, c.id))) {
-        // Its last join failed for want of state, and the leave that undoes it is not
-        // installed yet: this join goes on once it is.
-        this.deferredJoins.set(transferKey(group, c.id), { client: c.id, request });
-        return;
-      }
-      if (this.table.isMember(group, c.id) || c.pendingJoins.has(group)) {
-        this.reply(c.id, req, false, 'ERR_ALREADY_MEMBER', `already a member of ${group}`);
-        return;
-      }
-      c.pendingJoins.set(group, req);
-      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
-      if (request.join.wantState) entry.wantState = true;
-      if (request.join.offerState) entry.offerState = true;
-      this.queueLocal(entry, undefined);
-    } else if (request.leave) {
-      const group = request.leave.group ?? '';
-      if (!this.table.isMember(group, c.id) || c.pendingLeaves.has(group)) {
-        this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `not a member of ${group}`);
-        return;
-      }
-      c.pendingLeaves.set(group, req);
-      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group, client: c.id, clientSeq: req }, undefined);
-    } else if (request.multicast) {
-      const mc = request.multicast;
-      const group = mc.group ?? '';
-      if (!this.table.isMember(group, c.id) || c.pendingLeaves.has(group)) {
-        this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `not a member of ${group}`);
-        return;
-      }
-      const data = mc.data ?? new Uint8Array(0);
-      if (data.length > this.maxMessageBytes) {
-        this.reply(c.id, req, false, 'ERR_MESSAGE_TOO_LARGE', `message of ${data.length} bytes exceeds ${this.maxMessageBytes}`);
-        return;
-      }
-      const order = mc.order ?? chorus.Order.ORDER_TOTAL;
-      if (ORDER_NAMES[order] === undefined) {
-        this.reply(c.id, req, false, 'ERR_BAD_REQUEST', `unknown order ${order}`);
-        return;
-      }
-      const id = `${c.id}/${req}`;
-      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.DATA, group, client: c.id, clientSeq: req, order, data };
-      if (mc.waitDelivered) c.waitDelivered.set(id, req);
-      // Flow control: while the buffers are full, the multicast is accepted (answered)
-      // only when it is sent, so the SDK's multicast() promise slows the sender.
-      const full = this.rlog.retainedBytes + this.pendingBytes >= this.maxBufferBytes;
-      if (!mc.waitDelivered && !full) this.reply(c.id, req, true, undefined, undefined, id);
-      this.queueLocal(entry, !mc.waitDelivered && full ? { client: c.id, req, id } : undefined);
-    } else if (request.stateChunk) {
-      this.onProviderChunk(c, req, request.stateChunk);
-    } else if (request.stateAck) {
-      this.onJoinerAck(c, req, request.stateAck);
-    } else if (request.hello) {
-      this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'hello was already done');
-    } else {
-      this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'empty request');
-    }
+    const state = this.local.request(clientId, request, this.table, this.rlog.retainedBytes, this.leaveRequested);
+    if (state?.kind === 'chunk') this.onProviderChunk(state.client, state.req, state.chunk);
+    else if (state?.kind === 'ack') this.onJoinerAck(state.client, state.req, state.ack);
   }
 
   private queueLocal(entry: chorus.IEntry, replyTo: LocalEntry['replyTo']): void {
-    this.pendingLocal.push({ entry, replyTo });
-    this.pendingBytes += entryBytes(entry);
+    this.local.queue(entry, replyTo);
   }
 
   private onClientDisconnect(clientId: string, expelled: boolean): void {
-    const c = this.clients.get(clientId);
-    if (c === undefined) return;
-    this.clients.delete(clientId);
+    if (!this.local.disconnect(clientId, expelled, this.table)) return;
     for (const [k, t] of this.installing) if (t.joiner === clientId) this.installing.delete(k);
     for (const [k, e] of this.earlyChunks) if (e.joiner === clientId) this.earlyChunks.delete(k);
-    for (const [k, d] of this.deferredJoins) if (d.client === clientId) this.deferredJoins.delete(k);
-    const groups = new Set(c.pendingJoins.keys());
-    for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
-    for (const group of [...groups].sort()) {
-      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.CLIENT_GONE, group, client: clientId };
-      if (expelled) entry.cause = chorus.Cause.CAUSE_EXPELLED;
-      this.queueLocal(entry, undefined);
-    }
   }
 
-  /**
-   * Move accepted requests into the sending stream, stamped with their group's current
-   * view. Data and leaves of a group that is changing wait for its next view (keeps
-   * guarantee 2: they are sent, and delivered, in that view). Stops while the buffer
-   * of unstable entries is full (flow control).
-   */
+  /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
   private pump(): boolean {
-    if (this.mode !== 'normal' || this.flush !== undefined || this.pendingLocal.length === 0) return false;
-    const before = this.outbox.length;
-    let budget = this.maxBufferBytes - this.rlog.retainedBytes;
-    let keep = 0;
-    let i = 0;
-    for (; i < this.pendingLocal.length; i++) {
-      if (budget <= 0) break;
-      const item = this.pendingLocal[i]!;
-      const e = item.entry;
-      const g = this.table.get(e.group ?? '');
-      if (e.kind !== chorus.Entry.Kind.GROUP_JOIN && g?.change !== undefined) {
-        this.pendingLocal[keep++] = item;
-        continue;
-      }
-      this.pendingBytes -= entryBytes(e);
-      if (e.kind === chorus.Entry.Kind.DATA) {
-        if (g === undefined || !g.members.some((m) => m.client === e.client)) {
-          // The sender left (or was expelled) before its message could be sent.
-          if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, false, 'ERR_NOT_MEMBER', `not a member of ${e.group ?? ''}`);
-          continue;
-        }
-        e.groupView = g.viewId;
-        // Causal past: everything passed here so far (what this client can have seen).
-        // `fifo` carries it too and is delivered like `causal` (a stronger order is
-        // allowed): happened-before runs through fifo messages as well, and a causal or
-        // total message sent after one must follow that message's own causal past. A
-        // total/safe entry needs it only when something delivered here early is not
-        // ordered yet (the sequencer must place the entry after it); otherwise its place
-        // in the order already follows everything delivered here.
-        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.earlyDelivery.deliveredAhead()) {
-          e.causal = { passed: this.earlyDelivery.passed.slice() };
-        }
-        if (this.traceSends) {
-          this.out.traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });
-        }
-      } else if (e.kind !== chorus.Entry.Kind.GROUP_JOIN) {
-        e.groupView = g?.viewId ?? 0;
-      }
-      if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, true, undefined, undefined, item.replyTo.id);
-      this.outbox.push(e);
-      budget -= entryBytes(e);
-    }
-    for (; i < this.pendingLocal.length; i++) this.pendingLocal[keep++] = this.pendingLocal[i]!;
-    this.pendingLocal.length = keep;
-    return this.outbox.length !== before;
+    if (this.mode !== 'normal' || this.flush !== undefined || this.local.pending.length === 0) return false;
+    const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.rlog.retainedBytes);
+    for (const t of traces) this.out.traces.push(t);
+    for (const e of entries) this.outbox.push(e);
+    return entries.length > 0;
   }
 
   private flushOutbox(): boolean {
@@ -1404,8 +1254,7 @@ export class DaemonNode {
     this.mode = 'left';
     this.out.left = true;
     this.out.traces.push({ type: 'left' });
-    for (const c of this.clients.keys()) this.out.closeClients.push({ client: c, reason: 'daemon left the cluster' });
-    this.clients.clear();
+    for (const c of this.local.closeAll()) this.out.closeClients.push({ client: c, reason: 'daemon left the cluster' });
   }
 
   // ------------------------------------------------------------------ view change: proposer
