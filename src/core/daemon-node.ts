@@ -25,12 +25,10 @@ import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
 import {
   type GroupEffects,
-  type GroupMember,
   type GroupRecord,
   GroupTable,
   type GroupViewChange,
   type LeaveCause,
-  type TransferPlan,
   causeToProto,
 } from './group-table.js';
 import { allAtLeast } from './causal-past.js';
@@ -40,9 +38,10 @@ import { type LocalClient, type LocalEntry, LocalClients, transferKey } from './
 import { ReceiveLog, entryBytes } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
+import { StateTransfer } from './state-transfer.js';
 import { FailureDetector } from './failure-detector.js';
 import { hasQuorum } from './quorum.js';
-import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
+import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
 
 export interface DaemonNodeOptions {
@@ -108,12 +107,6 @@ interface FlushState {
   readySent: boolean;
 }
 
-/** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
-const HOLD_GRACE_MS = 1000;
-/** A transfer without a chunk or an acknowledgement for this long has a silent provider. */
-const STATE_STALL_MS = 30_000;
-/** StateAck.chunk meaning "this transfer is over here": the provider stops. */
-const ABORTED_CHUNK = 0xffffffff;
 
 export class DaemonNode {
   readonly baseIncarnation: string;
@@ -213,10 +206,7 @@ export class DaemonNode {
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
   private readonly local: LocalClients;
-  /** Chunks that came before this daemon installed the view of their transfer, by transferKey(group, joiner). */
-  private readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
-  /** Local joiners installing state, by transferKey(group, joiner). */
-  private readonly installing = new Map<string, { group: string; joiner: string; transfer: number; bytes: number; lastChunkMs: number }>();
+  private readonly transfer: StateTransfer;
   private readonly groupFx: GroupEffects;
 
   constructor(options: DaemonNodeOptions) {
@@ -234,6 +224,19 @@ export class DaemonNode {
       { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
       this.earlyDelivery,
     );
+    const node = this;
+    const context = {
+      get nowMs() {
+        return node.nowMs;
+      },
+      get view() {
+        return node.view;
+      },
+      get table() {
+        return node.table;
+      },
+    };
+    this.transfer = new StateTransfer(context, this.local, options.self.name, this.maxBufferBytes);
     this.traceSends = options.traceSends ?? false;
     this.expect = options.expect;
     this.fresh = options.join;
@@ -317,6 +320,13 @@ export class DaemonNode {
   private get deferredJoins() {
     return this.local.deferredJoins;
   }
+  // ... of the state transfers ...
+  private get installing(): Map<string, unknown> {
+    return this.transfer.installing;
+  }
+  private get earlyChunks(): Map<string, unknown> {
+    return this.transfer.earlyChunks;
+  }
   // ... and of the failure detector.
   private get suspects(): Set<number> {
     return this.fd.suspects;
@@ -396,7 +406,7 @@ export class DaemonNode {
       return this.handOut();
     }
     this.heartbeats();
-    if (this.installing.size > 0) {
+    if (this.transfer.installing.size > 0) {
       this.failStalledTransfers();
       if (this.pendingLocal.length > 0) {
         this.pump();
@@ -431,11 +441,7 @@ export class DaemonNode {
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs() + 1);
     if (this.flush !== undefined) wake = Math.min(wake, this.flush.startedMs + 2 * this.flushTimeoutMs() + 1);
     if (this.conflictSinceMs !== undefined) wake = Math.min(wake, this.conflictSinceMs + 2 * this.heartbeatMs);
-    // A hold ends by itself when its transfer stalls.
-    for (const t of this.installing.values()) {
-      if (t.lastChunkMs + HOLD_GRACE_MS > this.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
-      wake = Math.min(wake, t.lastChunkMs + STATE_STALL_MS);
-    }
+    wake = this.transfer.nextWakeMs(wake);
     return Math.max(wake, this.nowMs + 1);
   }
 
@@ -564,6 +570,10 @@ export class DaemonNode {
     this.out.sends.push({ to, frame });
   }
 
+  private sendAll(sends: readonly PeerOutput[]): void {
+    for (const o of sends) this.out.sends.push(o);
+  }
+
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     const i = this.memberIndex(from);
     if (i >= 0) this.fd.heard(i, this.nowMs);
@@ -579,8 +589,8 @@ export class DaemonNode {
     else if (frame.ready) this.onReady(from, frame.ready);
     else if (frame.install) this.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
-    else if (frame.stateChunk) this.onStateChunk(frame.stateChunk);
-    else if (frame.stateAck) this.onStateAck(frame.stateAck);
+    else if (frame.stateChunk) this.sendAll(this.transfer.onStateChunk(frame.stateChunk));
+    else if (frame.stateAck) this.transfer.onStateAck(frame.stateAck);
     else if (frame.forceQuery) this.onForceQuery(from);
     else if (frame.forceInfo) this.onForceInfo(from, frame.forceInfo);
   }
@@ -694,7 +704,7 @@ export class DaemonNode {
   /** Deliver, in global order, every entry whose data and place are both known. */
   private deliverReady(): boolean {
     if (this.view === undefined || this.flush !== undefined) return false;
-    if (this.installing.size > 0 && this.holding()) return false;
+    if (this.transfer.holding()) return false;
     return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
   }
 
@@ -737,7 +747,7 @@ export class DaemonNode {
    */
   private deliverEarly(): boolean {
     if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
-    if (this.installing.size > 0 && this.holding()) return false;
+    if (this.transfer.holding()) return false;
     const self = this.selfId.name;
     const hasLocalMember = (g: GroupRecord) => g.members.some((m) => m.daemon === self && this.clients.has(m.client));
     const { progress, due } = this.earlyDelivery.run(this.table, hasLocalMember, this.nextDeliver - 1);
@@ -775,7 +785,7 @@ export class DaemonNode {
         suspects: [...this.suspects],
         ordered: this.order.known,
         delivered: this.nextDeliver - 1,
-        holding: this.installing.size > 0 && this.holding(),
+        holding: this.transfer.holding(),
       },
     });
   }
@@ -844,10 +854,7 @@ export class DaemonNode {
     for (const m of g.members) {
       if (m.daemon !== this.selfId.name || !this.clients.has(m.client)) continue;
       this.toClient(m.client, delivery);
-      if (m.awaitingState && this.installing.size > 0) {
-        const t = this.installing.get(transferKey(g.name, m.client));
-        if (t !== undefined) t.bytes += entry.data?.length ?? 0;
-      }
+      if (m.awaitingState) this.transfer.delivered(g.name, m.client, entry.data?.length ?? 0);
     }
     const sender = this.clients.get(entry.client ?? '');
     if (sender !== undefined) {
@@ -908,206 +915,22 @@ export class DaemonNode {
     for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
     for (const l of change.left) {
       const key = transferKey(g.name, l.member.client);
-      this.installing.delete(key);
+      this.transfer.joinerLeft(g.name, l.member.client);
       if (!this.failedJoins.delete(key)) continue;
       const retry = this.deferredJoins.get(key);
       this.deferredJoins.delete(key);
       if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
     }
-    for (const [k, early] of this.earlyChunks) {
-      // This daemon is now at or past the view those chunks wait for: if the plan here
-      // did not start that transfer, they are for one that is over.
-      if (early.group !== g.name || early.transfer > g.viewId) continue;
-      if (change.transfers.some((p) => p.kind === 'begin' && p.transfer === early.transfer && p.joiner.client === early.joiner)) continue;
-      this.earlyChunks.delete(k);
-      this.routeAck({ group: g.name, joiner: early.joiner, provider: early.chunks[0]!.provider ?? '', transfer: early.transfer, chunk: ABORTED_CHUNK });
-    }
-    for (const plan of change.transfers) this.startTransfer(g, plan);
+    this.sendAll(this.transfer.dropStaleEarlyChunks(g, change.transfers));
+    for (const plan of change.transfers) this.sendAll(this.transfer.start(g, plan));
   }
 
   // ------------------------------------------------------------------ state transfer
-  //
-  // A transfer is planned in the replicated group table at a view install (everyone
-  // picks the same provider); the chunks then travel point to point, provider SDK ->
-  // its daemon -> the joiner's daemon -> the joiner SDK, outside the ordered stream, and
-  // the joiner's acknowledgements travel back as credit. Only the end of a transfer
-  // (STATE_INSTALLED) and a provider's failure (STATE_FAILED) are ordered.
 
-  private startTransfer(g: GroupRecord, plan: TransferPlan): void {
-    const joiner = plan.joiner;
-    const local = joiner.daemon === this.selfId.name && this.clients.has(joiner.client);
-    if (plan.kind === 'none') {
-      if (local) this.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
-      return;
-    }
-    if (plan.kind === 'failed') {
-      if (!local) return;
-      this.installing.delete(transferKey(g.name, joiner.client));
-      this.toClient(joiner.client, {
-        state: {
-          group: g.name,
-          kind: chorus.StateTransfer.Kind.FAILED,
-          errorCode: 'ERR_NO_STATE_PROVIDER',
-          errorMessage: `no member of ${g.name} can provide its state`,
-        },
-      });
-      // The joiner is in the view already: take it out again (others see it leave). A
-      // join it sends meanwhile waits for that leave (see onClientRequest).
-      this.failedJoins.add(transferKey(g.name, joiner.client));
-      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group: g.name, client: joiner.client }, undefined);
-      return;
-    }
-    const provider = plan.provider;
-    if (provider.daemon === this.selfId.name && this.clients.has(provider.client)) {
-      // Right after the view event, before any message of the view: the checkpoint.
-      this.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
-    }
-    if (local) {
-      const key = transferKey(g.name, joiner.client);
-      this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
-      this.toClient(joiner.client, {
-        state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
-      });
-      const early = this.earlyChunks.get(key);
-      this.earlyChunks.delete(key);
-      if (early !== undefined && early.transfer === plan.transfer) for (const c of early.chunks) this.onStateChunk(c);
-    }
-  }
-
-  /** The transfer `chunk` belongs to is the current one of its joiner (per the table). */
-  private currentTransfer(group: string, joiner: string, provider: string, transfer: number): GroupMember | undefined {
-    const m = this.table.get(group)?.members.find((x) => x.client === joiner);
-    if (m === undefined || !m.awaitingState || m.provider !== provider || m.transfer !== transfer) return undefined;
-    return m;
-  }
-
-  private daemonKey(name: string): PeerKey | undefined {
-    return this.view?.members.find((m) => m.id.name === name)?.key;
-  }
-
-  /** Provider SDK -> here: forward a chunk to the joiner's daemon (or report a failed provide()). */
-  private onProviderChunk(c: LocalClient, req: number, chunk: chorus.IStateChunk): void {
-    const group = chunk.group ?? '';
-    const joinerId = chunk.joiner ?? '';
-    const transfer = chunk.transfer ?? 0;
-    const joiner = this.currentTransfer(group, joinerId, c.id, transfer);
-    if (joiner === undefined || this.mode !== 'normal') {
-      this.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the transfer of ${group} to ${joinerId} at view ${transfer} is over`);
-      return;
-    }
-    if ((chunk.errorCode ?? '') !== '') {
-      this.queueLocal({ kind: chorus.Entry.Kind.STATE_FAILED, group, client: c.id, joiner: joinerId, groupView: transfer }, undefined);
-      this.reply(c.id, req, true);
-      return;
-    }
-    const frame: chorus.IStateChunk = { ...chunk, provider: c.id };
-    if (joiner.daemon === this.selfId.name) this.onStateChunk(frame);
-    else {
-      const key = this.daemonKey(joiner.daemon);
-      if (key === undefined) {
-        this.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the daemon of ${joinerId} is gone`);
-        return;
-      }
-      this.send(key, { stateChunk: frame });
-    }
-    this.reply(c.id, req, true);
-  }
-
-  /** A chunk for a local joiner. Chunks of a transfer that is over are dropped. */
-  private onStateChunk(chunk: chorus.IStateChunk): void {
-    const group = chunk.group ?? '';
-    const joiner = chunk.joiner ?? '';
-    const t = this.installing.get(transferKey(group, joiner));
-    const transfer = chunk.transfer ?? 0;
-    if (t === undefined && transfer > (this.table.get(group)?.viewId ?? 0) && this.clients.has(joiner)) {
-      // The provider's daemon installed the view first: keep the chunk until this daemon
-      // installs it too and starts the transfer (the provider's credit window bounds it).
-      const key = transferKey(group, joiner);
-      const early = this.earlyChunks.get(key);
-      if (early !== undefined && early.transfer === transfer) early.chunks.push(chunk);
-      else this.earlyChunks.set(key, { group, joiner, transfer, chunks: [chunk] });
-      return;
-    }
-    if (t === undefined || t.transfer !== transfer || !this.clients.has(joiner)) {
-      // Tell the provider at once, so it does not wait for credit that never comes.
-      this.routeAck({ group, joiner, provider: chunk.provider ?? '', transfer: chunk.transfer ?? 0, chunk: ABORTED_CHUNK });
-      return;
-    }
-    t.lastChunkMs = this.nowMs;
-    this.toClient(joiner, {
-      state: {
-        group,
-        kind: chorus.StateTransfer.Kind.CHUNK,
-        transfer: t.transfer,
-        provider: chunk.provider ?? '',
-        chunk: chunk.chunk ?? 0,
-        data: chunk.data ?? new Uint8Array(0),
-        last: chunk.last === true,
-      },
-    });
-  }
-
-  /** Joiner SDK -> here: credit for the provider, or the end of the transfer. */
-  private onJoinerAck(c: LocalClient, req: number, ack: chorus.IStateAck): void {
-    const group = ack.group ?? '';
-    const key = transferKey(group, c.id);
-    const t = this.installing.get(key);
-    this.reply(c.id, req, true);
-    if (t === undefined || t.transfer !== (ack.transfer ?? 0)) return;
-    t.lastChunkMs = this.nowMs;
-    if (ack.installed) {
-      this.installing.delete(key);
-      this.queueLocal({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: t.transfer }, undefined);
-    }
-    this.routeAck({ ...ack, joiner: c.id, installed: false });
-  }
-
-  private routeAck(ack: chorus.IStateAck): void {
-    const provider = this.table.get(ack.group ?? '')?.members.find((m) => m.client === (ack.provider ?? ''));
-    if (provider === undefined) return;
-    if (provider.daemon === this.selfId.name) this.onStateAck(ack);
-    else {
-      const key = this.daemonKey(provider.daemon);
-      if (key !== undefined) this.send(key, { stateAck: ack });
-    }
-  }
-
-  /** Credit for a local provider. */
-  private onStateAck(ack: chorus.IStateAck): void {
-    const provider = ack.provider ?? '';
-    if (!this.clients.has(provider)) return;
-    this.toClient(provider, { stateAck: { group: ack.group ?? '', joiner: ack.joiner ?? '', transfer: ack.transfer ?? 0, chunk: ack.chunk ?? 0 } });
-  }
-
-  /**
-   * While a local joiner installs state, its new messages wait in its SDK. Past a bound,
-   * this daemon holds back delivery (which slows every sender of the cluster through the
-   * bounded buffers) until the install finishes — unless the transfer stalls, so that a
-   * provider failure can still be ordered and answered.
-   */
-  /**
-   * A transfer that made no progress (no chunk, no acknowledgement of the joiner) for
-   * STATE_STALL_MS: its provider is alive but silent (stuck in provide(), or its SDK
-   * lost the checkpoint). Report it as failed, so another member provides.
-   */
+  /** Report transfers whose provider went silent (see StateTransfer.failStalled). */
   private failStalledTransfers(): void {
     if (this.mode !== 'normal' || this.flush !== undefined) return;
-    for (const t of this.installing.values()) {
-      if (this.nowMs - t.lastChunkMs < STATE_STALL_MS) continue;
-      const joiner = t.joiner;
-      const m = this.table.get(t.group)?.members.find((x) => x.client === joiner);
-      t.lastChunkMs = this.nowMs; // once per stall period
-      if (m === undefined || !m.awaitingState || m.transfer !== t.transfer) continue;
-      this.out.traces.push({ type: 'state-stalled', group: t.group, joiner, provider: m.provider, transfer: t.transfer });
-      this.queueLocal({ kind: chorus.Entry.Kind.STATE_FAILED, group: t.group, client: m.provider, joiner, groupView: t.transfer }, undefined);
-    }
-  }
-
-  private holding(): boolean {
-    for (const t of this.installing.values()) {
-      if (t.bytes > this.maxBufferBytes / 4 && this.nowMs - t.lastChunkMs < HOLD_GRACE_MS) return true;
-    }
-    return false;
+    for (const t of this.transfer.failStalled()) this.out.traces.push(t);
   }
 
   private finishLeave(client: string, daemon: string, group: string): void {
@@ -1118,8 +941,8 @@ export class DaemonNode {
 
   private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
     const state = this.local.request(clientId, request, this.table, this.rlog.retainedBytes, this.leaveRequested);
-    if (state?.kind === 'chunk') this.onProviderChunk(state.client, state.req, state.chunk);
-    else if (state?.kind === 'ack') this.onJoinerAck(state.client, state.req, state.ack);
+    if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
+    else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
   }
 
   private queueLocal(entry: chorus.IEntry, replyTo: LocalEntry['replyTo']): void {
@@ -1128,8 +951,7 @@ export class DaemonNode {
 
   private onClientDisconnect(clientId: string, expelled: boolean): void {
     if (!this.local.disconnect(clientId, expelled, this.table)) return;
-    for (const [k, t] of this.installing) if (t.joiner === clientId) this.installing.delete(k);
-    for (const [k, e] of this.earlyChunks) if (e.joiner === clientId) this.earlyChunks.delete(k);
+    this.transfer.forgetClient(clientId);
   }
 
   /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
