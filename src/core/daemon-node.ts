@@ -24,7 +24,7 @@
 import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
 import {
-  type GroupEffects,
+  type GroupEffect,
   type GroupRecord,
   GroupTable,
   type GroupViewChange,
@@ -144,8 +144,6 @@ export class DaemonNode {
   private readonly rlog = new ReceiveLog();
   // Early (fifo/causal) delivery.
   private readonly earlyDelivery = new EarlyDelivery(this.rlog);
-  /** Set while the ordered path reaches an entry already delivered early. */
-  private skipLocal = false;
 
   // Ordering and delivery.
   private readonly sequencer = new Sequencer(this.rlog);
@@ -207,7 +205,6 @@ export class DaemonNode {
 
   private readonly local: LocalClients;
   private readonly transfer: StateTransfer;
-  private readonly groupFx: GroupEffects;
 
   constructor(options: DaemonNodeOptions) {
     this.selfId = options.self;
@@ -241,11 +238,6 @@ export class DaemonNode {
     this.expect = options.expect;
     this.fresh = options.join;
     this.nowMs = options.nowMs;
-    this.groupFx = {
-      deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
-      changeStarted: (g, hosts) => this.onGroupChangeStarted(g, hosts),
-      viewInstalled: (change) => this.onGroupViewInstalled(change),
-    };
     this.mode = options.join ? 'joining' : 'normal';
   }
 
@@ -730,9 +722,9 @@ export class DaemonNode {
       this.rlog.markDelivered(s, seq, entry);
       const sender = this.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
-      this.skipLocal = seq <= this.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
-      this.table.apply(entry, sender.id.name, messageId, this.groupFx);
-      this.skipLocal = false;
+      // An entry already delivered here early is applied to the table, not delivered again.
+      const early = seq <= this.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
+      this.onGroupEffects(this.table.apply(entry, sender.id.name, messageId), early);
       if (this.mode === 'left') break;
     }
     return this.nextDeliver !== before;
@@ -841,8 +833,17 @@ export class DaemonNode {
     this.local.reply(client, req, ok, code, message, messageId);
   }
 
+  /** Route what the group table did to the local clients (`deliveredEarly`: the entry was delivered here already). */
+  private onGroupEffects(effects: readonly GroupEffect[], deliveredEarly = false): void {
+    for (const fx of effects) {
+      if (fx.kind === 'deliver') {
+        if (!deliveredEarly) this.onDeliver(fx.group, fx.entry, fx.messageId, fx.seq);
+      } else if (fx.kind === 'change-started') this.onGroupChangeStarted(fx.group, fx.hosts);
+      else this.onGroupViewInstalled(fx.change);
+    }
+  }
+
   private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
-    if (this.skipLocal) return; // delivered early
     const d: chorus.IDelivery = { group: g.name, id, sender: entry.client ?? '', viewId: g.viewId, data: entry.data ?? new Uint8Array(0) };
     // Defaults (total, seq 0 for fifo/causal) stay off the wire: 11 bytes per delivery.
     if (entry.order) d.order = entry.order;
@@ -1366,7 +1367,7 @@ export class DaemonNode {
     this.applyCut(cut.orders ?? [], cut.cutSeqs ?? []);
     const lastGlobal = this.nextDeliver - 1;
     const snapshot = this.table.clone();
-    snapshot.applyBoundary(departed, NO_EFFECTS);
+    snapshot.applyBoundary(departed); // a copy: its effects concern nobody
     const install: chorus.IInstall = {
       ballot: ballotToProto(p.ballot),
       oldViewId: p.oldView.id,
@@ -1582,7 +1583,7 @@ export class DaemonNode {
       const causes = install.leftCauses ?? [];
       (install.left ?? []).forEach((id, i) => departed.set(id.name ?? '', causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE)));
       this.boundaryViews.clear();
-      this.table.applyBoundary(departed, this.groupFx);
+      this.onGroupEffects(this.table.applyBoundary(departed));
     }
     this.installView({ id: install.newViewId ?? 0, members }, install === this.forcedInstall);
     // Groups blocked by the flush whose view did not change: unblock them now.
@@ -1681,7 +1682,7 @@ export class DaemonNode {
     // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
     // founded from here continues them instead of starting over (ids never repeat).
     const kept = this.table.clone();
-    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))), NO_EFFECTS);
+    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))));
     this.lastGroups = kept.toProto();
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
@@ -1834,8 +1835,6 @@ export class DaemonNode {
     };
   }
 }
-
-const NO_EFFECTS: GroupEffects = { deliver() {}, changeStarted() {}, viewInstalled() {} };
 
 function compareAge(a: ViewMember, b: ViewMember): number {
   if (a.joinedView !== b.joinedView) return a.joinedView - b.joinedView;
