@@ -29,8 +29,10 @@ import {
   GroupTable,
   type GroupViewChange,
   type LeaveCause,
+  causeFromProto,
   causeToProto,
 } from './group-table.js';
+import { type Ballot, ballotEquals, ballotFromProto, ballotToProto, compareBallot } from './ballot.js';
 import { computeCut } from './cut.js';
 import { EarlyDelivery } from './early-delivery.js';
 import { type OrderLog, runFromProto } from './order-log.js';
@@ -43,6 +45,7 @@ import { FailureDetector } from './failure-detector.js';
 import { hasQuorum } from './quorum.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
+import { compareAge, keyToId, memberFromProto, memberToProto } from './view-member.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -71,11 +74,6 @@ export interface DaemonNodeOptions {
 }
 
 type Mode = 'joining' | 'normal' | 'flushing' | 'left';
-
-interface Ballot {
-  readonly counter: number;
-  readonly proposer: DaemonId;
-}
 
 /** The proposer's side of a flush. */
 interface Proposal {
@@ -1833,58 +1831,5 @@ export class DaemonNode {
       clients: this.clients.size,
       bufferedBytes: this.rlog.retainedBytes,
     };
-  }
-}
-
-function compareAge(a: ViewMember, b: ViewMember): number {
-  if (a.joinedView !== b.joinedView) return a.joinedView - b.joinedView;
-  if (a.id.name !== b.id.name) return a.id.name < b.id.name ? -1 : 1;
-  return a.id.incarnation < b.id.incarnation ? -1 : a.id.incarnation > b.id.incarnation ? 1 : 0;
-}
-
-function compareBallot(a: Ballot, b: Ballot): number {
-  if (a.counter !== b.counter) return a.counter - b.counter;
-  if (a.proposer.name !== b.proposer.name) return a.proposer.name < b.proposer.name ? 1 : -1;
-  if (a.proposer.incarnation !== b.proposer.incarnation) return a.proposer.incarnation < b.proposer.incarnation ? 1 : -1;
-  return 0;
-}
-
-function ballotFromProto(b: chorus.IBallot | null | undefined): Ballot {
-  return { counter: b?.counter ?? 0, proposer: { name: b?.proposer?.name ?? '', incarnation: b?.proposer?.incarnation ?? '' } };
-}
-
-function ballotToProto(b: Ballot): chorus.IBallot {
-  return { counter: b.counter, proposer: { name: b.proposer.name, incarnation: b.proposer.incarnation } };
-}
-
-function ballotEquals(p: chorus.IBallot | null | undefined, b: Ballot): boolean {
-  return compareBallot(ballotFromProto(p), b) === 0;
-}
-
-function keyToId(key: PeerKey): chorus.IDaemonId {
-  const at = key.lastIndexOf('#');
-  return { name: key.slice(0, at), incarnation: key.slice(at + 1) };
-}
-
-
-function memberToProto(m: ViewMember): chorus.IMember {
-  return { id: { name: m.id.name, incarnation: m.id.incarnation }, advertise: m.advertise, joinedView: m.joinedView };
-}
-
-function memberFromProto(m: chorus.IMember): ViewMember {
-  const id = { name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' };
-  return { id, key: peerKey(id), advertise: m.advertise ?? '', joinedView: m.joinedView ?? 0 };
-}
-
-function causeFromProto(c: chorus.Cause): LeaveCause {
-  switch (c) {
-    case chorus.Cause.CAUSE_CRASH:
-      return 'crash';
-    case chorus.Cause.CAUSE_PARTITION:
-      return 'partition';
-    case chorus.Cause.CAUSE_EXPELLED:
-      return 'expelled';
-    default:
-      return 'leave';
   }
 }

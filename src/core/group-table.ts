@@ -91,6 +91,19 @@ export function causeToProto(cause: LeaveCause): chorus.Cause {
   return CAUSE_TO_PROTO[cause];
 }
 
+export function causeFromProto(c: chorus.Cause): LeaveCause {
+  switch (c) {
+    case chorus.Cause.CAUSE_CRASH:
+      return 'crash';
+    case chorus.Cause.CAUSE_PARTITION:
+      return 'partition';
+    case chorus.Cause.CAUSE_EXPELLED:
+      return 'expelled';
+    default:
+      return 'leave';
+  }
+}
+
 export const MAX_GROUP_NAME_LENGTH = 200;
 
 export class GroupTable {
