@@ -842,29 +842,13 @@ export class DaemonNode {
   }
 
   private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
-    const d: chorus.IDelivery = { group: g.name, id, sender: entry.client ?? '', viewId: g.viewId, data: entry.data ?? new Uint8Array(0) };
-    // Defaults (total, seq 0 for fifo/causal) stay off the wire: 11 bytes per delivery.
-    if (entry.order) d.order = entry.order;
-    if (seq !== 0) d.seq = seq;
-    const delivery: chorus.IDaemonEvent = { delivery: d };
-    for (const m of g.members) {
-      if (m.daemon !== this.selfId.name || !this.clients.has(m.client)) continue;
-      this.toClient(m.client, delivery);
-      if (m.awaitingState) this.transfer.delivered(g.name, m.client, entry.data?.length ?? 0);
-    }
-    const sender = this.clients.get(entry.client ?? '');
-    if (sender !== undefined) {
-      const req = sender.waitDelivered.get(id);
-      if (req !== undefined) {
-        sender.waitDelivered.delete(id);
-        this.reply(sender.id, req, true, undefined, undefined, id);
-      }
-    }
+    this.local.deliver(g, entry, id, seq);
+    this.transfer.delivered(g, entry.data?.length ?? 0);
   }
 
   private onGroupChangeStarted(g: GroupRecord, hosts: ReadonlySet<string>): void {
     if (!hosts.has(this.selfId.name)) return;
-    for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
+    this.local.signal(g, chorus.GroupSignal.Kind.BLOCK);
     // The marker follows every entry this daemon stamped with the old view. During a
     // daemon flush it is not needed: the daemon view boundary completes the change.
     if (this.mode === 'normal' && this.flush === undefined) {
@@ -875,40 +859,8 @@ export class DaemonNode {
   private onGroupViewInstalled(change: GroupViewChange): void {
     const g = change.group;
     this.boundaryViews.add(g.name);
-    const leftIds = change.left.map((l) => l.member.client);
-    const event: chorus.IDaemonEvent = {
-      view: {
-        group: g.name,
-        viewId: g.viewId,
-        members: g.members.map((m) => m.client),
-        joined: change.joined.map((m) => m.client),
-        left: leftIds,
-        leftCauses: change.left.map((l) => causeToProto(l.cause)),
-      },
-    };
-    this.out.traces.push({
-      type: 'group-view',
-      group: g.name,
-      viewId: g.viewId,
-      members: event.view!.members!,
-      joined: event.view!.joined!,
-      left: leftIds,
-    });
-    for (const m of g.members) {
-      if (m.daemon !== this.selfId.name) continue;
-      const c = this.clients.get(m.client);
-      if (c === undefined) continue;
-      this.toClient(c.id, event);
-      const joinReq = c.pendingJoins.get(g.name);
-      if (joinReq !== undefined) {
-        c.pendingJoins.delete(g.name);
-        this.reply(c.id, joinReq, true);
-      } else {
-        this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
-      }
-    }
-    for (const l of change.left) this.finishLeave(l.member.client, l.member.daemon, g.name);
-    for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
+    const view = this.local.groupViewInstalled(change);
+    this.out.traces.push({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left! });
     for (const l of change.left) {
       const key = transferKey(g.name, l.member.client);
       this.transfer.joinerLeft(g.name, l.member.client);
@@ -927,10 +879,6 @@ export class DaemonNode {
   private failStalledTransfers(): void {
     if (this.mode !== 'normal' || this.flush !== undefined) return;
     for (const t of this.transfer.failStalled()) this.out.traces.push(t);
-  }
-
-  private finishLeave(client: string, daemon: string, group: string): void {
-    this.local.finishLeave(client, daemon, group);
   }
 
   // ------------------------------------------------------------------ clients

@@ -9,7 +9,7 @@
 import { chorus } from '../wire/gen/chorus.js';
 import type { ChorusErrorCode } from '../errors.js';
 import type { EarlyDelivery } from './early-delivery.js';
-import { type GroupRecord, type GroupTable, MAX_GROUP_NAME_LENGTH } from './group-table.js';
+import { type GroupRecord, type GroupTable, type GroupViewChange, MAX_GROUP_NAME_LENGTH, causeToProto } from './group-table.js';
 import { entryBytes } from './receive-log.js';
 import type { ClientOutput, TraceEvent } from './types.js';
 import { ORDER_NAMES } from './types.js';
@@ -279,8 +279,68 @@ export class LocalClients {
     return { entries, traces };
   }
 
+  /** Entry `id` of group `g` (at `seq` of its total order; 0 for fifo/causal) for the local members. */
+  deliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
+    const d: chorus.IDelivery = { group: g.name, id, sender: entry.client ?? '', viewId: g.viewId, data: entry.data ?? new Uint8Array(0) };
+    // Defaults (total, seq 0 for fifo/causal) stay off the wire: 11 bytes per delivery.
+    if (entry.order) d.order = entry.order;
+    if (seq !== 0) d.seq = seq;
+    const delivery: chorus.IDaemonEvent = { delivery: d };
+    for (const m of g.members) {
+      if (m.daemon !== this.options.self || !this.clients.has(m.client)) continue;
+      this.toClient(m.client, delivery);
+    }
+    const sender = this.clients.get(entry.client ?? '');
+    if (sender !== undefined) {
+      const req = sender.waitDelivered.get(id);
+      if (req !== undefined) {
+        sender.waitDelivered.delete(id);
+        this.reply(sender.id, req, true, undefined, undefined, id);
+      }
+    }
+  }
+
+  /** Tell every local member of `g` (block, unblock). */
+  signal(g: GroupRecord, kind: chorus.GroupSignal.Kind): void {
+    for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: g.name, kind } });
+  }
+
+  /**
+   * A new view of a group: the local members get it (a joiner as the answer to its
+   * join, the others after an unblock), and the pending leaves and joins of those who
+   * left are answered. Returns the view event.
+   */
+  groupViewInstalled(change: GroupViewChange): chorus.IViewEvent {
+    const g = change.group;
+    const view: chorus.IViewEvent = {
+      group: g.name,
+      viewId: g.viewId,
+      members: g.members.map((m) => m.client),
+      joined: change.joined.map((m) => m.client),
+      left: change.left.map((l) => l.member.client),
+      leftCauses: change.left.map((l) => causeToProto(l.cause)),
+    };
+    const event: chorus.IDaemonEvent = { view };
+    for (const m of g.members) {
+      if (m.daemon !== this.options.self) continue;
+      const c = this.clients.get(m.client);
+      if (c === undefined) continue;
+      this.toClient(c.id, event);
+      const joinReq = c.pendingJoins.get(g.name);
+      if (joinReq !== undefined) {
+        c.pendingJoins.delete(g.name);
+        this.reply(c.id, joinReq, true);
+      } else {
+        this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
+      }
+    }
+    for (const l of change.left) this.finishLeave(l.member.client, l.member.daemon, g.name);
+    for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
+    return view;
+  }
+
   /** A group view without the local client `client` installed: answer its pending leave or join. */
-  finishLeave(client: string, daemon: string, group: string): void {
+  private finishLeave(client: string, daemon: string, group: string): void {
     if (daemon !== this.options.self) return;
     const c = this.clients.get(client);
     if (c === undefined) return;

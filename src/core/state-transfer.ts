@@ -141,11 +141,14 @@ export class StateTransfer {
     return this.takeSends();
   }
 
-  /** A delivery of `bytes` to local member `client` of `group`: counts toward its hold. */
-  delivered(group: string, client: string, bytes: number): void {
+  /** A delivery of `bytes` in group `g`: counts toward the hold of its local members installing state. */
+  delivered(g: GroupRecord, bytes: number): void {
     if (this.installing.size === 0) return;
-    const t = this.installing.get(transferKey(group, client));
-    if (t !== undefined) t.bytes += bytes;
+    for (const m of g.members) {
+      if (!m.awaitingState || m.daemon !== this.self || !this.local.has(m.client)) continue;
+      const t = this.installing.get(transferKey(g.name, m.client));
+      if (t !== undefined) t.bytes += bytes;
+    }
   }
 
   /**
