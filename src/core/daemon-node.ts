@@ -36,7 +36,7 @@ import { type Ballot, ballotEquals, ballotFromProto, ballotToProto, compareBallo
 import { computeCut } from './cut.js';
 import { EarlyDelivery } from './early-delivery.js';
 import { type OrderLog, runFromProto } from './order-log.js';
-import { type LocalClient, type LocalEntry, LocalClients, transferKey } from './local-clients.js';
+import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
 import { ReceiveLog, entryBytes } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
@@ -105,7 +105,6 @@ interface FlushState {
   readySent: boolean;
 }
 
-
 export class DaemonNode {
   readonly baseIncarnation: string;
   private selfId: DaemonId;
@@ -117,7 +116,6 @@ export class DaemonNode {
   private readonly suspectMs: number;
   private readonly maxBufferBytes: number;
   private readonly joinRetryMs: number;
-  private readonly traceSends: boolean;
   private readonly expect: number | undefined;
   /** Never was in a view: may take part in forming the first primary. */
   private fresh: boolean;
@@ -232,7 +230,6 @@ export class DaemonNode {
       },
     };
     this.transfer = new StateTransfer(context, this.local, options.self.name, this.maxBufferBytes);
-    this.traceSends = options.traceSends ?? false;
     this.expect = options.expect;
     this.fresh = options.join;
     this.nowMs = options.nowMs;
@@ -272,7 +269,12 @@ export class DaemonNode {
     return this.rlog.retainedBytes;
   }
 
-  // What the view change reads of the receive log, under the names it uses.
+  // The state the view change (proposer, member, install, step-down) reads and writes,
+  // under the names it had before the state moved into the components. They keep that
+  // code as it was while it is being reworked; once it moves out of this file (into a
+  // ViewChange that is given the components), they go. Everything else uses the
+  // components directly.
+  // The receive log ...
   private get received(): readonly number[] {
     return this.rlog.received;
   }
@@ -395,7 +397,7 @@ export class DaemonNode {
     this.heartbeats();
     if (this.transfer.installing.size > 0) {
       this.failStalledTransfers();
-      if (this.pendingLocal.length > 0) {
+      if (this.local.pending.length > 0) {
         this.pump();
         this.flushOutbox();
       }
@@ -611,9 +613,9 @@ export class DaemonNode {
     }
     const firstSeq = batch.firstSeq ?? 0;
     const entries = batch.entries ?? [];
-    if (firstSeq > this.received[s]! + 1) {
+    if (firstSeq > this.rlog.received[s]! + 1) {
       // Frames were lost (a broken connection): ask for the gap and what follows.
-      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
+      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.rlog.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
       return;
     }
     this.receiveEntries(s, firstSeq, entries);
@@ -666,18 +668,18 @@ export class DaemonNode {
     // lost with a broken connection.
     const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
     this.fd.peerReported(i, hb.suspects ?? []);
-    if (this.flush === undefined && due > this.received[i]!) {
-      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: due } });
+    if (this.flush === undefined && due > this.rlog.received[i]!) {
+      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.rlog.received[i]! + 1, toSeq: due } });
     }
-    if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.order.known) {
-      this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
+    if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.sequencer.order.known) {
+      this.send(from, { fetch: { viewId, ordersFrom: this.sequencer.order.known + 1 } });
     }
   }
 
   private onFetch(from: PeerKey, f: chorus.IFetch): void {
     if (this.view === undefined || (f.viewId ?? 0) !== this.view.id) return;
     if ((f.ordersFrom ?? 0) > 0) {
-      const runs = this.order.from(f.ordersFrom ?? 0);
+      const runs = this.sequencer.order.from(f.ordersFrom ?? 0);
       if (runs.length > 0) this.send(from, { order: { viewId: this.view.id, ranges: runs } });
       return;
     }
@@ -702,20 +704,20 @@ export class DaemonNode {
   private deliverThrough(limit: number, cutSeqs: readonly number[] | undefined): boolean {
     const before = this.nextDeliver;
     while (this.nextDeliver <= limit) {
-      const slot = this.order.slot(this.nextDeliver);
+      const slot = this.sequencer.order.slot(this.nextDeliver);
       if (slot === undefined) break;
       const { sender: s, seq } = slot;
       if (cutSeqs !== undefined && seq > (cutSeqs[s] ?? 0)) {
         this.nextDeliver += 1;
         continue;
       }
-      if (this.received[s]! < seq) break; // data not here yet
+      if (this.rlog.received[s]! < seq) break; // data not here yet
       const entry = this.rlog.entry(s, seq);
       invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
       const order = entry.order ?? chorus.Order.ORDER_TOTAL;
       // `safe` waits until every member has the entry and its place (uniform delivery).
       // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.stability.safeStable(s, seq, this.nextDeliver, this.deliveredSeq)) break;
+      if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.stability.safeStable(s, seq, this.nextDeliver, this.rlog.deliveredSeq)) break;
       this.nextDeliver += 1;
       this.rlog.markDelivered(s, seq, entry);
       const sender = this.view!.members[s]!;
@@ -735,9 +737,7 @@ export class DaemonNode {
   private deliverEarly(): boolean {
     if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
     if (this.transfer.holding()) return false;
-    const self = this.selfId.name;
-    const hasLocalMember = (g: GroupRecord) => g.members.some((m) => m.daemon === self && this.clients.has(m.client));
-    const { progress, due } = this.earlyDelivery.run(this.table, hasLocalMember, this.nextDeliver - 1);
+    const { progress, due } = this.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.nextDeliver - 1);
     for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
     return progress;
   }
@@ -745,7 +745,7 @@ export class DaemonNode {
   /** While `safe` entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
     if (this.rlog.safeHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
-    if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.order.known)) return;
+    if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.sequencer.order.known)) return;
     for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
@@ -753,7 +753,7 @@ export class DaemonNode {
   private collectGarbage(): void {
     if (this.view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
     this.rlog.collect((s) => this.stability.othersReceived(s));
-    this.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
+    this.sequencer.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
   }
 
   // ------------------------------------------------------------------ failure detection
@@ -768,9 +768,9 @@ export class DaemonNode {
     this.send(view.members[i]!.key, {
       heartbeat: {
         viewId: view.id,
-        received: this.received.slice(),
-        suspects: [...this.suspects],
-        ordered: this.order.known,
+        received: this.rlog.received.slice(),
+        suspects: [...this.fd.suspects],
+        ordered: this.sequencer.order.known,
         delivered: this.nextDeliver - 1,
         holding: this.transfer.holding(),
       },
@@ -797,8 +797,8 @@ export class DaemonNode {
     let laggard = -1;
     let least = Number.POSITIVE_INFINITY;
     for (let m = 1; m < n; m++) {
-      if (this.suspects.has(m) || this.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
-      const acked = this.stability.backlog(m, this.received);
+      if (this.fd.suspects.has(m) || this.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
+      const acked = this.stability.backlog(m, this.rlog.received);
       // Larger backlog = more behind.
       if (-acked < least) {
         least = -acked;
@@ -864,9 +864,9 @@ export class DaemonNode {
     for (const l of change.left) {
       const key = transferKey(g.name, l.member.client);
       this.transfer.joinerLeft(g.name, l.member.client);
-      if (!this.failedJoins.delete(key)) continue;
-      const retry = this.deferredJoins.get(key);
-      this.deferredJoins.delete(key);
+      if (!this.local.failedJoins.delete(key)) continue;
+      const retry = this.local.deferredJoins.get(key);
+      this.local.deferredJoins.delete(key);
       if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
     }
     this.sendAll(this.transfer.dropStaleEarlyChunks(g, change.transfers));
@@ -887,10 +887,6 @@ export class DaemonNode {
     const state = this.local.request(clientId, request, this.table, this.rlog.retainedBytes, this.leaveRequested);
     if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
     else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
-  }
-
-  private queueLocal(entry: chorus.IEntry, replyTo: LocalEntry['replyTo']): void {
-    this.local.queue(entry, replyTo);
   }
 
   private onClientDisconnect(clientId: string, expelled: boolean): void {
@@ -921,9 +917,9 @@ export class DaemonNode {
         viewId: this.view.id,
         firstSeq,
         entries,
-        received: this.received.slice(),
+        received: this.rlog.received.slice(),
         delivered: this.nextDeliver - 1,
-        ordered: this.order.known,
+        ordered: this.sequencer.order.known,
       },
     };
     for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
@@ -1773,10 +1769,10 @@ export class DaemonNode {
         incarnation: m.id.incarnation,
         advertise: m.advertise,
         coordinator: i === 0,
-        suspected: this.suspects.has(i),
+        suspected: this.fd.suspects.has(i),
       })),
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
-      clients: this.clients.size,
+      clients: this.local.size,
       bufferedBytes: this.rlog.retainedBytes,
     };
   }
