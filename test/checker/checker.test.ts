@@ -987,3 +987,27 @@ describe('primary component: ids lost with crashed daemons, after a forced view'
     expect(checkPrimaryComponent(h).map((v) => v.rule)).toContain('two-primaries');
   });
 });
+
+describe('group views of a lost era (after force-primary)', () => {
+  const gv = (t: number, member: string, viewId: number, members: string[], joined: string[] = []): HistoryEvent => ({
+    type: 'group-view', t, member, group: 'g', viewId, members, joined, left: [], causes: {},
+  });
+  const history = (forced: boolean): HistoryEvent[] => [
+    gv(1, 'k1', 1, ['k1'], ['k1']),
+    { type: 'send', t: 2, member: 'k1', group: 'g', id: 'm1', order: 'safe', viewId: 1 },
+    { type: 'deliver', t: 3, member: 'k1', group: 'g', id: 'm1', sender: 'k1', order: 'safe', viewId: 1, seq: 1 },
+    gv(4, 'k1', 2, ['k1']),
+    { type: 'crash', t: 5, member: 'k1' },
+    { type: 'daemon-crash', t: 5, daemon: 'k#1' },
+    { type: 'daemon-view', t: 6, daemon: 't#1.1', viewId: 9, members: ['t#1.1'], ...(forced ? { forced: true } : {}) },
+    gv(7, 't1', 2, ['t1'], ['t1']), // the forced daemon knew the group only up to view 1
+  ];
+
+  it('accepts a group view id used again after a forced view when only dead members had it', () => {
+    expect(formatViolations(checkHistory(history(true)).violations)).toBe('');
+  });
+
+  it('rejects the same reuse without a forced view in between', () => {
+    expect(rules(checkHistory(history(false)).violations)).toContain('G1 same-members');
+  });
+});

@@ -90,7 +90,61 @@ export function getOrCreate<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return value;
 }
 
-export function indexHistory(events: readonly HistoryEvent[]): HistoryIndex {
+/** Group view ids of a lost era are moved this far up, so they never meet the new era's. */
+export const LOST_ERA_VIEW_OFFSET = 1_000_000_000;
+
+/**
+ * Group view ids continue from what the daemons that are up know when an operator forces
+ * a primary (a crashed process takes its knowledge with it), so after a forced view a
+ * group view id may be used again when only members that died before it had used it. Those
+ * members' events in that view (its view event, sends and deliveries) are given the id
+ * `LOST_ERA_VIEW_OFFSET + id`: the two eras are then two views to every check. Only when
+ * another list of the id was installed after the forced view; anything else stays as
+ * recorded (two lists of one id in one era are a violation).
+ */
+function separateLostEras(events: readonly HistoryEvent[]): readonly HistoryEvent[] {
+  const forcedAt: number[] = [];
+  const crashedAt = new Map<string, number>();
+  const lists = new Map<string, Map<string, Array<{ member: string; t: number }>>>(); // group\0id → members key → installers
+  for (const e of events) {
+    if (e.type === 'daemon-view' && e.forced === true) forcedAt.push(e.t);
+    else if (e.type === 'crash' && !crashedAt.has(e.member)) crashedAt.set(e.member, e.t);
+    else if (e.type === 'group-view') {
+      const byList = getOrCreate(lists, `${e.group}\u0000${e.viewId}`, () => new Map());
+      getOrCreate(byList, JSON.stringify(e.members), () => []).push({ member: e.member, t: e.t });
+    }
+  }
+  if (forcedAt.length === 0) return events;
+  // member\0group → the first view id of its lost era (it died in that era: every later
+  // view of it in the group is of that era too)
+  const movedFrom = new Map<string, number>();
+  for (const [key, byList] of lists) {
+    if (byList.size < 2) continue;
+    const [group, id] = key.split('\u0000') as [string, string];
+    const all = [...byList.values()];
+    for (const installers of all) {
+      const lost = forcedAt.some(
+        (tf) =>
+          installers.every((i) => i.t <= tf && (crashedAt.get(i.member) ?? Number.POSITIVE_INFINITY) <= tf) &&
+          all.some((other) => other !== installers && other.some((i) => i.t >= tf)),
+      );
+      if (!lost) continue;
+      for (const i of installers) {
+        const k = `${i.member}\u0000${group}`;
+        movedFrom.set(k, Math.min(movedFrom.get(k) ?? Number.POSITIVE_INFINITY, Number(id)));
+      }
+    }
+  }
+  if (movedFrom.size === 0) return events;
+  return events.map((e) => {
+    if (e.type !== 'group-view' && e.type !== 'send' && e.type !== 'deliver') return e;
+    const from = movedFrom.get(`${e.member}\u0000${e.group}`);
+    return from !== undefined && e.viewId >= from ? { ...e, viewId: LOST_ERA_VIEW_OFFSET + e.viewId } : e;
+  });
+}
+
+export function indexHistory(recorded: readonly HistoryEvent[]): HistoryIndex {
+  const events = separateLostEras(recorded);
   let ignoredCount = 0;
   const index: Omit<HistoryIndex, 'ignoredCount'> = {
     daemonViews: [],

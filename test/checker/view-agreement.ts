@@ -5,7 +5,7 @@
 // `joined`/`left` are the difference with the member's previous view, and every member
 // that left has a cause.
 import type { GroupViewEvent, HistoryEvent } from './history.js';
-import { indexHistory, type HistoryIndex } from './history-index.js';
+import { indexHistory, type HistoryIndex, LOST_ERA_VIEW_OFFSET } from './history-index.js';
 import { list, violation, type Violation } from './violation.js';
 
 export function checkViewAgreement(events: readonly HistoryEvent[]): Violation[] {
@@ -30,7 +30,8 @@ export function viewAgreement(index: HistoryIndex): Violation[] {
           ),
         );
       }
-      if (previous !== undefined && view.viewId !== previous.viewId + 1) {
+      // (Ids of a lost era are moved up by LOST_ERA_VIEW_OFFSET: compare them unmoved.)
+      if (previous !== undefined && view.viewId % LOST_ERA_VIEW_OFFSET !== (previous.viewId % LOST_ERA_VIEW_OFFSET) + 1) {
         out.push(
           violation(
             1,

@@ -31,8 +31,8 @@ const NEMESIS_SEEDS: number[] =
         3, 6, 11, 14, 15, 1052,
         // Found on the rewritten view change and fixed: an excluded completing proposer
         // (5), daemons stuck joining each other (27, 411759), forcing two daemons at once
-        // (40), forced ids and lost eras in the checker (143, 147, 210, 236, 268).
-        5, 27, 40, 143, 147, 210, 236, 268,
+        // (40), forced ids and lost eras in the checker (143, 147, 210, 236, 268, 322, 355).
+        5, 27, 40, 143, 147, 210, 236, 268, 322, 355,
       ];
 /** `npm run sim -- --seed S`: that seed alone. */
 const only = process.env.CHORUS_SIM_ONLY === '1';
