@@ -70,17 +70,13 @@ export interface GroupViewChange {
   readonly transfers: readonly TransferPlan[];
 }
 
-/**
- * What applying entries (or a daemon view boundary) did, in order, as data: the daemon
- * routes it to its local clients once the table is updated.
- */
-export type GroupEffect =
-  | { readonly kind: 'deliver'; readonly group: GroupRecord; readonly entry: chorus.IEntry; readonly messageId: string; readonly seq: number }
+/** What applying one entry did; the daemon routes it to its local clients. */
+export interface GroupEffects {
+  deliver(group: GroupRecord, entry: chorus.IEntry, messageId: string, seq: number): void;
   /** G entered a change; `hosts` are the daemons that must send END_OF_VIEW. */
-  | { readonly kind: 'change-started'; readonly group: GroupRecord; readonly hosts: ReadonlySet<string> }
-  | { readonly kind: 'view-installed'; readonly change: GroupViewChange }
-  /** An entry no honest daemon sends, ignored (the node reports its sender). */
-  | { readonly kind: 'rejected'; readonly reason: 'unknown-group' };
+  changeStarted(group: GroupRecord, hosts: ReadonlySet<string>): void;
+  viewInstalled(change: GroupViewChange): void;
+}
 
 const CAUSE_TO_PROTO: Record<LeaveCause, chorus.Cause> = {
   join: chorus.Cause.CAUSE_JOIN,
@@ -91,19 +87,6 @@ const CAUSE_TO_PROTO: Record<LeaveCause, chorus.Cause> = {
 };
 export function causeToProto(cause: LeaveCause): chorus.Cause {
   return CAUSE_TO_PROTO[cause];
-}
-
-export function causeFromProto(c: chorus.Cause): LeaveCause {
-  switch (c) {
-    case chorus.Cause.CAUSE_CRASH:
-      return 'crash';
-    case chorus.Cause.CAUSE_PARTITION:
-      return 'partition';
-    case chorus.Cause.CAUSE_EXPELLED:
-      return 'expelled';
-    default:
-      return 'leave';
-  }
 }
 
 export const MAX_GROUP_NAME_LENGTH = 200;
@@ -126,18 +109,12 @@ export class GroupTable {
   }
 
   /**
-   * Apply one ordered entry from daemon `sender`; returns what it did. A DATA entry no
-   * honest daemon sends — for a group that does not exist, stamped with another group
-   * view, or from a non-member — changes nothing and returns a 'rejected' effect: every
-   * daemon applies the same entries to the same table, so every daemon ignores it alike.
+   * Apply one ordered entry from daemon `sender`. Answers 'unknown-group' (and changes
+   * nothing) for a DATA entry no honest daemon sends — for a group that does not exist,
+   * stamped with another group view, or from a non-member: every daemon applies the same
+   * entries to the same table, so every daemon ignores it alike.
    */
-  apply(entry: chorus.IEntry, sender: string, messageId: string): GroupEffect[] {
-    const fx: GroupEffect[] = [];
-    this.applyEntry(entry, sender, messageId, fx);
-    return fx;
-  }
-
-  private applyEntry(entry: chorus.IEntry, sender: string, messageId: string, fx: GroupEffect[]): void {
+  apply(entry: chorus.IEntry, sender: string, messageId: string, fx: GroupEffects): 'unknown-group' | undefined {
     const kind = entry.kind ?? chorus.Entry.Kind.DATA;
     const name = entry.group ?? '';
     const client = entry.client ?? '';
@@ -146,19 +123,16 @@ export class GroupTable {
         const g = this.groups.get(name);
         // The sending daemon stamps only members' messages with the current view and
         // holds them while the group changes; anything else came from a lying peer.
-        if (g === undefined || (entry.groupView ?? 0) !== g.viewId || !g.members.some((m) => m.client === client)) {
-          fx.push({ kind: 'rejected', reason: 'unknown-group' });
-          return;
-        }
+        if (g === undefined || (entry.groupView ?? 0) !== g.viewId || !g.members.some((m) => m.client === client)) return 'unknown-group';
         // `seq` is a place in the group's total order: fifo and causal messages have
         // none (they may be delivered before the sequencer placed them).
         const order = entry.order ?? chorus.Order.ORDER_TOTAL;
         if (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL) {
-          fx.push({ kind: 'deliver', group: g, entry, messageId, seq: 0 });
+          fx.deliver(g, entry, messageId, 0);
           return;
         }
         g.totalSeq += 1;
-        fx.push({ kind: 'deliver', group: g, entry, messageId, seq: g.totalSeq });
+        fx.deliver(g, entry, messageId, g.totalSeq);
         return;
       }
       case chorus.Entry.Kind.GROUP_JOIN: {
@@ -236,8 +210,7 @@ export class GroupTable {
    * change completes here, together with the removal of the members hosted by
    * departed daemons (in member order, groups by name: deterministic).
    */
-  applyBoundary(departed: ReadonlyMap<string, LeaveCause>): GroupEffect[] {
-    const fx: GroupEffect[] = [];
+  applyBoundary(departed: ReadonlyMap<string, LeaveCause>, fx: GroupEffects): void {
     for (const g of this.sorted()) {
       const ops: PendingOp[] = [];
       for (const op of g.change?.ops ?? []) {
@@ -251,10 +224,9 @@ export class GroupTable {
       if (ops.length > 0) this.install(g, ops, fx);
       else g.change = undefined;
     }
-    return fx;
   }
 
-  private addOp(g: GroupRecord, op: PendingOp, fx: GroupEffect[]): void {
+  private addOp(g: GroupRecord, op: PendingOp, fx: GroupEffects): void {
     if (g.change !== undefined) {
       g.change.ops.push(op);
       return;
@@ -265,10 +237,10 @@ export class GroupTable {
       return;
     }
     g.change = { ops: [op], waiting: hosts };
-    fx.push({ kind: 'change-started', group: g, hosts });
+    fx.changeStarted(g, hosts);
   }
 
-  private install(g: GroupRecord, ops: readonly PendingOp[], fx: GroupEffect[]): void {
+  private install(g: GroupRecord, ops: readonly PendingOp[], fx: GroupEffects): void {
     const previous = g.members;
     let members = previous.slice();
     const aborted: GroupMember[] = [];
@@ -291,7 +263,7 @@ export class GroupTable {
     g.members = members;
     g.viewId += 1;
     const transfers = this.planTransfers(g, previous, joined);
-    fx.push({ kind: 'view-installed', change: { group: g, previous, joined, left, abortedJoins: aborted, transfers } });
+    fx.viewInstalled({ group: g, previous, joined, left, abortedJoins: aborted, transfers });
   }
 
   /**
