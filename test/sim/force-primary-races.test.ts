@@ -1,63 +1,7 @@
 // Adversarial scenarios: force-primary after the last primary's proposer installed a view that the forcing daemon had only accepted; two operators forcing at once.
 import { describe, expect, it } from 'vitest';
 import { chorus } from '../../src/wire/gen/chorus.js';
-import { checkHistory, formatViolations } from '../checker/index.js';
-import { SimCluster, type SimClient } from './sim-cluster.js';
-
-const SUSPECT_MS = 300;
-const HEARTBEAT_MS = 50;
-
-function clusterOneByOne(seed: number, names: readonly string[]): SimCluster {
-  const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
-  sim.addDaemon(names[0]!);
-  for (let i = 1; i < names.length; i++) {
-    sim.addDaemon(names[i]!, names[0]!);
-    for (let j = 1; j < i; j++) sim.introduce(names[i]!, names[j]!);
-    const n = i + 1;
-    sim.runUntil(() => names.slice(0, n).every((x) => sim.nodes.get(x)!.currentView?.members.length === n), 30_000);
-  }
-  sim.run(sim.nowMs + 20);
-  return sim;
-}
-
-function joinAll(sim: SimCluster, clients: SimClient[], group: string): void {
-  const reqs = clients.map((c) => c.join(group));
-  sim.runUntil(() => clients.every((c, i) => c.replies.get(reqs[i]!)?.ok === true));
-}
-
-function states(sim: SimCluster): string {
-  return sim
-    .live()
-    .map((nm) => {
-      const n = sim.nodes.get(nm)!;
-      return `${nm}:${n.state}:v${n.currentView?.id ?? '-'}[${(n.currentView?.members ?? []).map((m) => m.id.name).join('')}]`;
-    })
-    .join(' ');
-}
-
-function expectGuarantees(sim: SimCluster): void {
-  const r = checkHistory(sim.history);
-  expect(r.violations, `${states(sim)}\n${formatViolations(r.violations)}`).toEqual([]);
-}
-
-/** Liveness: the named daemons end in one normal view that holds all of them. */
-function expectOnePrimary(sim: SimCluster, names: readonly string[]): void {
-  const views = names.map((n) => sim.nodes.get(n)!.currentView?.id);
-  expect(names.every((n) => sim.nodes.get(n)!.state === 'normal'), states(sim)).toBe(true);
-  expect(new Set(views).size, states(sim)).toBe(1);
-  const members = sim.nodes.get(names[0]!)!.currentView!.members.map((m) => m.id.name);
-  for (const n of names) expect(members, states(sim)).toContain(n);
-}
-
-/** Peek at a daemon's private protocol state (runtime fields of DaemonNode). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function peek(sim: SimCluster, name: string): any {
-  return sim.nodes.get(name) as unknown;
-}
-
-function flushRestarts(sim: SimCluster): number {
-  return sim.traces.filter((t) => t.trace.type === 'flush-restart').length;
-}
+import { SUSPECT_MS, clusterOneByOne, joinAll, expectGuarantees, expectOnePrimary, peek } from './scenario-helpers.js';
 
 describe('force-primary after an accepted, installed-elsewhere view', () => {
   it.each([1, 2, 3])('the forcing daemon accepted view V (installed by the crashed proposer): group view ids of V are not reused (seed %i)', (seed) => {

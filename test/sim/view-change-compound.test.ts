@@ -5,62 +5,9 @@
 // on a scripted simulator cluster and asserts the guarantees (DESIGN.md 1–7) with the
 // checker and the states the survivors must reach once the fault heals.
 import { describe, expect, it } from 'vitest';
-import { checkHistory, formatViolations } from '../checker/index.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
-import { SimCluster, type SimClient } from './sim-cluster.js';
-
-const SUSPECT_MS = 300;
-const HEARTBEAT_MS = 50;
-
-/** Founder first, then each other daemon joins alone (one flush per join): age follows `names`. */
-function clusterOneByOne(seed: number, names: readonly string[]): SimCluster {
-  const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
-  sim.addDaemon(names[0]!);
-  for (let i = 1; i < names.length; i++) {
-    sim.addDaemon(names[i]!, names[0]!);
-    for (let j = 1; j < i; j++) sim.introduce(names[i]!, names[j]!);
-    const n = i + 1;
-    sim.runUntil(() => names.slice(0, n).every((x) => sim.nodes.get(x)!.currentView?.members.length === n), 30_000);
-  }
-  sim.run(sim.nowMs + 20);
-  return sim;
-}
-
-function joinAll(sim: SimCluster, clients: SimClient[], group: string): void {
-  const reqs = clients.map((c) => c.join(group));
-  sim.runUntil(() => clients.every((c, i) => c.replies.get(reqs[i]!)?.ok === true));
-}
-
-function states(sim: SimCluster): string {
-  return sim
-    .live()
-    .map((nm) => {
-      const n = sim.nodes.get(nm)!;
-      return `${nm}:${n.state}:v${n.currentView?.id ?? '-'}[${(n.currentView?.members ?? []).map((m) => m.id.name).join('')}]`;
-    })
-    .join(' ');
-}
-
-/** Guarantees 1–6 hold on the whole history (forced views are marked in it). */
-function expectGuarantees(sim: SimCluster): void {
-  const r = checkHistory(sim.history);
-  expect(r.violations, `${states(sim)}\n${formatViolations(r.violations)}`).toEqual([]);
-}
-
-/** Liveness after the fault: these daemons are in one primary view, out of any flush. */
-function expectOnePrimary(sim: SimCluster, names: readonly string[]): void {
-  const views = names.map((n) => sim.nodes.get(n)!.currentView?.id);
-  expect(names.every((n) => sim.nodes.get(n)!.state === 'normal'), states(sim)).toBe(true);
-  expect(new Set(views).size, states(sim)).toBe(1);
-  const members = sim.nodes.get(names[0]!)!.currentView!.members.map((m) => m.id.name);
-  for (const n of names) expect(members, states(sim)).toContain(n);
-}
-
-/** Every live client of `group` delivered the same sequence. */
-function expectSameDeliveries(clients: readonly SimClient[], group: string): void {
-  const first = clients[0]!.deliveries(group);
-  for (const c of clients.slice(1)) expect(c.deliveries(group)).toEqual(first);
-}
+import { SimCluster } from './sim-cluster.js';
+import { SUSPECT_MS, HEARTBEAT_MS, clusterOneByOne, joinAll, states, expectGuarantees, expectOnePrimary, expectSameDeliveries } from './scenario-helpers.js';
 
 describe('view change under compound faults', () => {
   it.each([1, 2, 3])(
