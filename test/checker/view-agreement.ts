@@ -76,23 +76,12 @@ function sameMembers(index: HistoryIndex, out: Violation[]): void {
     if (installers === undefined) lists.set(key, [v]);
     else installers.push(v);
   }
-  // Group view ids continue from what the daemons that are up know when an operator
-  // forces a primary: a list that only members dead before the forced view installed
-  // (their daemons' knowledge died with them), while another list of the id was installed
-  // after it, is a lost era, not a disagreement (as for daemon view ids and group seqs).
-  const forcedAt = index.daemonViews.filter((v) => v.forced === true).map((v) => v.t);
-  const lostEra = (installers: GroupViewEvent[], all: GroupViewEvent[][]): boolean =>
-    forcedAt.some(
-      (tf) =>
-        installers.every((v) => v.t <= tf && (index.memberCrashedAt.get(v.member) ?? Number.POSITIVE_INFINITY) <= tf) &&
-        all.some((other) => other !== installers && other.some((v) => v.t >= tf)),
-    );
+  // (Group views of a lost era, after force-primary, were given their own ids by
+  // indexHistory: separateLostEras in history-index.ts.)
   for (const [group, byId] of seen) {
     for (const [viewId, lists] of byId) {
       if (lists.size < 2) continue;
-      const all = [...lists.values()];
-      const variants = all.filter((installers) => !lostEra(installers, all));
-      if (variants.length < 2) continue;
+      const variants = [...lists.values()];
       const described = variants
         .map((installers) => `${list(installers.map((v) => v.member))} installed ${list(installers[0]!.members)}`)
         .join('; ');
