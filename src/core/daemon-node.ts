@@ -192,8 +192,8 @@ export class DaemonNode {
   private earlyDelivered: number[] = [];
   /** Set while the ordered path reaches an entry already delivered early. */
   private skipLocal = false;
-  /** `safe` entries received and not yet delivered: while any, acknowledge promptly. */
-  private safeHeld = 0;
+  /** Uniform entries (see `uniform`) received and not yet delivered: while any, acknowledge promptly. */
+  private uniformHeld = 0;
   private lastAckOrdered = -1;
   private lastAckReceived = -1;
 
@@ -697,7 +697,7 @@ export class DaemonNode {
       e.dep = dep;
       log[firstSeq + i - base] = e;
       this.retainedBytes += entryBytes(e);
-      if (e.order === chorus.Order.ORDER_SAFE) this.safeHeld += 1;
+      if (uniform(e)) this.uniformHeld += 1;
     }
     this.lastDep[s] = dep;
     const last = firstSeq + entries.length - 1;
@@ -875,10 +875,14 @@ export class DaemonNode {
       const entry = this.log[s]![seq - this.logBase[s]!];
       invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
       const order = entry.order ?? chorus.Order.ORDER_TOTAL;
-      // `safe` waits until every member has the entry and its place (uniform delivery).
+      // `safe` messages and every group-table entry (joins, leaves, end-of-view markers,
+      // transfer outcomes) wait until every member has the entry and its place (uniform
+      // delivery): a sequencer that delivered a group view change alone and crashed
+      // would otherwise leave a view id that the survivors then use with other members.
       // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      if (order === chorus.Order.ORDER_SAFE && cutSeqs === undefined && !this.safeStable(s, seq, this.nextDeliver)) break;
-      if (order === chorus.Order.ORDER_SAFE) this.safeHeld -= 1;
+      const isUniform = uniform(entry);
+      if (isUniform && cutSeqs === undefined && !this.safeStable(s, seq, this.nextDeliver)) break;
+      if (isUniform) this.uniformHeld -= 1;
       this.nextDeliver += 1;
       this.deliveredSeq[s] = seq;
       const sender = this.view!.members[s]!;
@@ -964,9 +968,9 @@ export class DaemonNode {
     return true;
   }
 
-  /** While `safe` entries wait, tell every member at once what this daemon holds and knows. */
+  /** While uniform entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
-    if (this.safeHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
+    if (this.uniformHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
     let received = 0;
     for (const r of this.received) received += r;
     if (received === this.lastAckReceived && this.order.known === this.lastAckOrdered) return;
@@ -2400,7 +2404,7 @@ export class DaemonNode {
     this.lastDep = new Array<number>(n).fill(0);
     this.early = new Array<number>(n).fill(0);
     this.earlyDelivered = new Array<number>(n).fill(0);
-    this.safeHeld = 0;
+    this.uniformHeld = 0;
     this.lastAckOrdered = -1;
     this.lastAckReceived = -1;
     this.retainedBytes = 0;
@@ -2709,6 +2713,11 @@ function causalLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>): (s:
     }
   }
   return (s, seq) => bySender.get(s)?.get(seq);
+}
+
+/** Whether an entry is delivered uniformly: `safe` messages and every group-table entry. */
+function uniform(e: chorus.IEntry): boolean {
+  return e.order === chorus.Order.ORDER_SAFE || (e.kind ?? chorus.Entry.Kind.DATA) !== chorus.Entry.Kind.DATA;
 }
 
 function entryBytes(e: chorus.IEntry): number {

@@ -2,7 +2,7 @@
 // always, and 7 (liveness) when the caller says which clients are live at the
 // end. Violations come back as data, grouped by guarantee; `stats` says how much the
 // history held, so a run that checked nothing is visible.
-import type { HistoryEvent, TransferEvent } from './history.js';
+import type { HistoryEvent } from './history.js';
 import { indexHistory, survivorsByView } from './history-index.js';
 import { integrity, type IntegrityOptions } from './integrity.js';
 import { liveness } from './liveness.js';
@@ -49,7 +49,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckOpti
     ...integrity(index, options),
     ...ordering(index),
     ...primaryComponent(index, options),
-    ...stateTransfer(index, events.filter((e): e is TransferEvent => e.type === 'transfer')),
+    ...stateTransfer(index, index.transfers),
     ...(options.live === undefined ? [] : liveness(index, { live: options.live })),
   ];
   let viewChangesCompared = 0;

@@ -1010,4 +1010,21 @@ describe('group views of a lost era (after force-primary)', () => {
   it('rejects the same reuse without a forced view in between', () => {
     expect(rules(checkHistory(history(false)).violations)).toContain('G1 same-members');
   });
+
+  it("moves a lost era's state transfer with its view (the joiner still starts its session there)", () => {
+    const h: HistoryEvent[] = [
+      gv(1, 'k1', 1, ['k1'], ['k1']),
+      { type: 'transfer', t: 2, member: 'j1', group: 'g', viewId: 2, contents: [] },
+      gv(2, 'j1', 2, ['k1', 'j1'], ['j1']),
+      gv(2, 'k1', 2, ['k1', 'j1'], ['j1']),
+      { type: 'crash', t: 5, member: 'k1' },
+      { type: 'crash', t: 5, member: 'j1' },
+      { type: 'daemon-crash', t: 5, daemon: 'k#1' },
+      { type: 'daemon-view', t: 6, daemon: 't#1.1', viewId: 9, members: ['t#1.1'], forced: true },
+      gv(7, 't1', 2, ['t1'], ['t1']),
+    ];
+    expect(formatViolations(checkHistory(h).violations)).toBe('');
+    // Without the forced view the reuse stays a violation, and the transfer is checked as recorded.
+    expect(rules(checkHistory(h.filter((e) => e.type !== 'daemon-view')).violations)).toContain('G1 same-members');
+  });
 });

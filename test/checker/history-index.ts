@@ -13,6 +13,7 @@ import type {
   HistoryEvent,
   Order,
   SendEvent,
+  TransferEvent,
 } from './history.js';
 
 export type SessionEnd = 'open' | 'expelled' | 'leave' | 'crash';
@@ -61,6 +62,8 @@ export interface HistoryIndex {
   readonly sendById: Map<string, SendRecord>;
   /** Every delivery, in history order. */
   readonly deliveries: DeliveryRecord[];
+  /** Every state transfer, in history order (view ids of a lost era moved like the views'). */
+  readonly transfers: TransferEvent[];
   readonly sessions: MemberSession[];
   readonly sessionsByGroup: Map<string, MemberSession[]>;
   /** Per group, per member: its sends and deliveries of the group, in its own order. */
@@ -137,7 +140,7 @@ function separateLostEras(events: readonly HistoryEvent[]): readonly HistoryEven
   }
   if (movedFrom.size === 0) return events;
   return events.map((e) => {
-    if (e.type !== 'group-view' && e.type !== 'send' && e.type !== 'deliver') return e;
+    if (e.type !== 'group-view' && e.type !== 'send' && e.type !== 'deliver' && e.type !== 'transfer') return e;
     const from = movedFrom.get(`${e.member}\u0000${e.group}`);
     return from !== undefined && e.viewId >= from ? { ...e, viewId: LOST_ERA_VIEW_OFFSET + e.viewId } : e;
   });
@@ -155,6 +158,7 @@ export function indexHistory(recorded: readonly HistoryEvent[]): HistoryIndex {
     sends: [],
     sendById: new Map(),
     deliveries: [],
+    transfers: [],
     sessions: [],
     sessionsByGroup: new Map(),
     streams: new Map(),
@@ -241,6 +245,7 @@ export function indexHistory(recorded: readonly HistoryEvent[]): HistoryIndex {
         if (!index.crashedAt.has(e.daemon)) index.crashedAt.set(e.daemon, e.t);
         break;
       case 'transfer':
+        index.transfers.push(e);
         break;
       default:
         ignoredCount += 1;

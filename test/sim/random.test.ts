@@ -33,6 +33,9 @@ const NEMESIS_SEEDS: number[] =
         // (5), daemons stuck joining each other (27, 411759), forcing two daemons at once
         // (40), forced ids and lost eras in the checker (143, 147, 210, 236, 268, 322, 355).
         5, 27, 40, 143, 147, 210, 236, 268, 322, 355,
+        // A sequencer that installed a group view change alone, then crashed (5269, 5352);
+        // a lost era's state transfer left at its recorded view id by the checker (5126).
+        5126, 5269, 5352,
       ];
 /** `npm run sim -- --seed S`: that seed alone. */
 const only = process.env.CHORUS_SIM_ONLY === '1';
