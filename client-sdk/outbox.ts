@@ -18,6 +18,12 @@ import type { Transport } from './transport.js';
 const DRAIN_POLL_MS = 5;
 /** Sent entries kept at the queue's head before it is compacted. */
 const COMPACT_AFTER = 1024;
+/**
+ * Requests packed into one frame at most. The daemon refuses a frame of more than 65,536
+ * requests and applies a frame in slices; smaller frames also let a burst of tiny
+ * multicasts start moving before the whole burst is encoded into one message.
+ */
+export const MAX_REQUESTS_PER_FRAME = 4096;
 
 export interface OutboxLimits {
   /**
@@ -87,7 +93,8 @@ export class Outbox {
     while (this.#head < queue.length && this.#transport.bufferedAmount <= highWaterBytes) {
       let end = this.#head + 1;
       let bytes = queue[this.#head]!.byteLength;
-      while (end < queue.length && bytes + queue[end]!.byteLength <= budget) bytes += queue[end++]!.byteLength;
+      const last = Math.min(queue.length, this.#head + MAX_REQUESTS_PER_FRAME);
+      while (end < last && bytes + queue[end]!.byteLength <= budget) bytes += queue[end++]!.byteLength;
       this.#transport.send(end === this.#head + 1 ? queue[this.#head]! : concat(queue, this.#head, end, bytes));
       this.#head = end;
     }

@@ -25,13 +25,14 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 import { EventEmitter } from 'eventemitter3';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 
 import { WireError, invariant } from '../src/errors.js';
-import { chorus, decodeClientFrame, encodeDaemonFrame, negotiateVersion } from '../src/wire/index.js';
+import { chorus, decodeClientRequest, encodeDaemonFrame, negotiateVersion, splitClientFrame } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -95,6 +96,17 @@ const FRAMING_ALLOWANCE_BYTES = 64 * 1024;
 const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_CLIENT_NAME_CHARS = 128;
 const CLOSE_GRACE_MS = 1_000;
+/** A connection's first frame (its hello) may be at most this big. */
+export const PRE_HELLO_MAX_BYTES = 8 * 1024;
+/** WebSocket framing and masking around the hello frame. */
+const FRAME_HEADER_ALLOWANCE_BYTES = 1024;
+/**
+ * Requests in one client frame (the SDK packs at most MAX_REQUESTS_PER_FRAME too): past
+ * it the frame is refused before any is decoded.
+ */
+export const MAX_REQUESTS_PER_FRAME = 65_536;
+/** Requests applied before the gateway yields to the event loop. */
+const REQUESTS_PER_SLICE = 512;
 export const DEFAULT_CLIENT_BUFFER_BYTES = 64 * 1024 * 1024;
 /**
  * An expelled slow consumer's close frame sits behind its backlog: a client that was only
@@ -116,6 +128,18 @@ interface ClientConn {
   alive: boolean;
   helloTimer: NodeJS.Timeout | undefined;
   closeTimer: NodeJS.Timeout | undefined;
+  /** Frames read and not yet fully applied (the first one in progress); see drainInbox. */
+  inbox: InboxFrame[];
+  /** The socket is paused while a frame is applied in slices. */
+  paused: boolean;
+}
+
+interface InboxFrame {
+  readonly bytes: Uint8Array;
+  /** [start, end) of each request, once split. */
+  ranges: Uint32Array | undefined;
+  /** The next request to apply. */
+  next: number;
 }
 
 export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
@@ -169,7 +193,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     });
     server.on('connection', (ws, req) => {
       const remote = formatHostPort(req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
-      this.onConnection(ws, remote);
+      this.onConnection(ws, remote, req.socket);
     });
     this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.pingTimer.unref();
@@ -258,7 +282,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
 
   // ------------------------------------------------------------ connections
 
-  private onConnection(ws: WebSocket, remote: string): void {
+  private onConnection(ws: WebSocket, remote: string, socket: Duplex): void {
     if (this.closed) {
       ws.terminate();
       return;
@@ -275,8 +299,27 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       alive: true,
       helloTimer: undefined,
       closeTimer: undefined,
+      inbox: [],
+      paused: false,
     };
     this.conns.add(conn);
+    // Before its hello a connection may send a few KiB only: counted on the socket, so
+    // a client cannot make ws buffer a large first message it has no right to send.
+    let preHelloBytes = 0;
+    const countPreHello = (chunk: Buffer): void => {
+      if (conn.id !== undefined) {
+        socket.off('data', countPreHello);
+        return;
+      }
+      preHelloBytes += chunk.length;
+      if (preHelloBytes > PRE_HELLO_MAX_BYTES + FRAME_HEADER_ALLOWANCE_BYTES) {
+        socket.off('data', countPreHello);
+        this.log.warn({ remote, code: 'ERR_HANDSHAKE', bytes: preHelloBytes }, 'client sent too much before its hello; dropping it');
+        conn.closing = true;
+        ws.terminate();
+      }
+    };
+    socket.on('data', countPreHello);
     conn.helloTimer = setTimeout(() => {
       conn.helloTimer = undefined;
       this.log.warn({ remote, code: 'ERR_HANDSHAKE' }, 'no client hello within 5 s; closing');
@@ -312,34 +355,91 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       this.protocolError(conn, 'ERR_MALFORMED_FRAME', 'text message (frames are binary)', CLOSE_CODES.unsupportedData);
       return;
     }
-    let requests: ClientRequest[];
-    try {
-      requests = decodeClientFrame(toBytes(data)).requests ?? [];
-    } catch (err) {
-      const code = err instanceof WireError ? err.code : 'ERR_MALFORMED_FRAME';
-      this.protocolError(conn, code, err instanceof Error ? err.message : String(err), CLOSE_CODES.protocolError);
+    const bytes = toBytes(data);
+    if (conn.id === undefined && bytes.length > PRE_HELLO_MAX_BYTES) {
+      this.protocolError(conn, 'ERR_HANDSHAKE', `first frame of ${bytes.length} bytes (at most ${PRE_HELLO_MAX_BYTES} before the hello)`, CLOSE_CODES.policyViolation);
       return;
     }
-    let i = 0;
-    if (conn.id === undefined) {
-      if (!this.onHello(conn, requests[0])) return;
-      i = 1;
+    if (conn.inbox.length > 0) {
+      // Still applying an earlier frame (the socket is paused, but ws may still emit what
+      // it had read): this one waits its turn, so requests keep their order.
+      conn.inbox.push({ bytes, ranges: undefined, next: 0 });
+      return;
     }
-    const id = conn.id!;
-    for (; i < requests.length; i++) {
-      // A listener may have closed this client, or the slow-consumer policy expelled it.
-      if (conn.closing) return;
-      const request = requests[i]!;
-      if (request.body === 'hello') {
-        this.send(id, failedReply(request.req ?? 0, 'ERR_BAD_REQUEST', 'hello was already done'));
-        continue;
+    conn.inbox.push({ bytes, ranges: undefined, next: 0 });
+    this.drainInbox(conn);
+  }
+
+  /**
+   * Applies the connection's queued frames in slices of REQUESTS_PER_SLICE requests,
+   * yielding to the event loop between slices with the socket paused: a frame of millions
+   * of tiny requests neither blocks the daemon nor makes it read more from that client.
+   */
+  private drainInbox(conn: ClientConn): void {
+    while (conn.inbox.length > 0) {
+      if (conn.closing) {
+        conn.inbox = [];
+        return;
       }
-      this.emit('request', id, request);
+      const frame = conn.inbox[0]!;
+      if (frame.ranges === undefined) {
+        try {
+          frame.ranges = splitClientFrame(frame.bytes, MAX_REQUESTS_PER_FRAME);
+        } catch (err) {
+          const code = err instanceof WireError ? err.code : 'ERR_MALFORMED_FRAME';
+          const closeCode = code === 'ERR_FRAME_TOO_LARGE' ? CLOSE_CODES.messageTooBig : CLOSE_CODES.protocolError;
+          this.protocolError(conn, code, err instanceof Error ? err.message : String(err), closeCode);
+          return;
+        }
+      }
+      const ranges = frame.ranges;
+      const count = ranges.length / 2;
+      const end = Math.min(count, frame.next + REQUESTS_PER_SLICE);
+      for (let i = frame.next; i < end; i++) {
+        // A listener may have closed this client, or the slow-consumer policy expelled it.
+        if (conn.closing) return;
+        let request: ClientRequest;
+        try {
+          request = decodeClientRequest(frame.bytes.subarray(ranges[2 * i]!, ranges[2 * i + 1]!));
+        } catch (err) {
+          const code = err instanceof WireError ? err.code : 'ERR_MALFORMED_FRAME';
+          this.protocolError(conn, code, err instanceof Error ? err.message : String(err), CLOSE_CODES.protocolError);
+          return;
+        }
+        if (conn.id === undefined) {
+          if (!this.onHello(conn, request)) return;
+          continue;
+        }
+        if (request.body === 'hello') {
+          this.send(conn.id, failedReply(request.req ?? 0, 'ERR_BAD_REQUEST', 'hello was already done'));
+          continue;
+        }
+        this.emit('request', conn.id, request);
+      }
+      if (conn.id === undefined) {
+        // An empty first frame: no hello.
+        this.refuse(conn, 0, 'ERR_HANDSHAKE', 'the first request must be hello');
+        return;
+      }
+      frame.next = end;
+      if (end < count) {
+        if (!conn.paused) {
+          conn.paused = true;
+          conn.ws.pause();
+        }
+        setImmediate(() => this.drainInbox(conn));
+        return;
+      }
+      conn.inbox.shift();
+    }
+    if (conn.paused && !conn.closing) {
+      conn.paused = false;
+      conn.ws.resume();
     }
   }
 
   /** Checks the hello; on success registers the client and answers helloOk. */
-  private onHello(conn: ClientConn, first: ClientRequest | undefined): boolean {
+  private onHello(conn: ClientConn, first: ClientRequest): boolean {
     const req = first?.req ?? 0;
     if (first?.body !== 'hello') {
       this.refuse(conn, req, 'ERR_HANDSHAKE', 'the first request must be hello');

@@ -46,8 +46,8 @@ export class ChorusError extends Error {
 /** A wire-level problem with one connection: that connection is closed, nothing else. */
 export class WireError extends ChorusError {}
 export class FrameTooLargeError extends WireError {
-  constructor(bytes: number, maxBytes: number) {
-    super('ERR_FRAME_TOO_LARGE', `frame of ${bytes} bytes exceeds the maximum of ${maxBytes}`);
+  constructor(bytes: number, maxBytes: number, message = `frame of ${bytes} bytes exceeds the maximum of ${maxBytes}`) {
+    super('ERR_FRAME_TOO_LARGE', message);
   }
 }
 export class MalformedFrameError extends WireError {

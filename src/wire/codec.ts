@@ -12,7 +12,9 @@
 // toObject, one walk over the decoded arrays. Browser-safe (the SDK uses it): no Node
 // import.
 
-import { MalformedFrameError } from '../errors.js';
+import $protobuf from 'protobufjs/minimal.js';
+
+import { FrameTooLargeError, MalformedFrameError } from '../errors.js';
 import { chorus } from './gen/chorus.js';
 
 // ---------------------------------------------------------------- versions and limits
@@ -47,6 +49,7 @@ export function negotiateVersion(min: number, max: number): number | undefined {
 export type DecodedPeerFrame = chorus.PeerFrame & chorus.PeerFrame.$Shape;
 export type DecodedClientFrame = chorus.ClientFrame & chorus.ClientFrame.$Shape;
 export type DecodedDaemonFrame = chorus.DaemonFrame & chorus.DaemonFrame.$Shape;
+export type DecodedClientRequest = NonNullable<DecodedClientFrame['requests']>[number];
 
 // ---------------------------------------------------------------- encode
 //
@@ -90,6 +93,49 @@ export function decodeClientFrame(bytes: Uint8Array): DecodedClientFrame {
   }
   validateClientFrame(frame);
   return frame;
+}
+
+/**
+ * Where each request of a ClientFrame lies, without decoding any: pairs of [start, end)
+ * offsets. A frame of up to 16 MiB can hold millions of tiny requests, and decoding them
+ * at once would block the daemon for seconds; the gateway decodes them in slices
+ * (decodeClientRequest) and yields between slices. Fields other than `requests` are
+ * skipped, as the full decoder would. Throws FrameTooLargeError past `maxRequests`
+ * requests and MalformedFrameError for bytes that are not a ClientFrame.
+ */
+export function splitClientFrame(bytes: Uint8Array, maxRequests: number): Uint32Array {
+  const ranges: number[] = [];
+  const reader = $protobuf.Reader.create(bytes);
+  try {
+    while (reader.pos < reader.len) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === 1 && (tag & 7) === 2) {
+        const length = reader.uint32();
+        const start = reader.pos;
+        reader.skip(length);
+        if (ranges.length >= maxRequests * 2) throw new FrameTooLargeError(bytes.length, bytes.length, `a client frame holds more than ${maxRequests} requests`);
+        ranges.push(start, start + length);
+      } else {
+        reader.skipType(tag & 7);
+      }
+    }
+  } catch (err) {
+    if (err instanceof FrameTooLargeError) throw err;
+    throw undecodable('ClientFrame', err);
+  }
+  return Uint32Array.from(ranges);
+}
+
+/** One request of a ClientFrame (a range from splitClientFrame), decoded and validated. */
+export function decodeClientRequest(bytes: Uint8Array): DecodedClientRequest {
+  let request: DecodedClientRequest;
+  try {
+    request = chorus.ClientRequest.decode(bytes) as DecodedClientRequest;
+  } catch (err) {
+    throw undecodable('ClientRequest', err);
+  }
+  validateClientRequest(request);
+  return request;
 }
 
 export function decodeDaemonFrame(bytes: Uint8Array): DecodedDaemonFrame {
@@ -287,8 +333,11 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
 function validateClientFrame(frame: DecodedClientFrame): void {
   const requests = frame.requests;
   if (!requests) return;
-  for (let i = 0; i < requests.length; i++) {
-    const request = requests[i]!;
+  for (let i = 0; i < requests.length; i++) validateClientRequest(requests[i]!);
+}
+
+function validateClientRequest(request: DecodedClientRequest): void {
+  {
     switch (request.body) {
       case 'hello':
       case 'join':

@@ -26,13 +26,15 @@ export {
   PROTOCOL_MIN,
   PROTOCOL_VERSION,
   decodeClientFrame,
+  decodeClientRequest,
   decodeDaemonFrame,
   decodePeerFrame,
   encodeClientFrame,
   encodeDaemonFrame,
   encodePeerFrame,
   negotiateVersion,
+  splitClientFrame,
 } from './codec.js';
-export type { DecodedClientFrame, DecodedDaemonFrame, DecodedPeerFrame } from './codec.js';
+export type { DecodedClientFrame, DecodedClientRequest, DecodedDaemonFrame, DecodedPeerFrame } from './codec.js';
 
 export { chorus } from './gen/chorus.js';

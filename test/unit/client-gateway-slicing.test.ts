@@ -1,0 +1,107 @@
+// Hostile clients (issue 10, "no stall"): the gateway applies a client frame in slices and
+// yields between them, refuses a frame of too many requests before decoding any, and lets
+// a connection send only a few KiB before its hello.
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+
+import { ClientGateway, MAX_REQUESTS_PER_FRAME, PRE_HELLO_MAX_BYTES, type ClientRequest } from '../../daemon/client-gateway.js';
+import { createLogger } from '../../daemon/logger.js';
+import { PROTOCOL_MAX, PROTOCOL_MIN, encodeClientFrame, type chorus } from '../../src/wire/index.js';
+
+const gateways: ClientGateway[] = [];
+const sockets: WebSocket[] = [];
+
+afterEach(async () => {
+  for (const ws of sockets.splice(0)) ws.terminate();
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
+});
+
+async function start(): Promise<{ gateway: ClientGateway; url: string; lines: Record<string, unknown>[]; events: string[]; requests: ClientRequest[] }> {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ name: 'd1', level: 'debug', pretty: false, destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
+  let seq = 0;
+  const gateway = new ClientGateway({ listen: '127.0.0.1:0', maxMessageBytes: 16 * 1024 * 1024, daemonName: 'd1', makeClientId: (name) => `${name}@d1.${++seq}`, logger });
+  gateways.push(gateway);
+  const address = await gateway.listen();
+  const events: string[] = [];
+  const requests: ClientRequest[] = [];
+  gateway.on('connect', (id) => events.push(`connect ${id}`));
+  gateway.on('disconnect', (id) => events.push(`disconnect ${id}`));
+  gateway.on('request', (_id, r) => requests.push(r));
+  return { gateway, url: `ws://${address}`, lines, events, requests };
+}
+
+async function open(url: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const ws = new WebSocket(url);
+  sockets.push(ws);
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  ws.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, closed };
+}
+
+const hello: chorus.IClientRequest = { req: 1, hello: { protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX, name: 'x' } };
+
+function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = (): void => {
+      if (predicate()) resolve();
+      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}
+
+describe('client frames are applied in slices', () => {
+  it('a frame of 60,000 requests lets timers run while it is applied, and a later frame waits its turn', async () => {
+    const h = await start();
+    const c = await open(h.url);
+    c.ws.send(encodeClientFrame({ requests: [hello] }));
+    await until(() => h.events.length === 1);
+    const n = 60_000;
+    const seen: number[] = [];
+    h.gateway.once('request', () => setTimeout(() => seen.push(h.requests.length), 0));
+    const requests = Array.from({ length: n }, (_, i) => ({ req: i + 2, leave: { group: 'g' } }));
+    c.ws.send(encodeClientFrame({ requests }));
+    c.ws.send(encodeClientFrame({ requests: [{ req: n + 2, join: { group: 'after' } }] }));
+    await until(() => h.requests.length === n + 1);
+    // The timer set at the first request ran long before the last one was applied.
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!).toBeLessThan(n / 2);
+    expect(h.requests.map((r) => r.req)).toEqual(Array.from({ length: n + 1 }, (_, i) => i + 2));
+    expect(h.requests.at(-1)!.body).toBe('join');
+  });
+
+  it(`refuses a frame of more than ${MAX_REQUESTS_PER_FRAME} requests before applying any (1009)`, async () => {
+    const h = await start();
+    const c = await open(h.url);
+    c.ws.send(encodeClientFrame({ requests: [hello] }));
+    await until(() => h.events.length === 1);
+    const requests = Array.from({ length: MAX_REQUESTS_PER_FRAME + 1 }, (_, i) => ({ req: i + 2, leave: { group: 'g' } }));
+    c.ws.send(encodeClientFrame({ requests }));
+    expect(await c.closed).toBe(1009);
+    expect(h.requests).toEqual([]);
+    expect(h.lines.some((l) => l.code === 'ERR_FRAME_TOO_LARGE')).toBe(true);
+  });
+
+  it(`a connection may send ${PRE_HELLO_MAX_BYTES} bytes before its hello: a large first message is cut off`, async () => {
+    const h = await start();
+    const small = await open(h.url);
+    small.ws.send(encodeClientFrame({ requests: [{ ...hello, hello: { ...hello.hello, name: 'n'.repeat(100) } }] }));
+    await until(() => h.events.length === 1);
+    const big = await open(h.url);
+    // 4 MiB of empty requests, no hello: the daemon stops reading it long before the end.
+    big.ws.send(encodeClientFrame({ requests: Array.from({ length: 2 * 1024 * 1024 }, () => ({ req: 1 })) }));
+    const code = await big.closed;
+    expect([1006, 1008]).toContain(code);
+    expect(h.events).toHaveLength(1);
+    expect(h.requests).toEqual([]);
+    // Dropped by the socket's byte count, before ws had buffered the whole message.
+    expect(h.lines.some((l) => l.msg === 'client sent too much before its hello; dropping it')).toBe(true);
+  });
+});
