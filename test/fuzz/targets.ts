@@ -58,13 +58,23 @@ export function fuzzCodec(
   for (const bytes of inputs) {
     count += 1;
     for (const [name, decode] of decoders) {
-      const t0 = performance.now();
-      try {
-        decode(bytes);
-      } catch (err) {
-        if (!typed(err)) crashes.push({ target: 'codec', what: `${name} threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, input: hex(bytes) });
+      const timed = (): number => {
+        const t0 = performance.now();
+        try {
+          decode(bytes);
+        } catch (err) {
+          if (!typed(err)) threw = err;
+        }
+        return performance.now() - t0;
+      };
+      let threw: unknown;
+      let ms = timed();
+      if (threw !== undefined) {
+        crashes.push({ target: 'codec', what: `${name} threw ${threw instanceof Error ? `${threw.name}: ${threw.message}` : String(threw)}`, input: hex(bytes) });
       }
-      const ms = performance.now() - t0;
+      // A garbage collection or a busy machine can pause any call: a stall is an input
+      // that is slow every time.
+      if (ms > STALL_MS) ms = Math.min(ms, timed(), timed());
       if (ms > STALL_MS) crashes.push({ target: 'codec', what: `${name} took ${ms.toFixed(0)} ms`, input: hex(bytes) });
     }
   }
@@ -113,6 +123,7 @@ export function fuzzCore(seed: number, frames: readonly Uint8Array[], liar = fal
       const t0 = performance.now();
       sim.input(to, { kind: 'peer-frame', from, frame });
       const ms = performance.now() - t0;
+      // (Not repeatable without side effects: a pause here is reported; rerun the seed.)
       if (ms > STALL_MS) crashes.push({ target: 'core', what: `a frame took ${ms.toFixed(0)} ms to handle`, input: hex(bytes) });
       if (i % 8 === 0) clients[i % 3]!.multicast('g', `m${i}`);
       sim.run(sim.nowMs + 5);
