@@ -162,7 +162,7 @@ export class Session {
       this.#transport = await openTransport(
         options.url,
         { frame: (bytes) => this.#receive(bytes), closed: (info) => this.#closed(info) },
-        { WebSocket: options.WebSocket, signal: abort.signal },
+        { WebSocket: options.WebSocket, signal: abort.signal, ...(options.ca !== undefined ? { ca: options.ca } : {}) },
       );
       const answered = new Promise<void>((resolve, reject) => {
         this.#handshake = { resolve, reject };

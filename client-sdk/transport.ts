@@ -5,7 +5,9 @@
 // import, which a browser bundler maps to ws's browser stub and never runs.
 
 import { ConnectionError } from '../src/errors.js';
-import type { WebSocketConstructor, WebSocketLike } from './types.js';
+import type { ConnectOptions, WebSocketConstructor, WebSocketLike } from './types.js';
+
+type TlsCa = NonNullable<ConnectOptions['ca']>;
 
 /** What the session needs from a connection: a narrow seam, easy to fake. */
 export interface Transport {
@@ -25,9 +27,13 @@ export interface TransportHandlers {
 // WebSocket readyState values (the same in the DOM and in `ws`).
 const OPEN = 1;
 
-async function resolveConstructor(override?: WebSocketConstructor): Promise<{ ctor: WebSocketConstructor; nodeBuffers: boolean }> {
+async function resolveConstructor(
+  override: WebSocketConstructor | undefined,
+  needsOptions: boolean,
+): Promise<{ ctor: WebSocketConstructor; nodeBuffers: boolean }> {
   if (override) return { ctor: override, nodeBuffers: false };
-  const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  // The DOM WebSocket takes no TLS options: a custom CA needs `ws`.
+  const global = needsOptions ? undefined : (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (global) return { ctor: global, nodeBuffers: false };
   const ws = await import('ws');
   // `ws` delivers Buffers by default: copy-free, and protobufjs decodes strings from a
@@ -43,14 +49,22 @@ async function resolveConstructor(override?: WebSocketConstructor): Promise<{ ct
 export async function openTransport(
   url: string,
   handlers: TransportHandlers,
-  options: { WebSocket?: WebSocketConstructor; signal?: AbortSignal } = {},
+  options: { WebSocket?: WebSocketConstructor; signal?: AbortSignal; ca?: TlsCa } = {},
 ): Promise<Transport> {
-  const { ctor, nodeBuffers } = await resolveConstructor(options.WebSocket);
+  const { ctor, nodeBuffers } = await resolveConstructor(options.WebSocket, options.ca !== undefined);
   const { signal } = options;
   if (signal?.aborted) throw abortError(url, signal);
   let socket: WebSocketLike;
   try {
-    socket = new ctor(url);
+    // `ws` (Node) takes TLS options as its third argument (after the protocols).
+    socket =
+      options.ca === undefined
+        ? new ctor(url)
+        : new (ctor as unknown as new (url: string, protocols: undefined, opts: { ca: TlsCa }) => WebSocketLike)(
+            url,
+            undefined,
+            { ca: options.ca },
+          );
   } catch (err) {
     // Invalid URLs throw synchronously (SyntaxError in browsers, in `ws` too).
     throw new ConnectionError('ERR_CONNECT', `cannot connect to ${url}: ${describe(err)}`, { cause: err });

@@ -71,6 +71,14 @@ export interface ConnectOptions {
   /** Presented when the daemon requires client tokens. */
   token?: string;
   /**
+   * Node only: CA certificate(s), PEM, that the daemon's certificate must chain to, for
+   * a `wss://` url to a daemon started with --tls-cert/--tls-key/--tls-ca (its own CA,
+   * not one the system trusts). Connects through the `ws` package (or through
+   * `WebSocket`, which must then take `ws`'s options as its second argument). Browsers
+   * trust the system's CAs and have no such option.
+   */
+  ca?: string | Uint8Array | ReadonlyArray<string | Uint8Array>;
+  /**
    * WebSocket implementation to use instead of `globalThis.WebSocket` (or, where there
    * is none, the `ws` package).
    */

@@ -24,6 +24,7 @@
 // stops the daemon (STYLE.md).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -35,6 +36,7 @@ import { WireError, invariant } from '../src/errors.js';
 import { chorus, decodeClientRequest, encodeDaemonFrame, negotiateVersion, splitClientFrame } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
+import { gatewayServerOptions, type TlsMaterial } from './tls.js';
 
 export type ClientRequest = chorus.ClientRequest.$Shape;
 
@@ -45,6 +47,8 @@ export interface ClientGatewayOptions {
   readonly maxMessageBytes: number;
   /** Token clients must present (undefined: none required). */
   readonly token?: string;
+  /** Serve `wss://` with this certificate (undefined: `ws://`); plaintext is then refused. */
+  readonly tls?: TlsMaterial;
   readonly daemonName: string;
   /** A cluster-unique id for a new client named `name`. */
   readonly makeClientId: (name: string) => string;
@@ -147,6 +151,8 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
   private readonly log: Logger;
   private readonly tokenDigest: Buffer | undefined;
   private server: WebSocketServer | undefined;
+  /** With TLS: the https server under the WebSocket server (ws does not close it). */
+  private httpsServer: HttpsServer | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly conns = new Set<ClientConn>();
@@ -170,13 +176,21 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
   async listen(): Promise<string> {
     if (this.server) throw new Error('ClientGateway.listen called twice');
     const { host, port } = parseHostPort(this.options.listen, 'client gateway address');
-    const server = new WebSocketServer({
-      host,
-      port,
+    const common = {
       maxPayload: this.options.maxMessageBytes + FRAMING_ALLOWANCE_BYTES,
       perMessageDeflate: false,
       clientTracking: false,
-    });
+    };
+    // TLS: wss:// through an https server; a plaintext client fails its TLS handshake.
+    const https = this.options.tls === undefined ? undefined : createHttpsServer(gatewayServerOptions(this.options.tls));
+    if (https !== undefined) {
+      https.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+        this.log.debug({ code: err.code, reason: err.message }, 'client TLS handshake failed');
+        socket.destroy();
+      });
+    }
+    this.httpsServer = https;
+    const server = new WebSocketServer(https === undefined ? { host, port, ...common } : { server: https, ...common });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -185,6 +199,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
         server.off('error', onError);
         resolve();
       });
+      https?.listen(port, host);
     });
     server.on('error', (err) => this.log.error({ err }, 'client gateway error'));
     server.on('wsClientError', (err, socket) => {
@@ -199,7 +214,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     this.pingTimer.unref();
     const bound = server.address() as AddressInfo;
     const actual = formatHostPort(bound.address, bound.port);
-    this.log.info({ client: actual }, 'client gateway listening');
+    this.log.info({ client: actual, tls: https !== undefined }, 'client gateway listening');
     return actual;
   }
 
@@ -277,6 +292,8 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     await Promise.all(closes);
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const https = this.httpsServer;
+    if (https) await new Promise<void>((resolve) => https.close(() => resolve()));
     this.log.debug('client gateway closed');
   }
 

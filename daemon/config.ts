@@ -10,9 +10,11 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 
 import { ConfigError } from '../src/errors.js';
+import type { TlsMaterial } from './tls.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -45,8 +47,23 @@ export interface DaemonConfig {
    */
   readonly clientBufferBytes: number;
   readonly logLevel: LogLevel;
-  /** Shared cluster secret: peers authenticate their hello with it (undefined = none). */
+  /**
+   * Shared cluster secret: daemons authenticate each other with a challenge–response
+   * over it (undefined = none). From --secret, or the first line of --secret-file.
+   */
   readonly secret: string | undefined;
+  /** The previous cluster secret, still accepted during a rotation (--secret-previous). */
+  readonly secretPrevious: string | undefined;
+  /** File holding the secret (first line) and optionally the previous one (second line). */
+  readonly secretFile: string | undefined;
+  /** Every accepted secret, current first (the one this daemon proves with when the peer has it). */
+  readonly secrets: readonly string[];
+  /** PEM files for TLS: all three or none. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  readonly tlsCa: string | undefined;
+  /** Their contents, read and checked (undefined: TLS off). */
+  readonly tls: TlsMaterial | undefined;
   /** Token clients must present in their hello (undefined = none required). */
   readonly token: string | undefined;
   /**
@@ -78,7 +95,17 @@ export const USAGE = `Usage: chorusd [options]
   --client-buffer-bytes N    events waiting for one client before it is expelled as a
                              slow consumer; at least max-message-bytes + 65536
                              (default: 67108864)
-  --secret SECRET            shared cluster secret that authenticates daemons
+  --secret SECRET            shared cluster secret: daemons authenticate each other with a
+                             challenge-response over it (no replay) and MAC every frame
+  --secret-previous SECRET   the previous secret, still accepted while a rotation rolls out:
+                             a daemon proves with the first secret its peer also has
+  --secret-file FILE         read the secret from FILE (first line), and the previous one
+                             from its second line if any (instead of --secret)
+  --tls-cert FILE            PEM certificate of this daemon (with --tls-key and --tls-ca):
+                             the peer port speaks mutual TLS and the client gateway is
+                             wss://; plaintext is then refused
+  --tls-key FILE             PEM private key of --tls-cert
+  --tls-ca FILE              PEM CA certificate(s): peers must present a certificate it signed
   --client-token TOKEN       token clients must present
   --admin-token TOKEN        token the admin port requires (Authorization: Bearer) for
                              POST /force-primary; without it, only loopback callers may
@@ -88,6 +115,8 @@ export const USAGE = `Usage: chorusd [options]
 
 Precedence: flags, then the config file, then CHORUS_* environment variables
 (CHORUS_NAME, CHORUS_LISTEN, CHORUS_SEEDS=a:1,b:2, CHORUS_HEARTBEAT_MS, ...), then defaults.
+Secrets are best given by CHORUS_SECRET (and CHORUS_SECRET_PREVIOUS) or --secret-file
+rather than on the command line, which other local users can read.
 IPv6 addresses are written in brackets: [::1]:7500.
 `;
 
@@ -155,7 +184,7 @@ export function formatHostPort(host: string, port: number): string {
 // ---------------------------------------------------------------- sources
 
 /** The keys a source may set (the config file uses these names; `help` is flag-only). */
-type Key = Exclude<keyof DaemonConfig, 'configFile' | 'help'>;
+type Key = Exclude<keyof DaemonConfig, 'configFile' | 'help' | 'secrets' | 'tls'>;
 
 interface KeySpec {
   readonly flag: string;
@@ -178,6 +207,11 @@ const KEYS: Record<Key, KeySpec> = {
   clientBufferBytes: { flag: 'client-buffer-bytes', env: 'CHORUS_CLIENT_BUFFER_BYTES' },
   logLevel: { flag: 'log-level', env: 'CHORUS_LOG_LEVEL' },
   secret: { flag: 'secret', env: 'CHORUS_SECRET' },
+  secretPrevious: { flag: 'secret-previous', env: 'CHORUS_SECRET_PREVIOUS' },
+  secretFile: { flag: 'secret-file', env: 'CHORUS_SECRET_FILE' },
+  tlsCert: { flag: 'tls-cert', env: 'CHORUS_TLS_CERT' },
+  tlsKey: { flag: 'tls-key', env: 'CHORUS_TLS_KEY' },
+  tlsCa: { flag: 'tls-ca', env: 'CHORUS_TLS_CA' },
   token: { flag: 'client-token', env: 'CHORUS_CLIENT_TOKEN' },
   adminToken: { flag: 'admin-token', env: 'CHORUS_ADMIN_TOKEN' },
 };
@@ -352,6 +386,84 @@ function secretText(raw: Raw): string {
   return s;
 }
 
+function readPathText(raw: Raw, what: string): { path: string; text: string } {
+  const path = resolvePath(text(raw));
+  try {
+    return { path, text: readFileSync(path, 'utf8') };
+  } catch (err) {
+    const reason = (err as { code?: string }).code ?? (err instanceof Error ? err.message : String(err));
+    throw new ConfigError(`${raw.origin}: cannot read ${what} ${path}: ${reason}`);
+  }
+}
+
+/**
+ * The accepted secrets, current first: --secret (or the first line of --secret-file)
+ * and --secret-previous (or the file's second line).
+ */
+function resolveSecrets(
+  pick: (key: Key) => Raw | undefined,
+): { secret: string | undefined; secretPrevious: string | undefined; secretFile: string | undefined; secrets: string[] } {
+  const flagRaw = pick('secret');
+  const fileRaw = pick('secretFile');
+  const previousRaw = pick('secretPrevious');
+  let secret = flagRaw === undefined ? undefined : secretText(flagRaw);
+  let secretPrevious = previousRaw === undefined ? undefined : secretText(previousRaw);
+  let secretFile: string | undefined;
+  if (fileRaw !== undefined) {
+    if (flagRaw !== undefined) {
+      throw new ConfigError(`${fileRaw.origin} and ${flagRaw.origin}: give the secret one way, not both`);
+    }
+    const read = readPathText(fileRaw, 'secret file');
+    secretFile = read.path;
+    const lines = read.text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+    if (lines.length === 0 || lines.length > 2) {
+      throw new ConfigError(`${fileRaw.origin}: ${read.path} must hold the secret on one line, and optionally the previous one on a second`);
+    }
+    const origin = `secret file ${read.path}`;
+    secret = secretText({ value: lines[0], origin });
+    if (lines.length === 2) {
+      if (previousRaw !== undefined) {
+        throw new ConfigError(`${previousRaw.origin}: ${read.path} already names a previous secret (its second line)`);
+      }
+      secretPrevious = secretText({ value: lines[1], origin });
+    }
+  }
+  if (secretPrevious !== undefined && secret === undefined) {
+    throw new ConfigError(`${previousRaw?.origin ?? 'secret file'}: a previous secret without a current one (--secret)`);
+  }
+  const secrets = secret === undefined ? [] : [secret];
+  if (secretPrevious !== undefined && secretPrevious !== secret) secrets.push(secretPrevious);
+  return { secret, secretPrevious, secretFile, secrets };
+}
+
+/** --tls-cert, --tls-key, --tls-ca: all three or none, read and checked now. */
+function resolveTls(pick: (key: Key) => Raw | undefined): TlsMaterial | undefined {
+  const raws = { cert: pick('tlsCert'), key: pick('tlsKey'), ca: pick('tlsCa') };
+  const given = Object.values(raws).filter((r) => r !== undefined);
+  if (given.length === 0) return undefined;
+  if (raws.cert === undefined || raws.key === undefined || raws.ca === undefined) {
+    throw new ConfigError(`${given[0]!.origin}: TLS needs all three of --tls-cert, --tls-key and --tls-ca`);
+  }
+  const cert = readPathText(raws.cert, 'certificate');
+  const key = readPathText(raws.key, 'private key');
+  const ca = readPathText(raws.ca, 'CA certificate');
+  const material: TlsMaterial = {
+    cert: Buffer.from(cert.text),
+    key: Buffer.from(key.text),
+    ca: Buffer.from(ca.text),
+    files: { cert: cert.path, key: key.path, ca: ca.path },
+  };
+  try {
+    createSecureContext({ cert: material.cert, key: material.key, ca: material.ca });
+  } catch (err) {
+    throw new ConfigError(
+      `TLS files (${cert.path}, ${key.path}, ${ca.path}) are not a usable PEM certificate, matching key and CA: ` +
+        (err instanceof Error ? err.message : String(err)),
+    );
+  }
+  return material;
+}
+
 function logLevel(raw: Raw): LogLevel {
   const s = text(raw);
   if (!(LOG_LEVELS as readonly string[]).includes(s)) {
@@ -433,7 +545,11 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     maxBufferBytes: get('maxBufferBytes', (r) => integer(r, 64 * 1024, 64 * 1024 * 1024 * 1024), 64 * 1024 * 1024),
     clientBufferBytes,
     logLevel: get('logLevel', logLevel, 'info'),
-    secret: get<string | undefined>('secret', secretText, undefined),
+    ...resolveSecrets(pick),
+    tlsCert: get<string | undefined>('tlsCert', (r) => resolvePath(text(r)), undefined),
+    tlsKey: get<string | undefined>('tlsKey', (r) => resolvePath(text(r)), undefined),
+    tlsCa: get<string | undefined>('tlsCa', (r) => resolvePath(text(r)), undefined),
+    tls: resolveTls(pick),
     token: get<string | undefined>('token', secretText, undefined),
     adminToken: get<string | undefined>('adminToken', secretText, undefined),
     configFile,

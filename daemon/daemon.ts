@@ -15,7 +15,7 @@ import { InvariantError } from '../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { ClientGateway } from './client-gateway.js';
-import type { DaemonConfig } from './config.js';
+import { parseHostPort, type DaemonConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { PeerLinks } from './peer-links.js';
@@ -116,10 +116,17 @@ export class Daemon {
       listen: cfg.listen,
       ...(cfg.advertise !== undefined ? { advertise: cfg.advertise } : {}),
       maxFrameBytes: Math.max(DEFAULT_MAX_FRAME_BYTES, cfg.maxMessageBytes + 64 * 1024),
-      ...(cfg.secret !== undefined ? { secret: cfg.secret } : {}),
+      secrets: cfg.secrets,
+      ...(cfg.tls !== undefined ? { tls: cfg.tls } : {}),
       logger: this.log,
     });
     const listen = await this.peers.listen();
+    if (cfg.secrets.length === 0 && cfg.tls === undefined && !isLoopback(listen)) {
+      this.log.warn(
+        { listen },
+        'peer port bound to a non-loopback address without --secret (or --tls-*): anyone who can reach it can join the cluster',
+      );
+    }
     this.node = new DaemonNode({
       self,
       advertise: this.peers.advertise,
@@ -147,6 +154,7 @@ export class Daemon {
       listen: cfg.client,
       maxMessageBytes: cfg.maxMessageBytes,
       ...(cfg.token !== undefined ? { token: cfg.token } : {}),
+      ...(cfg.tls !== undefined ? { tls: cfg.tls } : {}),
       daemonName: cfg.name,
       makeClientId: (name: string) => `${name}@${cfg.name}.${this.incarnation}.${++this.clientSeq}`,
       logger: this.log,
@@ -380,4 +388,10 @@ export class Daemon {
     if (this.timer !== undefined) clearTimeout(this.timer);
     await Promise.allSettled([this.gateway?.close(), this.peers?.close(), this.admin?.close()]);
   }
+}
+
+/** A bound `host:port` that only this machine can reach (127.0.0.0/8, ::1, localhost). */
+function isLoopback(address: string): boolean {
+  const host = parseHostPort(address).host.toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./.test(host);
 }

@@ -13,21 +13,26 @@
 //   (queue overflow) it also breaks the stream, so the loss is always signalled.
 //
 // Handshake (every connection, before anything else):
-//   dialer   → PeerFrame{hello: {protocolMin, protocolMax, cluster, from, advertise, auth}}
+//   dialer   → PeerFrame{hello: {protocolMin, protocolMax, cluster, from, advertise, nonce, hasSecret}}
 //   acceptor → PeerFrame{helloReply: {ok, protocol, errorCode, errorMessage, from}}
-//   `auth` = HMAC-SHA256(secret, `${cluster}|${name}|${incarnation}|${advertise}`), empty
-//   without a secret. The acceptor refuses an unsupported version (ERR_PROTOCOL_VERSION),
-//   another cluster (ERR_CLUSTER_MISMATCH), a bad auth when it has a secret (ERR_AUTH,
-//   compared in constant time) and a connection from itself (ERR_HANDSHAKE), logs a warn
-//   line with the peer's address and the reason, and closes. The dialer logs the refusal
-//   once per distinct error code and retries with backoff (250 ms doubling to 2 s): it
-//   never spins. The dialer sends nothing after its hello until the reply has arrived, and
-//   the acceptor sends nothing after its reply; data that breaks this rule is a protocol
+//   With a cluster secret (--secret), a challenge–response comes in between (see
+//   daemon/peer-auth.ts): the acceptor's first reply is a challenge with its nonce and
+//   proofs, the dialer checks them and answers with a second hello carrying its proof,
+//   and only then does the acceptor send its final reply. Each end proves it knows the
+//   secret over both fresh nonces (no replay), for its role (no reflection); the
+//   dialer's frames after the handshake are records with a MAC under a per-session key
+//   and a per-connection counter (no injection, replay or reordering), unless the link
+//   is TLS (--tls-*: mutual TLS does that, and more). The acceptor refuses an unsupported
+//   version (ERR_PROTOCOL_VERSION), another cluster (ERR_CLUSTER_MISMATCH), a missing or
+//   wrong proof, a secret on one side only, a record with a bad MAC (ERR_AUTH: counted in
+//   `authFailures`, logged at most 5 lines per 10 s since strangers can provoke it) and a
+//   connection from itself (ERR_HANDSHAKE), logs a warn line with the peer's address and
+//   the reason, and closes. The dialer logs the refusal once per distinct error code and
+//   retries with backoff (250 ms doubling to 2 s): it never spins. The dialer sends
+//   nothing after each handshake frame until the answer has arrived, and the acceptor
+//   sends nothing after its final reply; data that breaks this rule is a protocol
 //   violation and closes the connection. Hellos and replies are limited to 64 KiB, so an
 //   unauthenticated peer cannot make us buffer a maximum-size frame.
-//   Limits of this scheme (until TLS): the acceptor is not authenticated to the dialer
-//   (the reply carries no MAC), and a recorded hello can be replayed; the secret keeps
-//   strangers and misconfigured daemons out, not an active attacker on the network.
 //
 // Writes are batched: frames sent during one turn of the event loop are written with one
 // socket.write in a setImmediate flush (after the poll phase, so frames produced while
@@ -65,9 +70,10 @@
 // error's code); the daemon carries on. Errors thrown by event listeners are not caught
 // here: a broken invariant in the core stops the daemon (STYLE.md).
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { createServer, connect as netConnect } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 
 import { EventEmitter } from 'eventemitter3';
 
@@ -90,6 +96,18 @@ import type { DecodedPeerFrame, chorus } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
 import { listenOn } from './listen.js';
+import {
+  LogLimiter,
+  NONCE_BYTES,
+  RecordOpener,
+  RecordSealer,
+  matchProof,
+  newNonce,
+  proveHandshake,
+  sessionKey,
+  type HandshakeTranscript,
+} from './peer-auth.js';
+import { isTlsFailure, peerClientOptions, peerServerOptions, type TlsMaterial } from './tls.js';
 
 /** `${name}#${incarnation}`: one run of one daemon. */
 export type PeerKey = string;
@@ -113,8 +131,16 @@ export interface PeerLinksOptions {
    * it) or a slow link breaks instead of slowing the senders.
    */
   readonly maxQueueBytes?: number;
-  /** Shared cluster secret (undefined: hellos carry no auth and none is checked). */
+  /**
+   * Shared cluster secrets: this daemon proves with the first one the peer also has and
+   * accepts any (rotation: current, previous). Empty or absent (and no `secret`): no
+   * challenge–response, none accepted.
+   */
+  readonly secrets?: readonly string[];
+  /** One secret: the same as `secrets: [secret]` (ignored when `secrets` is given). */
   readonly secret?: string;
+  /** Mutual TLS on the peer port, both directions (undefined: plain TCP). */
+  readonly tls?: TlsMaterial;
   readonly logger: Logger;
 }
 
@@ -139,6 +165,10 @@ export interface PeerLinksStats {
   framesDropped: number;
   /** Inbound connections refused at the handshake. */
   handshakesRefused: number;
+  /** Inbound connections closed for failed authentication (ERR_AUTH: bad proof or record MAC). */
+  authFailures: number;
+  /** Inbound TLS handshakes that failed (no or bad certificate, plaintext, protocol). */
+  tlsFailures: number;
   /** Connections closed for a malformed, oversized or out-of-protocol frame. */
   protocolErrors: number;
   /** Data frames cut into pieces, and the pieces written. */
@@ -198,20 +228,39 @@ interface DialHandlers {
 
 const NO_HANDLERS: DialHandlers = { onOpen() {}, onFail() {}, onClose() {} };
 
-/** One outbound TCP connection: connect, hello, wait for the reply, then send only. */
+/** What a Dial needs to say and check in its handshake. */
+interface DialAuth {
+  readonly cluster: string;
+  readonly self: { readonly name: string; readonly incarnation: string };
+  readonly advertise: string;
+  /** Cluster secrets (empty: none). */
+  readonly secrets: readonly string[];
+  readonly tls: TlsMaterial | undefined;
+}
+
+/**
+ * One outbound connection: connect (TCP, or TLS), hello, [challenge, proof], reply,
+ * then send only.
+ */
 class Dial {
   readonly socket: Socket;
-  state: 'connecting' | 'handshaking' | 'open' | 'failed' = 'connecting';
+  state: 'connecting' | 'handshaking' | 'proving' | 'open' | 'failed' = 'connecting';
   /** socket.write returned false: wait for 'drain' before the next write. */
   draining = false;
   handlers: DialHandlers;
   private readonly decoder = new FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES);
   private failure: DialFailure | undefined;
   private readonly timer: NodeJS.Timeout;
+  private readonly nonce = newNonce();
+  /** Set by the challenge: what the final reply must match, and the session's MAC key. */
+  private challengedBy: chorus.IDaemonId | undefined;
+  private pendingKey: Buffer | undefined;
+  /** After the handshake with a secret and without TLS: every write is a MAC'd record. */
+  private sealer: RecordSealer | undefined;
 
   constructor(
     readonly address: string,
-    hello: Uint8Array,
+    private readonly auth: DialAuth,
     private readonly selfKey: PeerKey,
     private readonly log: Logger,
     private readonly onProtocolError: () => void,
@@ -219,7 +268,10 @@ class Dial {
   ) {
     this.handlers = handlers;
     const { host, port } = parseHostPort(address, 'peer address');
-    this.socket = netConnect({ host, port, noDelay: true });
+    this.socket =
+      auth.tls !== undefined
+        ? tlsConnect({ host, port, ...peerClientOptions(auth.tls) })
+        : netConnect({ host, port, noDelay: true });
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     // Covers connect and handshake: a black-holed address must not hang a link for the
@@ -227,14 +279,27 @@ class Dial {
     this.timer = setTimeout(() => {
       this.fail({ code: 'ETIMEDOUT', message: 'no handshake reply within 5 s', refused: false });
     }, HANDSHAKE_TIMEOUT_MS);
-    this.socket.on('connect', () => {
+    this.socket.on(auth.tls !== undefined ? 'secureConnect' : 'connect', () => {
       if (this.state !== 'connecting') return;
       this.state = 'handshaking';
+      const hello = encodePeerFrame({
+        hello: {
+          protocolMin: PROTOCOL_MIN,
+          protocolMax: PROTOCOL_MAX,
+          cluster: auth.cluster,
+          from: auth.self,
+          advertise: auth.advertise,
+          nonce: this.nonce,
+          hasSecret: auth.secrets.length > 0,
+        },
+      });
       this.socket.write(encodeLengthPrefixed([hello]));
     });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.failure ??= { code: err.code ?? 'ECONNERROR', message: err.message, refused: false };
+      // A TLS handshake that failed on certificates is the peer refusing us (or we it).
+      const tls = auth.tls !== undefined && isTlsFailure(err);
+      this.failure ??= { code: err.code ?? 'ECONNERROR', message: tls ? `TLS: ${err.message}` : err.message, refused: tls };
     });
     this.socket.on('close', () => {
       clearTimeout(this.timer);
@@ -267,8 +332,31 @@ class Dial {
     this.socket.destroy();
   }
 
+  /**
+   * Writes `parts` (whole frames, or a batch and a fragment's piece) as one write:
+   * corked, and as one MAC'd record on an authenticated session. Returns what the last
+   * socket.write returned (false: wait for 'drain').
+   */
+  write(parts: readonly Uint8Array[]): boolean {
+    const socket = this.socket;
+    const sealer = this.sealer;
+    if (sealer === undefined && parts.length === 1) return socket.write(parts[0]!);
+    socket.cork();
+    let ok = true;
+    if (sealer === undefined) {
+      for (const p of parts) ok = socket.write(p);
+    } else {
+      const { header, tag } = sealer.seal(parts);
+      socket.write(header);
+      for (const p of parts) socket.write(p);
+      ok = socket.write(tag);
+    }
+    socket.uncork();
+    return ok;
+  }
+
   private onData(chunk: Buffer): void {
-    if (this.state !== 'handshaking') {
+    if (this.state !== 'handshaking' && this.state !== 'proving') {
       // The acceptor sends nothing after its reply (one stream per direction).
       if (this.state === 'open') {
         this.onProtocolError();
@@ -315,9 +403,72 @@ class Dial {
       this.fail({ code: 'ERR_PROTOCOL_VERSION', message: `peer chose unsupported version ${protocol}`, refused: true });
       return;
     }
+    if (this.state === 'handshaking' && reply.challenge) {
+      this.answerChallenge(reply, { name: from.name, incarnation: from.incarnation }, protocol);
+      return;
+    }
+    if (this.state === 'proving') {
+      if (reply.challenge || peerKeyOf(from) !== peerKeyOf(this.challengedBy!)) {
+        this.fail({ code: ERR_HANDSHAKE, message: 'final reply does not match the challenge', refused: true });
+        return;
+      }
+      if (this.pendingKey !== undefined) this.sealer = new RecordSealer(this.pendingKey);
+    } else if (this.auth.secrets.length > 0) {
+      // Without a challenge the peer proved nothing: it may be anyone.
+      this.fail({
+        code: 'ERR_AUTH',
+        message: 'the peer did not authenticate itself (it has no cluster secret?)',
+        refused: true,
+      });
+      return;
+    }
     clearTimeout(this.timer);
     this.state = 'open';
     this.handlers.onOpen({ name: from.name, incarnation: from.incarnation });
+  }
+
+  /** Checks the acceptor's proof, then proves with the secret it proved with. */
+  private answerChallenge(
+    reply: chorus.PeerHelloReply.$Properties,
+    acceptor: { name: string; incarnation: string },
+    protocol: number,
+  ): void {
+    const secrets = this.auth.secrets;
+    const acceptorNonce = reply.nonce ?? new Uint8Array(0);
+    if (secrets.length === 0) {
+      this.fail({ code: 'ERR_AUTH', message: 'the peer demands a cluster secret; this daemon has none', refused: true });
+      return;
+    }
+    if (acceptorNonce.length !== NONCE_BYTES) {
+      this.fail({ code: 'ERR_AUTH', message: 'challenge without a valid nonce', refused: true });
+      return;
+    }
+    const transcript: HandshakeTranscript = {
+      cluster: this.auth.cluster,
+      dialer: this.auth.self,
+      advertise: this.auth.advertise,
+      acceptor,
+      protocol,
+      dialerNonce: this.nonce,
+      acceptorNonce,
+    };
+    const secret = matchProof(secrets, 'acceptor', transcript, reply.proofs ?? []);
+    if (secret === undefined) {
+      // Prove nothing to a peer that proved nothing: just hang up.
+      this.fail({
+        code: 'ERR_AUTH',
+        message: 'the peer could not prove it knows our cluster secret (different --secret?)',
+        refused: true,
+      });
+      return;
+    }
+    this.challengedBy = acceptor;
+    if (this.auth.tls === undefined) this.pendingKey = sessionKey(secret, transcript);
+    this.state = 'proving';
+    const proof = encodePeerFrame({
+      hello: { from: this.auth.self, proof: proveHandshake(secret, 'dialer', transcript) },
+    });
+    this.socket.write(encodeLengthPrefixed([proof]));
   }
 }
 
@@ -482,10 +633,24 @@ interface InboundConn {
   timer: NodeJS.Timeout | undefined;
   /** Closing without an `inbound-down` (refused, replaced, disconnected on request). */
   silent: boolean;
+  /** Challenge sent, the dialer's proof awaited (cluster secret). */
+  challenge: PendingChallenge | undefined;
+  /** Authenticated session without TLS: the dialer's bytes are MAC'd records. */
+  opener: RecordOpener | undefined;
+}
+
+interface PendingChallenge {
+  readonly transcript: HandshakeTranscript;
+  readonly peer: PeerKey;
+  readonly protocol: number;
+  readonly advertise: string;
 }
 
 export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly options: PeerLinksOptions;
+  private readonly secrets: readonly string[];
+  private readonly authLogLimit = new LogLimiter();
+  private readonly tlsLogLimit = new LogLimiter();
   private readonly maxQueueBytes: number;
   private readonly log: Logger;
   private selfKey: PeerKey;
@@ -511,6 +676,8 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     bytesReceived: 0,
     framesDropped: 0,
     handshakesRefused: 0,
+    authFailures: 0,
+    tlsFailures: 0,
     protocolErrors: 0,
     framesFragmented: 0,
     fragmentsSent: 0,
@@ -536,6 +703,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       throw new TypeError('PeerLinks: self needs a name and an incarnation');
     }
     this.options = options;
+    this.secrets = options.secrets ?? (options.secret !== undefined ? [options.secret] : []);
     this.maxQueueBytes = options.maxQueueBytes ?? MAX_QUEUE_BYTES + 2 * options.maxFrameBytes;
     this.self = { name: options.self.name, incarnation: options.self.incarnation };
     this.selfKey = peerKeyOf(this.self);
@@ -547,7 +715,27 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   async listen(): Promise<string> {
     if (this.server) throw new Error('PeerLinks.listen called twice');
     const { host, port } = parseHostPort(this.options.listen, 'peer listen address');
-    const server = createServer({ noDelay: true }, (socket) => this.onAccept(socket));
+    const tls = this.options.tls;
+    let server: Server;
+    if (tls === undefined) {
+      server = createServer({ noDelay: true }, (socket) => this.onAccept(socket));
+    } else {
+      // Mutual TLS: onAccept sees only connections whose certificate the CA signed.
+      const tlsServer = createTlsServer(peerServerOptions(tls), (socket) => this.onAccept(socket));
+      tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+        this.counters.tlsFailures++;
+        const left = this.tlsLogLimit.take();
+        if (left !== undefined) {
+          const remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+          this.log.warn(
+            { remote, code: 'ERR_TLS', reason: `${err.code ?? ''} ${err.message}`.trim(), ...(left > 0 ? { suppressed: left } : {}) },
+            'refused peer connection: TLS handshake failed',
+          );
+        }
+        socket.destroy();
+      });
+      server = tlsServer;
+    }
     server.maxConnections = MAX_INBOUND_CONNECTIONS;
     this.server = server;
     await listenOn(server, host, port);
@@ -560,7 +748,10 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
         this.log.warn({ listen: actual }, 'listening on a wildcard address without --advertise: other daemons cannot dial it');
       }
     }
-    this.log.info({ listen: actual, advertise: this.advertiseAddress }, 'peer links listening');
+    this.log.info(
+      { listen: actual, advertise: this.advertiseAddress, tls: tls !== undefined, secrets: this.secrets.length },
+      'peer links listening',
+    );
     return actual;
   }
 
@@ -870,23 +1061,15 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
 
   // ------------------------------------------------------------ outbound
 
-  private helloBytes(): Uint8Array {
-    const cluster = this.options.cluster;
-    const advertise = this.advertise;
-    return encodePeerFrame({
-      hello: {
-        protocolMin: PROTOCOL_MIN,
-        protocolMax: PROTOCOL_MAX,
-        cluster,
-        from: this.self,
-        advertise,
-        auth: helloAuth(this.options.secret, cluster, this.self, advertise),
-      },
-    });
-  }
-
   private newDial(address: string, handlers: DialHandlers): Dial {
-    return new Dial(address, this.helloBytes(), this.selfKey, this.log, () => this.counters.protocolErrors++, handlers);
+    const auth: DialAuth = {
+      cluster: this.options.cluster,
+      self: this.self,
+      advertise: this.advertise,
+      secrets: this.secrets,
+      tls: this.options.tls,
+    };
+    return new Dial(address, auth, this.selfKey, this.log, () => this.counters.protocolErrors++, handlers);
   }
 
   private connectLink(link: OutboundLink): void {
@@ -984,7 +1167,6 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private flush(link: OutboundLink): void {
     const dial = link.dial;
     if (!dial || dial.state !== 'open' || dial.draining || this.closed) return;
-    const socket = dial.socket;
     const batch = this.batch;
     for (;;) {
       let batchBytes = 0;
@@ -1020,7 +1202,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       if (cutting === undefined) {
         const data = encodeLengthPrefixed(batch);
         written = data.length;
-        ok = socket.write(data);
+        ok = dial.write([data]);
       } else {
         const offset = link.cutOffset;
         const pieceBytes = Math.min(FRAGMENT_CHUNK_BYTES, cutting.length - offset);
@@ -1041,10 +1223,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
         }
         this.counters.fragmentsSent++;
         written = data.length + pieceBytes;
-        socket.cork();
-        socket.write(data);
-        ok = socket.write(cutting.subarray(offset, offset + pieceBytes));
-        socket.uncork();
+        ok = dial.write([data, cutting.subarray(offset, offset + pieceBytes)]);
       }
       this.counters.framesSent += batch.length;
       this.counters.batchesWritten++;
@@ -1163,12 +1342,15 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       key: undefined,
       timer: undefined,
       silent: false,
+      challenge: undefined,
+      opener: undefined,
     };
     this.inbound.add(conn);
     conn.timer = setTimeout(() => {
       conn.timer = undefined;
       this.log.warn({ remote: conn.remote, code: ERR_HANDSHAKE }, 'no peer hello within 5 s; closing');
       conn.silent = true;
+      conn.challenge = undefined;
       socket.destroy();
     }, HANDSHAKE_TIMEOUT_MS);
     socket.on('data', (chunk: Buffer) => this.onInboundData(conn, chunk));
@@ -1178,6 +1360,13 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     socket.on('close', () => {
       if (conn.timer) clearTimeout(conn.timer);
       this.inbound.delete(conn);
+      const challenge = conn.challenge;
+      if (challenge !== undefined && !conn.silent && !this.closed) {
+        // The dialer hung up instead of proving: it could not check our proof, which
+        // means it holds none of our secrets (it does not prove to a peer that did not).
+        conn.challenge = undefined;
+        this.authFailed(conn, challenge.peer, 'the peer hung up at the challenge: it has none of our cluster secrets', true);
+      }
       const key = conn.key;
       const conns = key === undefined ? undefined : this.inboundByKey.get(key);
       if (key === undefined || !conns?.delete(conn)) return;
@@ -1192,6 +1381,26 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private onInboundData(conn: InboundConn, chunk: Buffer): void {
     if (conn.socket.destroyed || (conn.silent && conn.key === undefined)) return;
     this.counters.bytesReceived += chunk.length;
+    const opener = conn.opener;
+    if (opener === undefined) {
+      this.onInboundBytes(conn, chunk);
+      return;
+    }
+    // Nothing of a record is decoded before its MAC checked.
+    let payloads: Uint8Array[];
+    try {
+      payloads = opener.push(chunk);
+    } catch (err) {
+      this.protocolError(conn, err);
+      return;
+    }
+    for (const payload of payloads) {
+      this.onInboundBytes(conn, payload);
+      if (conn.socket.destroyed) return;
+    }
+  }
+
+  private onInboundBytes(conn: InboundConn, chunk: Uint8Array): void {
     let frames: Uint8Array[];
     try {
       frames = conn.decoder.push(chunk);
@@ -1213,7 +1422,8 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
           this.protocolError(conn, new WireError(ERR_HANDSHAKE, 'frames sent before the hello reply'));
           return;
         }
-        this.onHello(conn, frame);
+        if (conn.challenge !== undefined) this.onProof(conn, conn.challenge, frame);
+        else this.onHello(conn, frame);
         return;
       }
       // `body` is a getter that scans the message's keys: read it once per frame.
@@ -1248,12 +1458,17 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   }
 
   private protocolError(conn: InboundConn, err: unknown): void {
-    this.counters.protocolErrors++;
     const code = err instanceof WireError ? err.code : 'ERR_MALFORMED_FRAME';
-    this.log.warn(
-      { remote: conn.remote, peer: conn.key, code, reason: err instanceof Error ? err.message : String(err) },
-      'bad frame from peer; closing that connection',
-    );
+    const reason = err instanceof Error ? err.message : String(err);
+    if (code === 'ERR_AUTH') {
+      // A record with a bad MAC: an attacker on the path, or a corrupted stream.
+      this.counters.authFailures++;
+      this.logAuth({ remote: conn.remote, peer: conn.key, code, reason }, 'bad frame from peer; closing that connection');
+      conn.socket.destroy();
+      return;
+    }
+    this.counters.protocolErrors++;
+    this.log.warn({ remote: conn.remote, peer: conn.key, code, reason }, 'bad frame from peer; closing that connection');
     conn.socket.destroy();
   }
 
@@ -1285,13 +1500,14 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       );
       return;
     }
-    if (this.options.secret !== undefined) {
-      const expected = helloAuth(this.options.secret, hello.cluster, from ?? {}, hello.advertise ?? '');
-      const given = hello.auth ?? new Uint8Array(0);
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        this.refuse(conn, 'ERR_AUTH', 'bad cluster secret', peer);
-        return;
-      }
+    const secrets = this.secrets;
+    if (secrets.length > 0 && !hello.hasSecret) {
+      this.refuse(conn, 'ERR_AUTH', 'the peer has no cluster secret (--secret); this daemon requires one', peer);
+      return;
+    }
+    if (secrets.length === 0 && hello.hasSecret) {
+      this.refuse(conn, 'ERR_AUTH', 'the peer uses a cluster secret; this daemon has none (--secret)', peer);
+      return;
     }
     if (!from || !from.name || !from.incarnation || peer === undefined) {
       this.refuse(conn, ERR_HANDSHAKE, 'hello without a daemon name and incarnation', peer);
@@ -1301,21 +1517,80 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       this.refuse(conn, ERR_HANDSHAKE, 'connection to self', peer);
       return;
     }
-    if (hello.advertise) {
+    const advertise = hello.advertise ?? '';
+    if (advertise) {
       try {
-        parseHostPort(hello.advertise);
+        parseHostPort(advertise);
       } catch {
-        this.refuse(conn, ERR_HANDSHAKE, `invalid advertise address "${hello.advertise}"`, peer);
+        this.refuse(conn, ERR_HANDSHAKE, `invalid advertise address "${advertise}"`, peer);
         return;
       }
     }
+    if (secrets.length === 0) {
+      this.acceptConn(conn, peer, protocol, advertise, undefined);
+      return;
+    }
 
+    // Challenge: our nonce and our proofs; the dialer's proof must come back over both.
+    const dialerNonce = hello.nonce ?? new Uint8Array(0);
+    if (dialerNonce.length !== NONCE_BYTES) {
+      this.refuse(conn, 'ERR_AUTH', 'hello without a valid nonce', peer);
+      return;
+    }
+    const transcript: HandshakeTranscript = {
+      cluster: this.options.cluster,
+      dialer: { name: from.name, incarnation: from.incarnation },
+      advertise,
+      acceptor: this.self,
+      protocol,
+      dialerNonce,
+      acceptorNonce: newNonce(),
+    };
+    conn.challenge = { transcript, peer, protocol, advertise };
+    const proofs = secrets.map((s) => proveHandshake(s, 'acceptor', transcript));
+    conn.socket.write(
+      encodeLengthPrefixed([
+        encodePeerFrame({
+          helloReply: {
+            ok: true,
+            challenge: true,
+            protocol,
+            from: this.self,
+            nonce: transcript.acceptorNonce,
+            proofs,
+          },
+        }),
+      ]),
+    );
+  }
+
+  /** The dialer's answer to our challenge: a hello with its proof. */
+  private onProof(conn: InboundConn, challenge: PendingChallenge, frame: DecodedPeerFrame): void {
+    conn.challenge = undefined;
+    const { peer, transcript } = challenge;
+    if (frame.body !== 'hello' || peerKeyOf(frame.hello.from!) !== peer) {
+      this.refuse(conn, ERR_HANDSHAKE, 'expected the proof of the daemon that said hello', peer);
+      return;
+    }
+    const proof = frame.hello.proof ?? new Uint8Array(0);
+    const secret = matchProof(this.secrets, 'dialer', transcript, [proof]);
+    if (secret === undefined) {
+      this.refuse(conn, 'ERR_AUTH', 'bad proof: wrong cluster secret, or a replayed or forged hello', peer);
+      return;
+    }
+    const key = this.options.tls === undefined ? sessionKey(secret, transcript) : undefined;
+    this.acceptConn(conn, peer, challenge.protocol, challenge.advertise, key);
+  }
+
+  /** The handshake succeeded: the final reply, then the dialer's frames (as records under `key`). */
+  private acceptConn(conn: InboundConn, peer: PeerKey, protocol: number, advertise: string, key: Buffer | undefined): void {
     if (conn.timer) clearTimeout(conn.timer);
     conn.timer = undefined;
     conn.key = peer;
     // After the handshake the peer is authenticated: accept frames up to the full size.
     conn.decoder = new FrameDecoder(this.options.maxFrameBytes);
     conn.assembler = new FragmentAssembler(this.options.maxFrameBytes);
+    if (key !== undefined) conn.opener = new RecordOpener(key, this.maxRecordBytes());
     // A second stream from the same peer is not closed here: if it is a redundant seed
     // dial, closing the older one would break the peer's working link; the peer closes
     // whichever it does not use. Frames of a stream that broke and its successor may
@@ -1329,14 +1604,29 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     conn.socket.write(
       encodeLengthPrefixed([encodePeerFrame({ helloReply: { ok: true, protocol, from: this.self } })]),
     );
-    this.log.info({ peer, remote: conn.remote, advertise: hello.advertise }, 'accepted peer connection');
+    this.log.info(
+      { peer, remote: conn.remote, advertise, authenticated: this.secrets.length > 0, tls: this.options.tls !== undefined },
+      'accepted peer connection',
+    );
+  }
+
+  /**
+   * Largest record a dialer writes: one batch of whole frames (1 MiB, or one frame
+   * larger than that) and a fragment's piece.
+   */
+  private maxRecordBytes(): number {
+    return this.options.maxFrameBytes + LENGTH_PREFIX_BYTES + MAX_WRITE_BATCH_BYTES + FRAGMENT_CHUNK_BYTES + 1024;
   }
 
   private refuse(conn: InboundConn, code: string, reason: string, peer: PeerKey | undefined): void {
-    this.counters.handshakesRefused++;
-    this.log.warn({ remote: conn.remote, peer, code, reason }, 'refused peer connection');
     if (conn.timer) clearTimeout(conn.timer);
     conn.silent = true;
+    conn.challenge = undefined;
+    if (code === 'ERR_AUTH') this.authFailed(conn, peer, reason, false);
+    else {
+      this.counters.handshakesRefused++;
+      this.log.warn({ remote: conn.remote, peer, code, reason }, 'refused peer connection');
+    }
     const reply = encodePeerFrame({
       helloReply: { ok: false, errorCode: code, errorMessage: reason, from: this.self },
     });
@@ -1344,6 +1634,19 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     // If the peer does not close its end, do not keep the socket around.
     conn.timer = setTimeout(() => conn.socket.destroy(), REFUSAL_LINGER_MS);
     conn.timer.unref();
+  }
+
+  /** Counts and logs (rate-limited: strangers can provoke it) a failed authentication. */
+  private authFailed(conn: InboundConn, peer: PeerKey | undefined, reason: string, hungUp: boolean): void {
+    this.counters.handshakesRefused++;
+    this.counters.authFailures++;
+    this.logAuth({ remote: conn.remote, peer, code: 'ERR_AUTH', reason, ...(hungUp ? { hungUp } : {}) }, 'refused peer connection');
+  }
+
+  private logAuth(fields: Record<string, unknown>, msg: string): void {
+    const left = this.authLogLimit.take();
+    if (left === undefined) return;
+    this.log.warn({ ...fields, ...(left > 0 ? { suppressed: left } : {}) }, msg);
   }
 }
 
@@ -1385,7 +1688,11 @@ function dropQueue(link: OutboundLink): number {
   return dropped;
 }
 
-/** HMAC-SHA256 of the hello fields under the cluster secret; empty without a secret. */
+/**
+ * Retired: the fixed HMAC the hello's `auth` field used to carry (it could be replayed;
+ * daemon/peer-auth.ts replaced it). The field is ignored now; kept for tools and tests
+ * that build a hello by hand.
+ */
 export function helloAuth(
   secret: string | undefined,
   cluster: string,
