@@ -6,6 +6,7 @@
 // open session of that group, and ends at `expelled` or `leave` of that group, at the
 // member's `crash`, or at the end of the history. A member that joins again after
 // being expelled or leaving starts a new session.
+import { isLostEra } from './lost-era.js';
 import type {
   DaemonViewEvent,
   DeliverEvent,
@@ -125,13 +126,9 @@ function separateLostEras(events: readonly HistoryEvent[]): readonly HistoryEven
     if (byList.size < 2) continue;
     const [group, id] = key.split('\u0000') as [string, string];
     const all = [...byList.values()];
-    for (const installers of all) {
-      const lost = forcedAt.some(
-        (tf) =>
-          installers.every((i) => i.t <= tf && (crashedAt.get(i.member) ?? Number.POSITIVE_INFINITY) <= tf) &&
-          all.some((other) => other !== installers && other.some((i) => i.t >= tf)),
-      );
-      if (!lost) continue;
+    const ways = all.map((installers) => installers.map((i) => ({ t: i.t, who: i.member })));
+    for (const [k, installers] of all.entries()) {
+      if (!isLostEra(ways, k, forcedAt, (m) => crashedAt.get(m))) continue;
       for (const i of installers) {
         const k = `${i.member}\u0000${group}`;
         movedFrom.set(k, Math.min(movedFrom.get(k) ?? Number.POSITIVE_INFINITY, Number(id)));

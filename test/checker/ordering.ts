@@ -15,6 +15,7 @@
 //   in the view it then failed in (crash, expelled) need not agree (see mustAgree).
 // - `safe`: uniform — a message delivered by anyone in view v is delivered by every
 //   member that moves from v to v+1, even if the members that delivered it did not.
+import { isLostEra } from './lost-era.js';
 import type { DeliverEvent, HistoryEvent, Order } from './history.js';
 import {
   getOrCreate,
@@ -117,11 +118,11 @@ function sequenceNumbers(index: HistoryIndex, group: string, firsts: Map<string,
   // (with their daemons, whose knowledge died too) may be given again after it — the same
   // lost era as daemon view ids (primary-component.ts). Any other reuse is a violation.
   const forcedAt = index.daemonViews.filter((v) => v.forced === true).map((v) => v.t);
-  const lostEra = (ds: DeliverEvent[]): boolean =>
-    forcedAt.some((tf) => ds.every((d) => d.t <= tf && (index.memberCrashedAt.get(d.member) ?? Number.POSITIVE_INFINITY) <= tf));
   for (const [seq, byIdAll] of idsAt) {
     if (byIdAll.size < 2) continue;
-    const byId = new Map([...byIdAll].filter(([, ds]) => !lostEra(ds)));
+    const entries = [...byIdAll];
+    const ways = entries.map(([, ds]) => ds.map((d) => ({ t: d.t, who: d.member })));
+    const byId = new Map(entries.filter((_, k) => !isLostEra(ways, k, forcedAt, (m) => index.memberCrashedAt.get(m))));
     if (byId.size < 2) continue;
     const described = [...byId].map(([id, ds]) => `${id} at ${list(ds.map((d) => d.member))}`).join(', ');
     out.push(

@@ -38,6 +38,7 @@
 // Quorum rules compare only views whose id has one member list (an id with two lists
 // is reported as `two-primaries`, and which list is the "real" one is unknowable);
 // an installer's own previous view is taken as that daemon installed it.
+import { isLostEra } from './lost-era.js';
 import type { DaemonViewEvent, HistoryEvent } from './history.js';
 import { indexHistory, type HistoryIndex } from './history-index.js';
 import { list, violation, type Violation } from './violation.js';
@@ -161,14 +162,9 @@ export function primaryComponent(index: HistoryIndex, options: PrimaryComponentO
     // second primary. (Not for any other pair: a successor installed after its only
     // installer crashed is exactly the bug guarantee 5 is about.)
     if (variants.length > 1) {
-      // `vs` is from the era before forced view f, and another list of the id from after it.
-      const era = (vs: DaemonViewEvent[]): boolean =>
-        forcedInstalls.some(
-          (f) =>
-            vs.every((e) => e.t <= f.t && crashedBefore(e.daemon, f.t)) &&
-            variants.some((other) => other !== vs && other.some((e) => e.t >= f.t)),
-        );
-      const live = variants.filter((vs) => !era(vs));
+      const ways = variants.map((vs) => vs.map((e) => ({ t: e.t, who: e.daemon })));
+      const forcedAt = forcedInstalls.map((f) => f.t);
+      const live = variants.filter((_, k) => !isLostEra(ways, k, forcedAt, (d) => processCrashedAt.get(processOf(d))));
       if (live.length === 1) continue; // lists of different eras under one id: no second primary, and no list to check quorums against
       if (live.length > 1) variants = live;
     }
