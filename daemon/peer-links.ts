@@ -722,13 +722,24 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     } else {
       // Mutual TLS: onAccept sees only connections whose certificate the CA signed.
       const tlsServer = createTlsServer(peerServerOptions(tls), (socket) => this.onAccept(socket));
+      // The remote address, kept from the TCP connection: a refused TLS socket no longer has it.
+      const remotes = new WeakMap<object, string>();
+      tlsServer.on('connection', (raw: Socket) => remotes.set(raw, formatHostPort(raw.remoteAddress ?? '?', raw.remotePort ?? 0)));
       tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
         this.counters.tlsFailures++;
         const left = this.tlsLogLimit.take();
         if (left !== undefined) {
-          const remote = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+          // A certificate the CA did not sign shows as authorizationError (the error
+          // itself is then only the hang-up that followed).
+          const certificate = (socket as { authorizationError?: Error | string }).authorizationError;
+          const parent = (socket as { _parent?: object })._parent;
           this.log.warn(
-            { remote, code: 'ERR_TLS', reason: `${err.code ?? ''} ${err.message}`.trim(), ...(left > 0 ? { suppressed: left } : {}) },
+            {
+              remote: (parent !== undefined ? remotes.get(parent) : undefined) ?? formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0),
+              code: 'ERR_TLS',
+              reason: certificate !== undefined ? `peer certificate refused: ${String(certificate)}` : `${err.code ?? ''} ${err.message}`.trim(),
+              ...(left > 0 ? { suppressed: left } : {}),
+            },
             'refused peer connection: TLS handshake failed',
           );
         }
