@@ -87,6 +87,11 @@ export class Daemon {
       labelNames: ['reason'],
     }),
     peersDropped: this.metrics.counter({ name: 'chorus_peers_disconnected_total', help: 'Peers disconnected for sending invalid frames' }),
+    authFailures: this.metrics.counter({
+      name: 'chorus_peer_auth_failures_total',
+      help: 'Peer connections refused for failed authentication: kind "secret" (bad or missing proof, bad frame MAC) or "tls" (TLS handshake, certificate)',
+      labelNames: ['kind'],
+    }),
   };
   /** Per peer: invalid frames lately (rate-limited warnings, disconnection). */
   private readonly rejections = new PeerRejections();
@@ -102,6 +107,7 @@ export class Daemon {
     // Shown as 0 before the first expulsion, so a dashboard's rate() has a series.
     this.m.expelled.inc({ reason: 'slow-consumer' }, 0);
     for (const reason of REJECT_REASONS) this.m.rejected.inc({ reason }, 0);
+    for (const kind of ['secret', 'tls']) this.m.authFailures.inc({ kind }, 0);
   }
 
   async start(): Promise<void> {
@@ -186,6 +192,9 @@ export class Daemon {
       ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
     });
     this.metrics.onCollect(() => {
+      const links = this.peers.stats;
+      this.m.authFailures.inc({ kind: 'secret' }, links.authFailures - this.m.authFailures.get({ kind: 'secret' }));
+      this.m.authFailures.inc({ kind: 'tls' }, links.tlsFailures - this.m.authFailures.get({ kind: 'tls' }));
       const st = this.node.status();
       this.m.clients.set(st.clients);
       this.m.groups.set(st.groups.length);

@@ -40,6 +40,9 @@ describe('cluster secrets', () => {
     await waitFor('the refusal at w', () => w.output.some((l) => l.includes('"code":"ERR_AUTH"')));
     expect(await members(a)).toEqual(['a', 'b', 'c']);
     expect(await members(w)).not.toContain('a');
+    const metrics = await (await fetch(`http://${a.admin}/metrics`)).text();
+    const count = Number(/chorus_peer_auth_failures_total\{kind="secret"\} (\d+)/.exec(metrics)?.[1]);
+    expect(count).toBeGreaterThanOrEqual(1);
   });
 
   it('warns once when the peer port is not loopback and there is no secret', async () => {
