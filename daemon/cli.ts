@@ -3,6 +3,7 @@
 //
 // The SDK is imported lazily: `chorus status` and `chorus --help` must work even where
 // only the admin port is reachable, and must not pay for loading the client.
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** Where the tool writes, and what stops `tail`; injectable so tests can drive the CLI. */
@@ -30,12 +31,14 @@ export const USAGE = `Usage: chorus <command> [options]
 Commands:
   status [--admin host:port] [--json]
       Show the daemon view (coordinator marked *) and the process groups.
-  tail GROUP [--url ws://host:port] [--name tail] [--json] [--verbose]
+  tail GROUP [--url ws://host:port] [--name tail] [--json] [--verbose] [--ca FILE]
       Join GROUP and print every view and message until Ctrl-C (then leave cleanly).
       --json: one JSON object per line; --verbose: also block/unblock signals.
-  send GROUP TEXT [--order total] [--url ws://host:port] [--name send] [--count N]
+  send GROUP TEXT [--order total] [--url ws://host:port] [--name send] [--count N] [--ca FILE]
       Join GROUP, multicast TEXT (N times; "{i}" in TEXT becomes 1..N), leave.
       --order: fifo | causal | total | safe (default total).
+      --ca (tail, send): PEM CA of a daemon started with --tls-*, for a wss:// --url
+      (default: the CHORUS_CA environment variable).
   force-primary [--admin host:port] [--token A]
       Operator: declare the reachable daemons the primary component. --token: the
       daemon's --admin-token (default: the CHORUS_ADMIN_TOKEN environment variable).
@@ -142,6 +145,17 @@ function positionals(got: string[], names: string[]): string[] {
 }
 
 /** `127.0.0.1:7400` → `ws://127.0.0.1:7400`; a URL with a scheme is kept. */
+/** `{ ca }` read from --ca FILE (or CHORUS_CA), or nothing. */
+function caOption(flag: unknown): { ca?: string } {
+  const file = typeof flag === 'string' ? flag : process.env.CHORUS_CA;
+  if (file === undefined || file === '') return {};
+  try {
+    return { ca: readFileSync(file, 'utf8') };
+  } catch (err) {
+    throw new CliError('ERR_USAGE', `cannot read --ca ${file}: ${(err as { code?: string }).code ?? String(err)}`, 2);
+  }
+}
+
 function wsUrl(value: string): string {
   return /^wss?:\/\//i.test(value) ? value : `ws://${value}`;
 }
@@ -406,6 +420,7 @@ function stopRequested(io: CliIo): Promise<void> {
 async function tailCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parse(args, {
     url: { type: 'string', default: DEFAULT_URL },
+    ca: { type: 'string' },
     name: { type: 'string', default: 'tail' },
     json: { type: 'boolean', default: false },
     verbose: { type: 'boolean', short: 'v', default: false },
@@ -416,7 +431,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<number> {
   const print = (line: string, record: Json): void => io.out(json ? `${JSON.stringify(record)}\n` : `${line}\n`);
 
   const { connect } = await import('../client-sdk/index.js');
-  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string });
+  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca) });
   // The daemon going away ends tail with an error; a close we asked for does not.
   let closing = false;
   const lost = new Promise<CliError>((resolve) => {
@@ -470,6 +485,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<number> {
 async function sendCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parse(args, {
     url: { type: 'string', default: DEFAULT_URL },
+    ca: { type: 'string' },
     name: { type: 'string', default: 'send' },
     order: { type: 'string', default: 'total' },
     count: { type: 'string', default: '1' },
@@ -486,7 +502,7 @@ async function sendCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const { connect } = await import('../client-sdk/index.js');
-  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string });
+  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca) });
   try {
     const group = await client.join(groupName);
     const inFlight = new Set<Promise<unknown>>();

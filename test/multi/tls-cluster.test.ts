@@ -7,6 +7,7 @@ import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connect, type Client, type Message } from '../../client-sdk/index.js';
+import { runCli } from '../../daemon/cli.js';
 import { encodeLengthPrefixed, encodePeerFrame, PROTOCOL_MAX, PROTOCOL_MIN } from '../../src/wire/index.js';
 import { makeCa, writeTemp } from './certs.js';
 import { startChorusd, waitFor, type DaemonProcess } from './harness.js';
@@ -62,6 +63,14 @@ describe('three daemons over mutual TLS', () => {
     expect(orders[1]).toEqual(orders[0]);
     expect(orders[2]).toEqual(orders[0]);
     for (const d of daemons) expect(d.output.some((l) => l.includes('"msg":"client gateway listening"') && l.includes('"tls":true'))).toBe(true);
+
+    // The command-line tool too, with --ca.
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
+    expect(await runCli(['send', 'orders', 'from the cli', '--url', `wss://${daemons[1]!.client}`, '--ca', files['ca.pem']!], io)).toBe(0);
+    await waitFor('the cli message at every member', () =>
+      delivered.every((d) => d.some((m) => new TextDecoder().decode(m.data) === 'from the cli')),
+    );
   });
 
   it('refuses plaintext: a ws:// client, a wss:// client without our CA, a plain TCP hello', async () => {

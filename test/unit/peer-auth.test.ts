@@ -315,6 +315,24 @@ describe('peer authentication: per-frame MACs', () => {
     expect(lines.length).toBe(4);
   });
 
+  it('carries large (fragmented) and batched frames intact over an authenticated session', async () => {
+    const a = await makeLinks('a', ['s']);
+    const b = await makeLinks('b', ['s']);
+    const got: Uint8Array[] = [];
+    b.links.on('frame', (_p, f) => {
+      if (f.data) for (const e of f.data.entries ?? []) got.push(e.data!);
+    });
+    a.links.setAddress(b.key, b.address);
+    const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) & 0xff);
+    a.links.send(b.key, { data: { viewId: 1, firstSeq: 1, entries: [{ data: big }] } });
+    for (let i = 0; i < 200; i++) a.links.send(b.key, { data: { viewId: 1, firstSeq: i + 2, entries: [{ data: new Uint8Array([i]) }] } });
+    await until(() => got.length === 201);
+    expect(Buffer.from(got[0]!).equals(Buffer.from(big))).toBe(true);
+    expect(got.slice(1).map((d) => d[0])).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(a.links.stats.framesFragmented).toBe(1);
+    expect(b.links.stats.authFailures).toBe(0);
+  });
+
   it('closes an authenticated session whose record announces more than the limit, with inbound-down', async () => {
     const b = await makeLinks('b', ['s']);
     const downs: string[] = [];
