@@ -3,6 +3,7 @@
 // its peer port beyond loopback without a secret says so once at start.
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { connect } from '../../client-sdk/index.js';
 import { writeTemp } from './certs.js';
 import { startChorusd, waitFor, type DaemonProcess } from './harness.js';
 
@@ -31,6 +32,22 @@ describe('cluster secrets', () => {
       return all.every((m) => m.join() === 'a,b,c');
     });
     for (const d of [a, b, c]) expect(d.output.some((l) => l.includes('"code":"ERR_AUTH"'))).toBe(false);
+
+    // Traffic over the MAC'd links: small messages and one of 1 MiB (cut into pieces).
+    const clients = await Promise.all([a, b, c].map((d) => connect({ url: d.url, name: `app-${d.name}` })));
+    try {
+      const groups = await Promise.all(clients.map((cl) => cl.join('g')));
+      const delivered: string[][] = [[], [], []];
+      groups.forEach((g, i) => g.on('message', (m) => delivered[i]!.push(`${m.id}:${m.data.length}`)));
+      await waitFor('three members', () => groups.every((g) => g.view.members.length === 3));
+      await Promise.all(groups.flatMap((g, i) => Array.from({ length: 50 }, (_, k) => g.multicast(`${i}:${k}`))));
+      await groups[0]!.multicast(new Uint8Array(1024 * 1024));
+      await waitFor('151 deliveries each', () => delivered.every((d) => d.length === 151));
+      expect(delivered[1]).toEqual(delivered[0]);
+      expect(delivered[2]).toEqual(delivered[0]);
+    } finally {
+      await Promise.allSettled(clients.map((cl) => cl.close()));
+    }
   });
 
   it('refuses a daemon with a wrong secret (ERR_AUTH at both ends); it stays out', async () => {
