@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { connect, type Client, type Message } from '../../client-sdk/index.js';
 import { runCli } from '../../daemon/cli.js';
-import { encodeLengthPrefixed, encodePeerFrame, PROTOCOL_MAX, PROTOCOL_MIN } from '../../src/wire/index.js';
+import { encodeLengthPrefixed, encodePeerFrame } from '../../src/wire/index.js';
 import { makeCa, writeTemp } from './certs.js';
 import { startChorusd, waitFor, type DaemonProcess } from './harness.js';
 
@@ -84,7 +84,7 @@ describe('three daemons over mutual TLS', () => {
     raw.on('error', () => {});
     await new Promise<void>((r) => raw.once('connect', () => r()));
     raw.write(encodeLengthPrefixed([encodePeerFrame({
-      hello: { protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX, cluster: 'chorus', from: { name: 'plain', incarnation: '1' }, advertise: '127.0.0.1:1' },
+      hello: { protocolMin: 1, protocolMax: 1000, cluster: 'chorus', from: { name: 'plain', incarnation: '1' }, advertise: '127.0.0.1:1' },
     })]));
     await new Promise<void>((r) => raw.once('close', () => r()));
     // No hello reply came back: at most a TLS alert (a TLS record starts with 0x15).

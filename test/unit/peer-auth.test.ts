@@ -8,11 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../daemon/logger.js';
 import { RecordSealer, newNonce, proveHandshake, sessionKey, type HandshakeTranscript } from '../../daemon/peer-auth.js';
 import { PeerLinks, peerKeyOf } from '../../daemon/peer-links.js';
+import { makeCa } from '../multi/certs.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   FrameDecoder,
-  PROTOCOL_MAX,
-  PROTOCOL_MIN,
   decodePeerFrame,
   encodeLengthPrefixed,
   encodePeerFrame,
@@ -92,6 +91,7 @@ function reader(s: Socket): { next(): Promise<DecodedPeerFrame>; closed: Promise
 
 const frameBytes = (frame: Parameters<typeof encodePeerFrame>[0]) => encodeLengthPrefixed([encodePeerFrame(frame)]);
 const RAW = { name: 'raw', incarnation: 'x' };
+// Raw hellos offer every version: the acceptor picks its newest (and names it in the challenge).
 
 /** A raw dialer that runs the handshake honestly with `secret`; returns the session. */
 async function rawSession(address: string, secret: string) {
@@ -99,7 +99,7 @@ async function rawSession(address: string, secret: string) {
   const r = reader(s);
   const dialerNonce = newNonce();
   s.write(frameBytes({
-    hello: { protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX, cluster: 'test', from: RAW, advertise: '127.0.0.1:1', nonce: dialerNonce, hasSecret: true },
+    hello: { protocolMin: 1, protocolMax: 1000, cluster: 'test', from: RAW, advertise: '127.0.0.1:1', nonce: dialerNonce, hasSecret: true },
   }));
   const challenge = (await r.next()).helloReply!;
   expect(challenge).toMatchObject({ ok: true, challenge: true });
@@ -217,7 +217,7 @@ describe('peer authentication: challenge–response hello', () => {
     const raw = await rawConnect(b.address);
     const r = reader(raw);
     raw.write(frameBytes({
-      hello: { protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX, cluster: 'test', from: RAW, advertise: '', nonce: newNonce(), hasSecret: true },
+      hello: { protocolMin: 1, protocolMax: 1000, cluster: 'test', from: RAW, advertise: '', nonce: newNonce(), hasSecret: true },
     }));
     const challenge = (await r.next()).helloReply!;
     raw.write(frameBytes({ hello: { from: RAW, proof: challenge.proofs![0]! } }));
@@ -233,7 +233,7 @@ describe('peer authentication: challenge–response hello', () => {
       void r.next().then((hello) => {
         seen.push(hello);
         s.write(frameBytes({
-          helloReply: { ok: true, challenge: true, protocol: PROTOCOL_MIN, from: { name: 'b', incarnation: '1' }, nonce: newNonce(), proofs: [Buffer.alloc(32, 7)] },
+          helloReply: { ok: true, challenge: true, protocol: hello.hello!.protocolMax!, from: { name: 'b', incarnation: '1' }, nonce: newNonce(), proofs: [Buffer.alloc(32, 7)] },
         }));
         void r.next().then((f) => seen.push(f));
       });
@@ -269,6 +269,34 @@ describe('peer authentication: challenge–response hello', () => {
     d.links.send(b.key, heartbeat(1));
     await until(() => b.links.stats.authFailures >= 1);
     expect(got.length).toBe(4);
+  });
+});
+
+describe('peer authentication with TLS', () => {
+  it('runs the challenge–response inside mutual TLS (no record MACs there); a plain dialer is refused', async () => {
+    const ca = makeCa('unit CA');
+    const leaf = ca.issue('d');
+    const tls = { cert: Buffer.from(leaf.certPem), key: Buffer.from(leaf.keyPem), ca: Buffer.from(ca.certPem), files: { cert: '', key: '', ca: '' } };
+    const logger = createLogger({ name: 'tls', level: 'silent', pretty: false });
+    const mk = async (name: string, withTls: boolean) => {
+      const self = { name, incarnation: '1' };
+      const links = new PeerLinks({ cluster: 'test', self, listen: '127.0.0.1:0', maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, secrets: ['s'], ...(withTls ? { tls } : {}), logger });
+      open.push(links);
+      return { links, key: peerKeyOf(self), address: await links.listen() };
+    };
+    const a = await mk('a', true);
+    const b = await mk('b', true);
+    const plain = await mk('p', false);
+    const got: number[] = [];
+    b.links.on('frame', (_p, f) => got.push(f.heartbeat!.viewId!));
+    a.links.setAddress(b.key, b.address);
+    plain.links.setAddress(b.key, b.address);
+    for (let i = 1; i <= 3; i++) a.links.send(b.key, heartbeat(i));
+    plain.links.send(b.key, heartbeat(99));
+    await until(() => got.length === 3 && b.links.stats.tlsFailures >= 1);
+    await sleep(100);
+    expect(got).toEqual([1, 2, 3]);
+    expect(b.links.stats.authFailures).toBe(0);
   });
 });
 
