@@ -83,8 +83,9 @@ import {
   FragmentAssembler,
   FrameDecoder,
   LENGTH_PREFIX_BYTES,
-  PROTOCOL_MAX,
-  PROTOCOL_MIN,
+  PEER_PROTOCOL_MAX,
+  PEER_PROTOCOL_MIN,
+  PEER_RANGE,
   decodePeerFrame,
   encodeLengthPrefixed,
   encodePeerFrame,
@@ -284,8 +285,8 @@ class Dial {
       this.state = 'handshaking';
       const hello = encodePeerFrame({
         hello: {
-          protocolMin: PROTOCOL_MIN,
-          protocolMax: PROTOCOL_MAX,
+          protocolMin: PEER_PROTOCOL_MIN,
+          protocolMax: PEER_PROTOCOL_MAX,
           cluster: auth.cluster,
           from: auth.self,
           advertise: auth.advertise,
@@ -399,7 +400,7 @@ class Dial {
       return;
     }
     const protocol = reply.protocol ?? 0;
-    if (!(protocol >= PROTOCOL_MIN && protocol <= PROTOCOL_MAX)) {
+    if (!(protocol >= PEER_PROTOCOL_MIN && protocol <= PEER_PROTOCOL_MAX)) {
       this.fail({ code: 'ERR_PROTOCOL_VERSION', message: `peer chose unsupported version ${protocol}`, refused: true });
       return;
     }
@@ -1491,13 +1492,13 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     const hello = frame.hello;
     const from = hello.from;
     const peer = from ? peerKeyOf(from) : undefined;
-    const protocol = negotiateVersion(hello.protocolMin ?? 0, hello.protocolMax ?? 0);
+    const protocol = negotiateVersion(hello.protocolMin ?? 0, hello.protocolMax ?? 0, PEER_RANGE);
     if (protocol === undefined) {
       this.refuse(
         conn,
         'ERR_PROTOCOL_VERSION',
         `no common protocol version: peer speaks ${hello.protocolMin}-${hello.protocolMax}, ` +
-          `we speak ${PROTOCOL_MIN}-${PROTOCOL_MAX}`,
+          `we speak ${PEER_PROTOCOL_MIN}-${PEER_PROTOCOL_MAX}`,
         peer,
       );
       return;

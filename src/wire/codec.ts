@@ -19,11 +19,19 @@ import { chorus } from './gen/chorus.js';
 
 // ---------------------------------------------------------------- versions and limits
 
-/** The protocol version this build speaks best. */
+/** The client protocol version (SDK <-> daemon) this build speaks best. */
 export const PROTOCOL_VERSION = 1;
-/** Oldest and newest protocol versions this build can speak (both ends of hellos). */
+/** Oldest and newest client protocol versions this build can speak (both ends of hellos). */
 export const PROTOCOL_MIN = 1;
 export const PROTOCOL_MAX = 1;
+/**
+ * The peer protocol (daemon <-> daemon). 2: per-sender seqs, receive vectors and cut
+ * seqs became doubles under new field numbers (see the .proto's header); a daemon of
+ * protocol 1 would read them as absent, so the two do not talk.
+ */
+export const PEER_PROTOCOL_VERSION = 2;
+export const PEER_PROTOCOL_MIN = 2;
+export const PEER_PROTOCOL_MAX = 2;
 
 /**
  * Largest frame accepted by default: a maximum-size message (16 MiB) plus 64 KiB for
@@ -31,15 +39,20 @@ export const PROTOCOL_MAX = 1;
  */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
 
+const CLIENT_RANGE = { min: PROTOCOL_MIN, max: PROTOCOL_MAX };
+/** The peer protocol range, for negotiateVersion. */
+export const PEER_RANGE = { min: PEER_PROTOCOL_MIN, max: PEER_PROTOCOL_MAX };
+
 /**
- * The version to use with a peer that speaks [min, max]: the highest version both
+ * The version to use with a peer that speaks [min, max] (`ours`: the client range unless
+ * given): the highest version both
  * sides support, or undefined when the ranges do not overlap (or the peer's range is
  * nonsense, e.g. min > max or absent fields decoded as 0).
  */
-export function negotiateVersion(min: number, max: number): number | undefined {
+export function negotiateVersion(min: number, max: number, ours: { min: number; max: number } = CLIENT_RANGE): number | undefined {
   if (!Number.isInteger(min) || !Number.isInteger(max) || min > max) return undefined;
-  const low = Math.max(min, PROTOCOL_MIN);
-  const high = Math.min(max, PROTOCOL_MAX);
+  const low = Math.max(min, ours.min);
+  const high = Math.min(max, ours.max);
   return low <= high ? high : undefined;
 }
 
@@ -191,6 +204,29 @@ function checkSeq(value: number, what: string): void {
   if (!(Number.isSafeInteger(value) && value >= 0)) throw malformed(`${what}: not a sequence number: ${value}`);
 }
 
+function checkSeqs(values: readonly number[] | null | undefined, what: string): void {
+  if (values) for (let i = 0; i < values.length; i++) checkSeq(values[i]!, what);
+}
+
+function checkRanges(ranges: readonly chorus.OrderRange.$Properties[] | null | undefined): void {
+  if (!ranges) return;
+  for (let i = 0; i < ranges.length; i++) {
+    const r = ranges[i]!;
+    checkSeq(r.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+    checkSeq(r.firstSeq ?? 0, 'OrderRange.firstSeq');
+    checkSeq(r.count ?? 0, 'OrderRange.count');
+  }
+}
+
+function checkDepMarks(marks: readonly chorus.DepMark.$Properties[] | null | undefined): void {
+  if (!marks) return;
+  for (let i = 0; i < marks.length; i++) {
+    checkSeq(marks[i]!.dep ?? 0, 'DepMark.dep');
+    checkSeq(marks[i]!.seq ?? 0, 'DepMark.seq');
+    checkSeqs(marks[i]!.causal?.passed, 'DepMark.causal.passed');
+  }
+}
+
 // `message: never` makes tsc fail here when a body is added to the .proto without a case
 // in the validator; at run time (a stale build) the frame is refused rather than passed
 // on unchecked.
@@ -216,8 +252,8 @@ function checkCut(cut: chorus.Cut.$Properties, what: string): void {
   checkBallot(cut.ballot, `${what}.ballot`);
   checkMembers(cut.members, `${what}.members`);
   if (cut.leftCauses) checkEnums(cut.leftCauses, CAUSE_MAX, `${what}.leftCauses`);
-  const ranges = cut.orders;
-  if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+  checkRanges(cut.orders);
+  checkSeqs(cut.cutSeqs, `${what}.cutSeqs`);
 }
 
 function checkInstall(install: chorus.Install.$Properties, what: string): void {
@@ -226,8 +262,8 @@ function checkInstall(install: chorus.Install.$Properties, what: string): void {
   checkSeq(install.lastGlobal ?? 0, `${what}.lastGlobal`);
   checkSeq(install.firstGlobal ?? 0, `${what}.firstGlobal`);
   if (install.leftCauses) checkEnums(install.leftCauses, CAUSE_MAX, `${what}.leftCauses`);
-  const ranges = install.orders;
-  if (ranges) for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+  checkRanges(install.orders);
+  checkSeqs(install.cutSeqs, `${what}.cutSeqs`);
   const groups = install.groups?.groups;
   if (groups) {
     for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
@@ -247,6 +283,8 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
     case 'data': {
       checkSeq(frame.data.delivered ?? 0, 'DataBatch.delivered');
       checkSeq(frame.data.ordered ?? 0, 'DataBatch.ordered');
+      checkSeq(frame.data.firstSeq ?? 0, 'DataBatch.firstSeq');
+      checkSeqs(frame.data.received, 'DataBatch.received');
       const entries = frame.data.entries;
       if (!entries) return;
       for (let i = 0; i < entries.length; i++) {
@@ -255,18 +293,17 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
         checkEnum(entry.order ?? 0, ORDER_MAX, 'Entry.order');
         checkEnum(entry.cause ?? 0, CAUSE_MAX, 'Entry.cause');
         checkSeq(entry.dep ?? 0, 'Entry.dep');
+        checkSeqs(entry.causal?.passed, 'Entry.causal.passed');
       }
       return;
     }
-    case 'order': {
-      const ranges = frame.order.ranges;
-      if (!ranges) return;
-      for (let i = 0; i < ranges.length; i++) checkSeq(ranges[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
+    case 'order':
+      checkRanges(frame.order.ranges);
       return;
-    }
     case 'heartbeat':
       checkSeq(frame.heartbeat.ordered ?? 0, 'Heartbeat.ordered');
       checkSeq(frame.heartbeat.delivered ?? 0, 'Heartbeat.delivered');
+      checkSeqs(frame.heartbeat.received, 'Heartbeat.received');
       return;
     case 'joinRequest':
       checkDaemonId(frame.joinRequest.who, 'JoinRequest.who');
@@ -279,8 +316,12 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       const ack = frame.proposeAck;
       checkBallot(ack.ballot, 'ProposeAck.ballot');
       checkSeq(ack.delivered ?? 0, 'ProposeAck.delivered');
-      if (ack.orders) for (let i = 0; i < ack.orders.length; i++) checkSeq(ack.orders[i]!.firstGlobal ?? 0, 'OrderRange.firstGlobal');
-      if (ack.depMarks) for (let i = 0; i < ack.depMarks.length; i++) checkSeq(ack.depMarks[i]!.dep ?? 0, 'DepMark.dep');
+      checkSeq(ack.sent ?? 0, 'ProposeAck.sent');
+      checkSeqs(ack.received, 'ProposeAck.received');
+      checkSeqs(ack.deliveredSeqs, 'ProposeAck.deliveredSeqs');
+      checkSeqs(ack.earlyPassed, 'ProposeAck.earlyPassed');
+      checkRanges(ack.orders);
+      checkDepMarks(ack.depMarks);
       if (ack.installed) checkInstall(ack.installed, 'ProposeAck.installed');
       if (ack.refused) checkBallot(ack.highest, 'ProposeAck.highest');
       if (ack.accepted) checkCut(ack.accepted, 'ProposeAck.accepted');
@@ -294,6 +335,8 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
       return;
     case 'fetch':
       checkSeq(frame.fetch.ordersFrom ?? 0, 'Fetch.ordersFrom');
+      checkSeq(frame.fetch.fromSeq ?? 0, 'Fetch.fromSeq');
+      checkSeq(frame.fetch.toSeq ?? 0, 'Fetch.toSeq');
       return;
     case 'cut':
       checkCut(frame.cut, 'Cut');

@@ -8,6 +8,8 @@ import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
   PROTOCOL_VERSION,
+  PEER_PROTOCOL_VERSION,
+  PEER_RANGE,
   decodeClientFrame,
   decodeDaemonFrame,
   decodePeerFrame,
@@ -64,10 +66,10 @@ const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 // lost in the round trip shows up as a difference.
 const PEER_FRAMES: Record<string, chorus.PeerFrame.$Properties> = {
   hello: {
-    hello: { protocolMin: 1, protocolMax: 2, cluster: 'prod', from: id('a'), advertise: 'h:1', auth: bytes(1, 2, 3) },
+    hello: { protocolMin: 1, protocolMax: 2, cluster: 'prod', from: id('a'), advertise: 'h:1', auth: bytes(1, 2, 3), nonce: bytes(4, 5), hasSecret: true, proof: bytes(6) },
   },
   helloReply: {
-    helloReply: { ok: true, protocol: 1, errorCode: 'ERR_X', errorMessage: 'why', from: id('b') },
+    helloReply: { ok: true, protocol: 1, errorCode: 'ERR_X', errorMessage: 'why', from: id('b'), challenge: true, nonce: bytes(7, 8), proofs: [bytes(9), bytes(10, 11)] },
   },
   data: {
     data: {
@@ -209,18 +211,21 @@ const DAEMON_EVENTS: Record<string, chorus.DaemonEvent.$Properties> = {
 };
 
 describe('protocol versions and limits', () => {
-  it('speaks version 1 only', () => {
+  it('speaks client protocol 1 only, and peer protocol 2 only (per-sender seqs became doubles)', () => {
     expect([PROTOCOL_VERSION, PROTOCOL_MIN, PROTOCOL_MAX]).toEqual([1, 1, 1]);
+    expect([PEER_PROTOCOL_VERSION, PEER_RANGE.min, PEER_RANGE.max]).toEqual([2, 2, 2]);
   });
 
   it('picks the highest version both sides support', () => {
     expect(negotiateVersion(1, 1)).toBe(1);
     expect(negotiateVersion(1, 5)).toBe(1);
     expect(negotiateVersion(0, 1)).toBe(1);
+    expect(negotiateVersion(1, 2, PEER_RANGE)).toBe(2);
   });
 
   it('finds no version when the ranges do not overlap or make no sense', () => {
     expect(negotiateVersion(2, 3)).toBeUndefined();
+    expect(negotiateVersion(1, 1, PEER_RANGE)).toBeUndefined(); // a daemon from before peer protocol 2
     expect(negotiateVersion(0, 0)).toBeUndefined(); // a hello without version fields
     expect(negotiateVersion(1, 0)).toBeUndefined(); // min > max
     expect(negotiateVersion(Number.NaN, 1)).toBeUndefined();
@@ -344,6 +349,41 @@ describe('PeerFrame', () => {
   it('accepts a refusing hello reply without the sender identity', () => {
     const frame = decodePeerFrame(encodePeerFrame({ helloReply: { ok: false, errorCode: 'ERR_CLUSTER_MISMATCH' } }));
     expect(frame.helloReply!.errorCode).toBe('ERR_CLUSTER_MISMATCH');
+  });
+
+  it('carries per-sender seqs past 2^32 exactly (they wrapped as uint32: 2^32 + 5 decoded as 5)', () => {
+    const big = 2 ** 32 + 5;
+    const data = decodePeerFrame(encodePeerFrame({ data: { viewId: 3, firstSeq: big, received: [big, 2 ** 40], entries: [] } }));
+    expect(data.body === 'data' && [data.data.firstSeq, ...(data.data.received ?? [])]).toEqual([big, big, 2 ** 40]);
+    const ack = decodePeerFrame(encodePeerFrame({ proposeAck: { ballot, sent: big, received: [big], deliveredSeqs: [big], earlyPassed: [big], orders: [{ sender: 1, firstSeq: big, count: 2 ** 33, firstGlobal: big }], depMarks: [{ sender: 0, seq: big, dep: 1 }] } }));
+    expect(ack.body === 'proposeAck' && [ack.proposeAck.sent, ack.proposeAck.received![0], ack.proposeAck.deliveredSeqs![0], ack.proposeAck.earlyPassed![0], ack.proposeAck.orders![0]!.firstSeq, ack.proposeAck.orders![0]!.count, ack.proposeAck.depMarks![0]!.seq]).toEqual([big, big, big, big, big, 2 ** 33, big]);
+    const cut = decodePeerFrame(encodePeerFrame({ cut: { ballot, cutSeqs: [big] } }));
+    expect(cut.body === 'cut' && cut.cut.cutSeqs).toEqual([big]);
+    const install = decodePeerFrame(encodePeerFrame({ install: { ballot, cutSeqs: [big] } }));
+    expect(install.body === 'install' && install.install.cutSeqs).toEqual([big]);
+    const fetch = decodePeerFrame(encodePeerFrame({ fetch: { viewId: 1, origin: 0, fromSeq: big, toSeq: big + 1 } }));
+    expect(fetch.body === 'fetch' && [fetch.fetch.fromSeq, fetch.fetch.toSeq]).toEqual([big, big + 1]);
+    const hb = decodePeerFrame(encodePeerFrame({ heartbeat: { viewId: 1, received: [big] } }));
+    expect(hb.body === 'heartbeat' && hb.heartbeat.received).toEqual([big]);
+  });
+
+  it('refuses per-sender seqs that are not exact non-negative integers', () => {
+    const cases: Array<[string, chorus.PeerFrame.$Properties]> = [
+      ['DataBatch.firstSeq', { data: { firstSeq: 1.5 } }],
+      ['DataBatch.received', { data: { received: [1, -1] } }],
+      ['Heartbeat.received', { heartbeat: { received: [Number.NaN] } }],
+      ['OrderRange.count', { order: { ranges: [{ count: Number.POSITIVE_INFINITY }] } }],
+      ['OrderRange.firstSeq', { order: { ranges: [{ firstSeq: 2 ** 53 }] } }],
+      ['ProposeAck.sent', { proposeAck: { ballot, sent: -3 } }],
+      ['ProposeAck.deliveredSeqs', { proposeAck: { ballot, deliveredSeqs: [0.5] } }],
+      ['ProposeAck.earlyPassed', { proposeAck: { ballot, earlyPassed: [Number.NaN] } }],
+      ['DepMark.seq', { proposeAck: { ballot, depMarks: [{ seq: 1.25 }] } }],
+      ['Cut.cutSeqs', { cut: { ballot, cutSeqs: [-1] } }],
+      ['Install.cutSeqs', { install: { ballot, cutSeqs: [2 ** 60] } }],
+      ['Fetch.toSeq', { fetch: { toSeq: 0.5 } }],
+      ['Entry.causal.passed', { data: { entries: [{ causal: { passed: [-2] } }] } }],
+    ];
+    for (const [field, frame] of cases) expectMalformed(() => decodePeerFrame(encodePeerFrame(frame)), field);
   });
 
   it('refuses global seqs that are not exact non-negative integers', () => {
