@@ -24,7 +24,8 @@
 // stops the daemon (STYLE.md).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -63,6 +64,8 @@ export interface ClientGatewayOptions {
    * driver answers from the core's group table (default: none).
    */
   readonly groupsOf?: (clientId: string) => readonly string[];
+  /** Connections at once, after their hello (default 10,000). */
+  readonly maxClients?: number;
 }
 
 /** Why the gateway itself expelled a client (the reason its groups' EXPELLED signal carries). */
@@ -88,6 +91,8 @@ export const CLOSE_CODES = {
   unsupportedData: 1003,
   policyViolation: 1008,
   messageTooBig: 1009,
+  /** A connection cap is reached (RFC 6455 1013): the client may retry later. */
+  tryAgainLater: 1013,
   /** Expelled by the slow-consumer policy; the SDK maps it to ERR_SLOW_CONSUMER. */
   slowConsumer: 4008,
 } as const;
@@ -102,6 +107,14 @@ const MAX_CLIENT_NAME_CHARS = 128;
 const CLOSE_GRACE_MS = 1_000;
 /** A connection's first frame (its hello) may be at most this big. */
 export const PRE_HELLO_MAX_BYTES = 8 * 1024;
+/** Connections that have not completed their hello, in all and from one address. */
+export const MAX_HANDSHAKING_CLIENTS = 256;
+export const MAX_HANDSHAKING_PER_SOURCE = 32;
+export const DEFAULT_MAX_CLIENTS = 10_000;
+/** An HTTP upgrade request must arrive whole within this. */
+const HEADER_TIMEOUT_MS = 5_000;
+/** At most one warn line per this about refused connections (the rest are counted). */
+const REFUSED_LOG_INTERVAL_MS = 10_000;
 /** WebSocket framing and masking around the hello frame. */
 const FRAME_HEADER_ALLOWANCE_BYTES = 1024;
 /**
@@ -122,6 +135,8 @@ const SLOW_CONSUMER_CLOSE_GRACE_MS = 10_000;
 interface ClientConn {
   readonly ws: WebSocket;
   readonly remote: string;
+  /** The remote address without the port (for the per-source cap). */
+  readonly source: string;
   id: string | undefined;
   /** The name given in the hello (for logs). */
   name: string;
@@ -152,7 +167,12 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
   private readonly tokenDigest: Buffer | undefined;
   private server: WebSocketServer | undefined;
   /** With TLS: the https server under the WebSocket server (ws does not close it). */
-  private httpsServer: HttpsServer | undefined;
+  private httpServer: HttpServer | undefined;
+  private readonly maxClients: number;
+  /** Connections refused by a cap, and when the last warn line about them was written. */
+  private refused = 0;
+  private refusedLogged = 0;
+  private lastRefusedLogMs = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly conns = new Set<ClientConn>();
@@ -163,6 +183,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     super();
     this.options = options;
     this.clientBufferBytes = options.clientBufferBytes ?? DEFAULT_CLIENT_BUFFER_BYTES;
+    this.maxClients = options.maxClients ?? DEFAULT_MAX_CLIENTS;
     // The config checks this with a friendlier message; here it guards other callers.
     invariant(
       this.clientBufferBytes > options.maxMessageBytes,
@@ -181,16 +202,23 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       perMessageDeflate: false,
       clientTracking: false,
     };
+    // Our own HTTP(S) server under ws, so its timeouts and connection cap are ours: a
+    // connection that never completes its upgrade is dropped after HEADER_TIMEOUT_MS.
     // TLS: wss:// through an https server; a plaintext client fails its TLS handshake.
-    const https = this.options.tls === undefined ? undefined : createHttpsServer(gatewayServerOptions(this.options.tls));
+    const checking = { connectionsCheckingInterval: 1_000 };
+    const https = this.options.tls === undefined ? undefined : createHttpsServer({ ...gatewayServerOptions(this.options.tls), ...checking });
     if (https !== undefined) {
       https.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
         this.log.debug({ code: err.code, reason: err.message }, 'client TLS handshake failed');
         socket.destroy();
       });
     }
-    this.httpsServer = https;
-    const server = new WebSocketServer(https === undefined ? { host, port, ...common } : { server: https, ...common });
+    const http: HttpServer = https ?? createHttpServer(checking);
+    http.headersTimeout = HEADER_TIMEOUT_MS;
+    http.requestTimeout = HEADER_TIMEOUT_MS;
+    http.maxConnections = this.maxClients + MAX_HANDSHAKING_CLIENTS;
+    this.httpServer = http;
+    const server = new WebSocketServer({ server: http, ...common });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
@@ -199,7 +227,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
         server.off('error', onError);
         resolve();
       });
-      https?.listen(port, host);
+      http.listen(port, host);
     });
     server.on('error', (err) => this.log.error({ err }, 'client gateway error'));
     server.on('wsClientError', (err, socket) => {
@@ -208,7 +236,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     });
     server.on('connection', (ws, req) => {
       const remote = formatHostPort(req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0);
-      this.onConnection(ws, remote, req.socket);
+      this.onConnection(ws, remote, req.socket, req.socket.remoteAddress ?? '?');
     });
     this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS);
     this.pingTimer.unref();
@@ -292,21 +320,29 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     await Promise.all(closes);
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    const https = this.httpsServer;
-    if (https) await new Promise<void>((resolve) => https.close(() => resolve()));
+    const http = this.httpServer;
+    if (http) await new Promise<void>((resolve) => http.close(() => resolve()));
     this.log.debug('client gateway closed');
   }
 
   // ------------------------------------------------------------ connections
 
-  private onConnection(ws: WebSocket, remote: string, socket: Duplex): void {
+  private onConnection(ws: WebSocket, remote: string, socket: Duplex, source: string): void {
     if (this.closed) {
       ws.terminate();
+      return;
+    }
+    const why = this.overCap(source);
+    if (why !== undefined) {
+      this.refuseConnection(remote, why);
+      ws.close(CLOSE_CODES.tryAgainLater, truncateReason(why));
+      setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
       return;
     }
     const conn: ClientConn = {
       ws,
       remote,
+      source,
       id: undefined,
       name: '',
       queue: [],
@@ -579,6 +615,36 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       bytes += size;
     }
     conn.ws.send(encodeDaemonFrame({ events: start === 0 ? queue : queue.slice(start) }));
+  }
+
+  /** Why a new connection from `source` is over a cap, or undefined. */
+  private overCap(source: string): string | undefined {
+    let handshaking = 0;
+    let fromSource = 0;
+    for (const c of this.conns) {
+      if (c.id !== undefined || c.closing) continue;
+      handshaking += 1;
+      if (c.source === source) fromSource += 1;
+    }
+    if (this.conns.size - handshaking >= this.maxClients) return `too many clients (${this.maxClients})`;
+    if (handshaking >= MAX_HANDSHAKING_CLIENTS) return `too many connections without a hello (${MAX_HANDSHAKING_CLIENTS})`;
+    if (fromSource >= MAX_HANDSHAKING_PER_SOURCE) return `too many connections without a hello from ${source} (${MAX_HANDSHAKING_PER_SOURCE})`;
+    return undefined;
+  }
+
+  /** Counted always, logged at most once per REFUSED_LOG_INTERVAL_MS. */
+  private refuseConnection(remote: string, why: string): void {
+    this.refused += 1;
+    const now = Date.now();
+    if (now - this.lastRefusedLogMs < REFUSED_LOG_INTERVAL_MS) return;
+    this.lastRefusedLogMs = now;
+    this.log.warn({ remote, code: 'ERR_CONNECTION_LIMIT', reason: why, refused: this.refused, suppressed: this.refused - this.refusedLogged - 1 }, 'refused client connection');
+    this.refusedLogged = this.refused;
+  }
+
+  /** Connections refused by a cap since start. */
+  get refusedConnections(): number {
+    return this.refused;
   }
 
   private pingAll(): void {

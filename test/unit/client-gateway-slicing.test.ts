@@ -1,10 +1,12 @@
 // Hostile clients (issue 10, "no stall"): the gateway applies a client frame in slices and
-// yields between them, refuses a frame of too many requests before decoding any, and lets
-// a connection send only a few KiB before its hello.
+// yields between them, refuses a frame of too many requests before decoding any, lets a
+// connection send only a few KiB before its hello, and caps connections.
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
-import { ClientGateway, MAX_REQUESTS_PER_FRAME, PRE_HELLO_MAX_BYTES, type ClientRequest } from '../../daemon/client-gateway.js';
+import { connect } from 'node:net';
+
+import { ClientGateway, MAX_HANDSHAKING_PER_SOURCE, MAX_REQUESTS_PER_FRAME, PRE_HELLO_MAX_BYTES, type ClientRequest } from '../../daemon/client-gateway.js';
 import { createLogger } from '../../daemon/logger.js';
 import { PROTOCOL_MAX, PROTOCOL_MIN, encodeClientFrame, type chorus } from '../../src/wire/index.js';
 
@@ -104,4 +106,36 @@ describe('client frames are applied in slices', () => {
     // Dropped by the socket's byte count, before ws had buffered the whole message.
     expect(h.lines.some((l) => l.msg === 'client sent too much before its hello; dropping it')).toBe(true);
   });
+});
+
+describe('client connection caps', () => {
+  it(`refuses the ${MAX_HANDSHAKING_PER_SOURCE + 1}th connection without a hello from one address (1013), and serves the rest`, async () => {
+    const h = await start();
+    const idle = await Promise.all(Array.from({ length: MAX_HANDSHAKING_PER_SOURCE }, () => open(h.url)));
+    const extra = await open(h.url);
+    expect(await extra.closed).toBe(1013);
+    expect(h.gateway.refusedConnections).toBe(1);
+    expect(h.lines.some((l) => l.code === 'ERR_CONNECTION_LIMIT')).toBe(true);
+    // One of the idle ones says hello: it is served, and its slot is free again.
+    idle[0]!.ws.send(encodeClientFrame({ requests: [hello] }));
+    await until(() => h.events.length === 1);
+    const next = await open(h.url);
+    next.ws.send(encodeClientFrame({ requests: [hello] }));
+    await until(() => h.events.length === 2);
+  });
+
+  it('drops a TCP connection that never completes its upgrade request', async () => {
+    const h = await start();
+    const { hostname, port } = new URL(h.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n'); // and never the rest
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    const t0 = Date.now();
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(Date.now() - t0).toBeLessThan(30_000); // Node's default would keep it 60 s or more
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+  }, 40_000);
 });
