@@ -166,6 +166,8 @@ export interface PeerLinksStats {
   framesDropped: number;
   /** Inbound connections refused at the handshake. */
   handshakesRefused: number;
+  /** Inbound connections dropped at once by a cap on handshaking connections. */
+  connectionsRefused: number;
   /** Inbound connections closed for failed authentication (ERR_AUTH: bad proof or record MAC). */
   authFailures: number;
   /** Inbound TLS handshakes that failed (no or bad certificate, plaintext, protocol). */
@@ -205,6 +207,13 @@ const LANE_COMPACT_AFTER = 1024;
 const FETCH_ECHO_WINDOW_MS = 250;
 /** Accepted connections at once (handshaking or not): bounds what strangers can hold. */
 export const MAX_INBOUND_CONNECTIONS = 1024;
+/**
+ * Accepted connections still in their handshake, in all and from one address: a stranger
+ * holding connections open without a hello (each for up to HANDSHAKE_TIMEOUT_MS) cannot
+ * fill the port, and a real daemon from another address still gets in.
+ */
+export const MAX_HANDSHAKING_PEERS = 64;
+export const MAX_HANDSHAKING_PEERS_PER_SOURCE = 8;
 /** TCP keepalive: notices a vanished host on an otherwise silent connection. */
 const KEEPALIVE_DELAY_MS = 5_000;
 /** Grace period for the peer to read a refusal before the socket is destroyed. */
@@ -627,6 +636,8 @@ interface SeedDial {
 interface InboundConn {
   readonly socket: Socket;
   readonly remote: string;
+  /** The remote address without the port (for the per-source cap). */
+  readonly source: string;
   decoder: FrameDecoder;
   /** Created at the handshake: pieces of a fragmented frame. */
   assembler: FragmentAssembler | undefined;
@@ -652,6 +663,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly secrets: readonly string[];
   private readonly authLogLimit = new LogLimiter();
   private readonly tlsLogLimit = new LogLimiter();
+  private readonly capLogLimit = new LogLimiter(1);
   private readonly maxQueueBytes: number;
   private readonly log: Logger;
   private selfKey: PeerKey;
@@ -677,6 +689,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     bytesReceived: 0,
     framesDropped: 0,
     handshakesRefused: 0,
+    connectionsRefused: 0,
     authFailures: 0,
     tlsFailures: 0,
     protocolErrors: 0,
@@ -1344,11 +1357,33 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
       socket.destroy();
       return;
     }
+    const source = socket.remoteAddress ?? '?';
+    const remote = formatHostPort(source, socket.remotePort ?? 0);
+    let handshaking = 0;
+    let fromSource = 0;
+    for (const c of this.inbound) {
+      if (c.key !== undefined || c.silent) continue;
+      handshaking += 1;
+      if (c.source === source) fromSource += 1;
+    }
+    if (handshaking >= MAX_HANDSHAKING_PEERS || fromSource >= MAX_HANDSHAKING_PEERS_PER_SOURCE) {
+      this.counters.connectionsRefused++;
+      const left = this.capLogLimit.take();
+      if (left !== undefined) {
+        this.log.warn(
+          { remote, code: 'ERR_CONNECTION_LIMIT', handshaking, fromSource, ...(left > 0 ? { suppressed: left } : {}) },
+          'refused peer connection: too many connections in their handshake',
+        );
+      }
+      socket.destroy();
+      return;
+    }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     const conn: InboundConn = {
       socket,
-      remote: formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0),
+      remote,
+      source,
       decoder: new FrameDecoder(HANDSHAKE_MAX_FRAME_BYTES),
       assembler: undefined,
       key: undefined,

@@ -27,7 +27,9 @@ function context(tls: TlsMaterial): SecureContextOptions {
 
 /** Peer listener: a client certificate from the CA is required. */
 export function peerServerOptions(tls: TlsMaterial): TlsOptions {
-  return { ...context(tls), requestCert: true, rejectUnauthorized: true };
+  // A TLS handshake gets as long as a hello (Node's default is 120 s): a stranger cannot
+  // hold connections open for minutes before the handshaking cap even sees them.
+  return { ...context(tls), requestCert: true, rejectUnauthorized: true, handshakeTimeout: 5_000 };
 }
 
 /** Peer dialer: presents its certificate, verifies the acceptor's against the CA. */

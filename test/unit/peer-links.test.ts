@@ -3,7 +3,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createLogger, type Logger } from '../../daemon/logger.js';
-import { MAX_QUEUE_BYTES, PeerLinks, helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
+import { MAX_HANDSHAKING_PEERS_PER_SOURCE, MAX_QUEUE_BYTES, PeerLinks, helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
 import { parseHostPort } from '../../daemon/config.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -298,6 +298,33 @@ describe('PeerLinks', () => {
     await sleep(400);
     expect(ups).toEqual([]);
     expect(a.log.lines.filter((l) => l.msg === 'refused peer connection')).toHaveLength(1);
+  });
+
+  it(`caps connections in their handshake from one address (${MAX_HANDSHAKING_PEERS_PER_SOURCE}): more are dropped at once, and a daemon from elsewhere still links`, async () => {
+    const a = await makeLinks('a');
+    const b = await makeLinks('b');
+    const { host, port } = parseHostPort(b.address, 'b');
+    const fromOther = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const s = connect({ host, port, localAddress: '127.0.0.2' });
+        sockets.push(s);
+        s.once('connect', () => resolve(s));
+        s.once('error', reject);
+      });
+    const idle: Socket[] = [];
+    for (let i = 0; i < MAX_HANDSHAKING_PEERS_PER_SOURCE; i++) idle.push(await fromOther());
+    await until(() => (b.links as unknown as { inbound: Set<unknown> }).inbound.size === MAX_HANDSHAKING_PEERS_PER_SOURCE);
+    const extra = await fromOther();
+    await closed(extra);
+    expect(b.links.stats.connectionsRefused).toBe(1);
+    expect(b.log.lines.some((l) => l.code === 'ERR_CONNECTION_LIMIT')).toBe(true);
+    for (const s of idle) expect(s.destroyed).toBe(false);
+    // A real daemon from 127.0.0.1 is not held up by the stranger on 127.0.0.2.
+    const got: number[] = [];
+    b.links.on('frame', (_p, f) => got.push(f.heartbeat!.viewId!));
+    a.links.setAddress(b.key, b.address);
+    a.links.send(b.key, heartbeat(1));
+    await until(() => got.length === 1);
   });
 
   it('closes a connection that never says hello within 5 s', async () => {
