@@ -25,21 +25,28 @@ import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
 import {
-  type GroupEffects,
-  type GroupMember,
+  type GroupEffect,
   type GroupRecord,
   GroupTable,
   type GroupViewChange,
   type LeaveCause,
-  MAX_GROUP_NAME_LENGTH,
-  type TransferPlan,
+  causeFromProto,
   causeToProto,
 } from './group-table.js';
-import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
-import { largestClique } from './clique.js';
+import { type Ballot, ballotEquals, ballotFromProto, ballotToProto, compareBallot } from './ballot.js';
+import { computeCut } from './cut.js';
+import { EarlyDelivery } from './early-delivery.js';
+import { type OrderLog, runFromProto } from './order-log.js';
+import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
+import { ReceiveLog, entryBytes, uniform } from './receive-log.js';
+import { Sequencer } from './sequencer.js';
+import { StabilityTracker } from './stability.js';
+import { StateTransfer } from './state-transfer.js';
+import { FailureDetector } from './failure-detector.js';
 import { hasQuorum } from './quorum.js';
-import type { ClientOutput, CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, ViewMember } from './types.js';
-import { ORDER_NAMES, emptyOutput, peerKey } from './types.js';
+import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
+import { emptyOutput, peerKey } from './types.js';
+import { compareAge, keyToId, memberFromProto, memberToProto } from './view-member.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -68,28 +75,6 @@ export interface DaemonNodeOptions {
 }
 
 type Mode = 'joining' | 'normal' | 'flushing' | 'left';
-
-interface Ballot {
-  readonly counter: number;
-  readonly proposer: DaemonId;
-}
-
-/** A client request accepted by this daemon, not yet stamped into the sending stream. */
-interface LocalEntry {
-  readonly entry: chorus.IEntry;
-  /** Reply owed when the entry is sent (its multicast waited for buffer space). */
-  readonly replyTo: { client: string; req: number; id: string } | undefined;
-}
-
-interface LocalClient {
-  readonly id: string;
-  readonly name: string;
-  /** group → req of the client's pending join. */
-  readonly pendingJoins: Map<string, number>;
-  readonly pendingLeaves: Map<string, number>;
-  /** message id → req, for multicasts with wait: 'delivered'. */
-  readonly waitDelivered: Map<string, number>;
-}
 
 /** The proposer's side of a flush. */
 interface Proposal {
@@ -121,20 +106,8 @@ interface FlushState {
   readySent: boolean;
 }
 
-
-const ENTRY_OVERHEAD_BYTES = 48;
 /** Addresses of daemons seen in views that a stepped-down daemon probes to find the primary. */
 const MAX_KNOWN_ADDRESSES = 256;
-/** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
-const HOLD_GRACE_MS = 1000;
-/** A transfer without a chunk or an acknowledgement for this long has a silent provider. */
-const STATE_STALL_MS = 30_000;
-/** StateAck.chunk meaning "this transfer is over here": the provider stops. */
-const ABORTED_CHUNK = 0xffffffff;
-
-function transferKey(group: string, joiner: string): string {
-  return `${group}\u0000${joiner}`;
-}
 
 export class DaemonNode {
   readonly baseIncarnation: string;
@@ -147,7 +120,6 @@ export class DaemonNode {
   private readonly suspectMs: number;
   private readonly maxBufferBytes: number;
   private readonly joinRetryMs: number;
-  private readonly traceSends: boolean;
   private readonly expect: number | undefined;
   /** Never was in a view: may take part in forming the first primary. */
   private fresh: boolean;
@@ -171,56 +143,21 @@ export class DaemonNode {
   // Sending stream of this view.
   private sentSeq = 0;
   private outbox: chorus.IEntry[] = [];
-  private readonly pendingLocal: LocalEntry[] = [];
-  private pendingBytes = 0;
 
-  // Receiving: per sender index, entries by seq (log[s][seq - logBase[s]]).
-  private log: Array<Array<chorus.IEntry | undefined>> = [];
-  private logBase: number[] = [];
-  private received: number[] = [];
-  private deliveredSeq: number[] = [];
-  /** Causal barrier of the last entry received from each sender (Entry.dep). */
-  private lastDep: number[] = [];
-  private retainedBytes = 0;
-  /**
-   * Early (fifo/causal) delivery: per sender, how far this daemon passed its stream —
-   * every entry up to here is delivered here (early or in order) or concerns no local
-   * member. Entries pass in stream order, so per-sender FIFO holds.
-   */
-  private early: number[] = [];
-  /** Per sender, the last seq delivered here early (to a local client). */
-  private earlyDelivered: number[] = [];
-  /** Set while the ordered path reaches an entry already delivered early. */
-  private skipLocal = false;
-  /** Uniform entries (see `uniform`) received and not yet delivered: while any, acknowledge promptly. */
-  private uniformHeld = 0;
-  private lastAckOrdered = -1;
-  private lastAckReceived = -1;
+  // Receiving: every member's stream of this view, until stable.
+  private readonly rlog = new ReceiveLog();
+  // Early (fifo/causal) delivery.
+  private readonly earlyDelivery = new EarlyDelivery(this.rlog);
 
   // Ordering and delivery.
-  private order = new OrderLog();
+  private readonly sequencer = new Sequencer(this.rlog);
   private nextDeliver = 1;
-  // Sequencer state (coordinator only).
-  private nextGlobal = 1;
-  private ordered: number[] = [];
-  private orderOutbox: OrderRun[] = [];
 
   // What the other members hold (from heartbeats), for stability and repair.
-  private peerReceived: number[][] = [];
-  private peerDelivered: number[] = [];
-  /** Per member: how much of its stream it said it had sent, in its previous heartbeat. */
-  private sentByLastHeartbeat: number[] = [];
-  /** Members that hold back delivery for a state transfer (Heartbeat.holding). */
-  private peerHolding: boolean[] = [];
-  /** Highest global seq whose order each member knows (for `safe`). */
-  private peerOrdered: number[] = [];
+  private readonly stability = new StabilityTracker();
 
   // Failure detection.
-  private lastHeard: number[] = [];
-  private lastHeartbeatMs = -Infinity;
-  private suspects = new Set<number>();
-  private peerSuspects: Array<Set<number>> = [];
-  private suspectsChanged = false;
+  private readonly fd: FailureDetector;
 
   // View change.
   private highest: Ballot = { counter: 0, proposer: { name: '', incarnation: '' } };
@@ -258,10 +195,6 @@ export class DaemonNode {
   private readonly flushBlocked = new Set<string>();
   /** Groups that installed a view at the last daemon view boundary. */
   private readonly boundaryViews = new Set<string>();
-  /** Members this coordinator excluded for lagging stability (cause 'expelled'). */
-  private readonly laggards = new Set<PeerKey>();
-  /** Since when the buffer of unstable entries has been over half its bound. */
-  private bufferFullSinceMs: number | undefined;
   private readonly joinQueue = new Map<PeerKey, ViewMember>();
   private readonly leaveQueue = new Set<PeerKey>();
   private leaveRequested = false;
@@ -278,16 +211,8 @@ export class DaemonNode {
   private readonly knownAddresses = new Map<string, string>();
   private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
 
-  private readonly clients = new Map<string, LocalClient>();
-  /** Local joins that failed for want of state, until the leave that undoes them installs. */
-  private readonly failedJoins = new Set<string>();
-  /** Join requests sent meanwhile, by transferKey(group, client). */
-  private readonly deferredJoins = new Map<string, { client: string; request: chorus.IClientRequest }>();
-  /** Chunks that came before this daemon installed the view of their transfer, by transferKey(group, joiner). */
-  private readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
-  /** Local joiners installing state, by transferKey(group, joiner). */
-  private readonly installing = new Map<string, { group: string; joiner: string; transfer: number; bytes: number; lastChunkMs: number }>();
-  private readonly groupFx: GroupEffects;
+  private readonly local: LocalClients;
+  private readonly transfer: StateTransfer;
 
   constructor(options: DaemonNodeOptions) {
     this.selfId = options.self;
@@ -299,15 +224,27 @@ export class DaemonNode {
     this.suspectMs = options.suspectMs ?? 1500;
     this.maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
     this.joinRetryMs = options.joinRetryMs ?? 1000;
-    this.traceSends = options.traceSends ?? false;
+    this.fd = new FailureDetector(this.suspectMs, this.heartbeatMs);
+    this.local = new LocalClients(
+      { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
+      this.earlyDelivery,
+    );
+    const node = this;
+    const context = {
+      get nowMs() {
+        return node.nowMs;
+      },
+      get view() {
+        return node.view;
+      },
+      get table() {
+        return node.table;
+      },
+    };
+    this.transfer = new StateTransfer(context, this.local, options.self.name, this.maxBufferBytes);
     this.expect = options.expect;
     this.fresh = options.join;
     this.nowMs = options.nowMs;
-    this.groupFx = {
-      deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
-      changeStarted: (g, hosts) => this.onGroupChangeStarted(g, hosts),
-      viewInstalled: (change) => this.onGroupViewInstalled(change),
-    };
     this.mode = options.join ? 'joining' : 'normal';
   }
 
@@ -341,7 +278,74 @@ export class DaemonNode {
     return this.view !== undefined && this.myIndex === 0;
   }
   get bufferedBytes(): number {
-    return this.retainedBytes;
+    return this.rlog.retainedBytes;
+  }
+
+  // The state the view change (proposer, member, install, step-down) reads and writes,
+  // under the names it had before the state moved into the components. They keep that
+  // code as it was while it is being reworked; once it moves out of this file (into a
+  // ViewChange that is given the components), they go. Everything else uses the
+  // components directly.
+  // The receive log ...
+  private get received(): readonly number[] {
+    return this.rlog.received;
+  }
+  private get deliveredSeq(): readonly number[] {
+    return this.rlog.deliveredSeq;
+  }
+  private depMarks(): chorus.IDepMark[] {
+    return this.rlog.depMarks();
+  }
+  private get order(): OrderLog {
+    return this.sequencer.order;
+  }
+  private get earlyDelivered(): readonly number[] {
+    return this.earlyDelivery.delivered;
+  }
+  // ... of the local clients ...
+  private get clients(): ReadonlyMap<string, LocalClient> {
+    return this.local.all;
+  }
+  private get pendingLocal() {
+    return this.local.pending;
+  }
+  private get pendingBytes(): number {
+    return this.local.pendingBytes;
+  }
+  private set pendingBytes(bytes: number) {
+    this.local.pendingBytes = bytes;
+  }
+  private get failedJoins(): Set<string> {
+    return this.local.failedJoins;
+  }
+  private get deferredJoins() {
+    return this.local.deferredJoins;
+  }
+  // ... of the state transfers ...
+  private get installing(): Map<string, unknown> {
+    return this.transfer.installing;
+  }
+  private get earlyChunks(): Map<string, unknown> {
+    return this.transfer.earlyChunks;
+  }
+  // ... and of the failure detector.
+  private get suspects(): Set<number> {
+    return this.fd.suspects;
+  }
+  private get suspectsChanged(): boolean {
+    return this.fd.changed;
+  }
+  private set suspectsChanged(changed: boolean) {
+    this.fd.changed = changed;
+  }
+  private get lastHeard(): readonly number[] {
+    return this.fd.lastHeard;
+  }
+  private get peerSuspects(): ReadonlyArray<ReadonlySet<number>> {
+    return this.fd.peerSuspects;
+  }
+  private get laggards(): ReadonlySet<PeerKey> {
+    return this.fd.laggards;
   }
 
   // ------------------------------------------------------------------ step
@@ -362,13 +366,7 @@ export class DaemonNode {
       case 'peer-down':
         break; // The link redials by itself; heartbeats then repair what was lost.
       case 'client-connect':
-        this.clients.set(input.client, {
-          id: input.client,
-          name: input.name,
-          pendingJoins: new Map(),
-          pendingLeaves: new Map(),
-          waitDelivered: new Map(),
-        });
+        this.local.connect(input.client, input.name);
         break;
       case 'client-request':
         this.onClientRequest(input.client, input.request);
@@ -406,12 +404,12 @@ export class DaemonNode {
     }
     if (this.mode === 'left') {
       this.out.wakeAtMs = undefined;
-      return this.out;
+      return this.handOut();
     }
     this.heartbeats();
-    if (this.installing.size > 0) {
+    if (this.transfer.installing.size > 0) {
       this.failStalledTransfers();
-      if (this.pendingLocal.length > 0) {
+      if (this.local.pending.length > 0) {
         this.pump();
         this.flushOutbox();
       }
@@ -419,6 +417,12 @@ export class DaemonNode {
     this.acknowledgeSafe();
     this.collectGarbage();
     this.out.wakeAtMs = this.nextWake();
+    return this.handOut();
+  }
+
+  /** The step's output, with the events for clients the components queued. */
+  private handOut(): CoreOutput {
+    for (const e of this.local.takeEvents()) this.out.clientEvents.push(e);
     return this.out;
   }
 
@@ -434,20 +438,11 @@ export class DaemonNode {
       const forceAt = this.forcing === undefined ? Number.POSITIVE_INFINITY : this.forcing.startedMs + this.suspectMs;
       return Math.max(Math.min(this.nextJoinAttemptMs, forceAt), this.nowMs + 1);
     }
-    let wake = this.lastHeartbeatMs + this.heartbeatMs;
-    const view = this.view!;
-    for (let i = 0; i < view.members.length; i++) {
-      if (i === this.myIndex || this.suspects.has(i)) continue;
-      wake = Math.min(wake, this.lastHeard[i]! + this.suspectMs + 1);
-    }
+    let wake = this.fd.nextWakeMs();
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs() + 1);
     if (this.flush !== undefined) wake = Math.min(wake, this.flush.startedMs + 2 * this.flushTimeoutMs() + 1);
     if (this.conflictSinceMs !== undefined) wake = Math.min(wake, this.conflictSinceMs + 2 * this.heartbeatMs);
-    // A hold ends by itself when its transfer stalls.
-    for (const t of this.installing.values()) {
-      if (t.lastChunkMs + HOLD_GRACE_MS > this.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
-      wake = Math.min(wake, t.lastChunkMs + STATE_STALL_MS);
-    }
+    wake = this.transfer.nextWakeMs(wake);
     return Math.max(wake, this.nowMs + 1);
   }
 
@@ -618,6 +613,10 @@ export class DaemonNode {
     this.out.sends.push({ to, frame });
   }
 
+  private sendAll(sends: readonly PeerOutput[]): void {
+    for (const o of sends) this.out.sends.push(o);
+  }
+
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     // The boundary: a frame the receiver cannot act on safely is dropped (src/core/frame-guard.ts).
     const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flush, proposal: this.proposal };
@@ -627,7 +626,7 @@ export class DaemonNode {
       return;
     }
     const i = this.memberIndex(from);
-    if (i >= 0) this.lastHeard[i] = this.nowMs;
+    if (i >= 0) this.fd.heard(i, this.nowMs);
     if (frame.data) this.onData(from, frame.data, frame);
     else if (frame.order) this.onOrder(from, frame.order, frame);
     else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
@@ -640,8 +639,8 @@ export class DaemonNode {
     else if (frame.ready) this.onReady(from, frame.ready);
     else if (frame.install) this.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
-    else if (frame.stateChunk) this.onStateChunk(frame.stateChunk);
-    else if (frame.stateAck) this.onStateAck(frame.stateAck);
+    else if (frame.stateChunk) this.sendAll(this.transfer.onStateChunk(frame.stateChunk));
+    else if (frame.stateAck) this.transfer.onStateAck(frame.stateAck);
     else if (frame.forceQuery) this.onForceQuery(from);
     else if (frame.forceInfo) this.onForceInfo(from, frame.forceInfo);
     else if (frame.foundingRelease) this.onFoundingRelease(from, frame.foundingRelease);
@@ -672,98 +671,29 @@ export class DaemonNode {
     const s = batch.relayed ? (batch.origin ?? 0) : link;
     if (s >= this.view!.members.length) return;
     if (!batch.relayed && batch.received !== undefined && batch.received !== null) {
-      this.notePeerState(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
+      this.stability.note(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
     }
     const firstSeq = batch.firstSeq ?? 0;
     const entries = batch.entries ?? [];
-    if (firstSeq > this.received[s]! + 1) {
+    if (firstSeq > this.rlog.received[s]! + 1) {
       // Frames were lost (a broken connection): ask for the gap and what follows.
-      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
+      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.rlog.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
       return;
     }
     this.receiveEntries(s, firstSeq, entries);
   }
 
   private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
-    const have = this.received[s]!;
-    const log = this.log[s]!;
-    const base = this.logBase[s]!;
-    let dep = this.lastDep[s]!;
-    for (let i = have + 1 - firstSeq; i < entries.length; i++) {
-      const e = entries[i]!;
-      // Only the first entry of a batch carries its causal barrier: fill it in, so a
-      // relayed copy carries it too.
-      if ((e.dep ?? 0) > dep) dep = e.dep!;
-      e.dep = dep;
-      log[firstSeq + i - base] = e;
-      this.retainedBytes += entryBytes(e);
-      if (uniform(e)) this.uniformHeld += 1;
-    }
-    this.lastDep[s] = dep;
-    const last = firstSeq + entries.length - 1;
-    if (last > have) {
-      this.received[s] = last;
-      if (this.isCoordinator && this.mode === 'normal') this.sequenceAll();
-    }
+    if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequencer.sequenceAll();
   }
 
-  /** Sequencer: order what can be ordered; a causal entry can unblock another sender. */
-  private sequenceAll(): void {
-    for (let again = true; again; ) {
-      again = false;
-      for (let s = 0; s < this.received.length; s++) if (this.sequence(s)) again = true;
-    }
-  }
-
-  /**
-   * Sequencer: give global seqs to what was received from `s` and not yet ordered, up
-   * to a causal entry whose causal past is not ordered yet: the order must not put an
-   * entry before one that some member delivered before sending it.
-   */
-  private sequence(s: number): boolean {
-    const from = this.ordered[s]! + 1;
-    let to = this.received[s]!;
-    const base = this.logBase[s]!;
-    const log = this.log[s]!;
-    for (let seq = from; seq <= to; seq++) {
-      const passed = log[seq - base]!.causal?.passed;
-      if (passed && !this.allAtLeast(this.ordered, passed, s)) {
-        to = seq - 1;
-        break;
-      }
-    }
-    if (to < from) return false;
-    const count = to - from + 1;
-    const last = this.orderOutbox[this.orderOutbox.length - 1];
-    if (last !== undefined && last.sender === s && last.firstSeq + last.count === from) {
-      this.orderOutbox[this.orderOutbox.length - 1] = { ...last, count: last.count + count };
-    } else {
-      this.orderOutbox.push({ sender: s, firstSeq: from, count, firstGlobal: this.nextGlobal });
-    }
-    this.ordered[s] = to;
-    this.nextGlobal += count;
-    return true;
-  }
-
-  /** Whether something was delivered here early that the ordered path has not reached. */
-  private deliveredAhead(): boolean {
-    for (let t = 0; t < this.earlyDelivered.length; t++) if (this.earlyDelivered[t]! > this.deliveredSeq[t]!) return true;
-    return false;
-  }
-
-  /** `have[t] >= need[t]` for every member t but `except` (whose own FIFO covers it). */
-  private allAtLeast(have: readonly number[], need: readonly number[], except: number): boolean {
-    for (let t = 0; t < need.length; t++) if (t !== except && (have[t] ?? 0) < need[t]!) return false;
-    return true;
-  }
-
+  /** Broadcast what the sequencer ordered in this step. */
   private flushOrders(): boolean {
-    if (this.orderOutbox.length === 0 || this.view === undefined) return false;
-    const ranges = this.orderOutbox;
-    this.orderOutbox = [];
+    if (this.view === undefined) return false;
+    const ranges = this.sequencer.takeOutbox();
+    if (ranges === undefined) return false;
     const frame: chorus.IPeerFrame = { order: { viewId: this.view.id, ranges } };
     for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
-    for (const r of ranges) this.order.append(r);
     return true;
   }
 
@@ -773,14 +703,8 @@ export class DaemonNode {
     if (viewId < this.view!.id) return;
     if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
     if (this.flush !== undefined) return; // after acknowledging a flush, the cut decides
-    for (const r of batch.ranges ?? []) {
-      const run = runFromProto(r);
-      if (!this.order.fits(run)) {
-        this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
-        return;
-      }
-      this.order.append(run);
-    }
+    const missing = this.sequencer.accept(batch.ranges ?? []);
+    if (missing !== undefined) this.send(from, { fetch: { viewId, ordersFrom: missing } });
   }
 
   private onHeartbeat(from: PeerKey, hb: chorus.IHeartbeat, frame: chorus.IPeerFrame): void {
@@ -802,58 +726,36 @@ export class DaemonNode {
     const i = this.memberIndex(from);
     if (i < 0) return;
     const theirs = hb.received ?? [];
-    this.notePeerState(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0);
-    this.peerHolding[i] = hb.holding === true;
-    const sus = new Set<number>();
-    for (const x of hb.suspects ?? []) sus.add(x);
-    this.peerSuspects[i] = sus;
     // What the sender had sent by its previous heartbeat and is still missing here was
-    // lost with a broken connection. (Not by this heartbeat: a heartbeat may overtake a
-    // large data frame, which the link cuts into pieces with control frames between.)
-    const due = Math.min(theirs[i] ?? 0, this.sentByLastHeartbeat[i]!);
-    this.sentByLastHeartbeat[i] = theirs[i] ?? 0;
-    if (this.flush === undefined && due > this.received[i]!) {
-      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.received[i]! + 1, toSeq: due } });
+    // lost with a broken connection.
+    const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
+    this.fd.peerReported(i, hb.suspects ?? []);
+    if (this.flush === undefined && due > this.rlog.received[i]!) {
+      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.rlog.received[i]! + 1, toSeq: due } });
     }
-    if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.order.known) {
-      this.send(from, { fetch: { viewId, ordersFrom: this.order.known + 1 } });
+    if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.sequencer.order.known) {
+      this.send(from, { fetch: { viewId, ordersFrom: this.sequencer.order.known + 1 } });
     }
-  }
-
-  /** What member `i` holds and delivered (for stability and garbage collection). */
-  private notePeerState(i: number, received: readonly number[], delivered: number, ordered: number): void {
-    const row = this.peerReceived[i]!;
-    for (let s = 0; s < row.length; s++) row[s] = Math.max(row[s]!, received[s] ?? 0);
-    this.peerDelivered[i] = Math.max(this.peerDelivered[i]!, delivered);
-    this.peerOrdered[i] = Math.max(this.peerOrdered[i]!, ordered);
   }
 
   private onFetch(from: PeerKey, f: chorus.IFetch): void {
     if (this.view === undefined || (f.viewId ?? 0) !== this.view.id) return;
     if ((f.ordersFrom ?? 0) > 0) {
-      const runs = this.order.from(f.ordersFrom ?? 0);
+      const runs = this.sequencer.order.from(f.ordersFrom ?? 0);
       if (runs.length > 0) this.send(from, { order: { viewId: this.view.id, ranges: runs } });
       return;
     }
     const s = f.origin ?? 0;
     if (s >= this.view.members.length) return;
-    const base = this.logBase[s]!;
-    const fromSeq = Math.max(f.fromSeq ?? 0, base);
-    const toSeq = Math.min(f.toSeq ?? 0, this.received[s]!);
-    if (toSeq < fromSeq) return;
-    const entries: chorus.IEntry[] = [];
-    for (let seq = fromSeq; seq <= toSeq; seq++) {
-      const e = this.log[s]![seq - base];
-      if (e === undefined) return; // collected: every member had it
-      entries.push(e);
-    }
-    this.send(from, { data: { viewId: this.view.id, firstSeq: fromSeq, entries, origin: s, relayed: true } });
+    const answer = this.rlog.range(s, f.fromSeq ?? 0, f.toSeq ?? 0);
+    if (answer === undefined) return;
+    this.send(from, { data: { viewId: this.view.id, firstSeq: answer.firstSeq, entries: answer.entries, origin: s, relayed: true } });
   }
 
   /** Deliver, in global order, every entry whose data and place are both known. */
   private deliverReady(): boolean {
     if (this.view === undefined || this.flush !== undefined) return false;
-    if (this.installing.size > 0 && this.holding()) return false;
+    if (this.transfer.holding()) return false;
     return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
   }
 
@@ -864,15 +766,15 @@ export class DaemonNode {
   private deliverThrough(limit: number, cutSeqs: readonly number[] | undefined): boolean {
     const before = this.nextDeliver;
     while (this.nextDeliver <= limit) {
-      const slot = this.order.slot(this.nextDeliver);
+      const slot = this.sequencer.order.slot(this.nextDeliver);
       if (slot === undefined) break;
       const { sender: s, seq } = slot;
       if (cutSeqs !== undefined && seq > (cutSeqs[s] ?? 0)) {
         this.nextDeliver += 1;
         continue;
       }
-      if (this.received[s]! < seq) break; // data not here yet
-      const entry = this.log[s]![seq - this.logBase[s]!];
+      if (this.rlog.received[s]! < seq) break; // data not here yet
+      const entry = this.rlog.entry(s, seq);
       invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
       const order = entry.order ?? chorus.Order.ORDER_TOTAL;
       // `safe` messages and every group-table entry (joins, leaves, end-of-view markers,
@@ -880,138 +782,51 @@ export class DaemonNode {
       // delivery): a sequencer that delivered a group view change alone and crashed
       // would otherwise leave a view id that the survivors then use with other members.
       // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      const isUniform = uniform(entry);
-      if (isUniform && cutSeqs === undefined && !this.safeStable(s, seq, this.nextDeliver)) break;
-      if (isUniform) this.uniformHeld -= 1;
+      if (uniform(entry) && cutSeqs === undefined && !this.stability.safeStable(s, seq, this.nextDeliver, this.rlog.deliveredSeq)) break;
       this.nextDeliver += 1;
-      this.deliveredSeq[s] = seq;
+      this.rlog.markDelivered(s, seq, entry);
       const sender = this.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
-      this.skipLocal = seq <= this.early[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
-      const bad = this.table.apply(entry, sender.id.name, messageId, this.groupFx);
-      if (bad !== undefined) this.out.traces.push({ type: 'frame-rejected', from: sender.key, reason: bad });
-      this.skipLocal = false;
+      // An entry already delivered here early is applied to the table, not delivered again.
+      const early = seq <= this.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
+      const effects = this.table.apply(entry, sender.id.name, messageId);
+      for (const fx of effects) if (fx.kind === 'rejected') this.out.traces.push({ type: 'frame-rejected', from: sender.key, reason: fx.reason });
+      this.onGroupEffects(effects, early);
       if (this.mode === 'left') break;
     }
     return this.nextDeliver !== before;
   }
 
   /**
-   * Whether `safe` entry s/seq may be delivered at place `global`: every member holds it,
-   * knows its place, and holds every entry placed before it (Totem's all-received-up-to;
-   * those are the entries this daemon delivered, deliveredSeq per sender). Otherwise a
-   * flush after crashes could skip an earlier slot and give the safe entry another place.
-   */
-  private safeStable(s: number, seq: number, global: number): boolean {
-    const n = this.view!.members.length;
-    for (let m = 0; m < n; m++) {
-      if (m === this.myIndex) continue;
-      const row = this.peerReceived[m]!;
-      if (row[s]! < seq || this.peerOrdered[m]! < global) return false;
-      for (let t = 0; t < n; t++) if (row[t]! < this.deliveredSeq[t]!) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer:
-   * each sender's stream is passed in order; an entry is delivered once its group is
-   * in the view the entry was sent in and (causal) this daemon passed everything the
-   * sender had passed when it sent it. The ordered path later applies the entry to the
-   * group table without delivering it again. Not during a flush: then the install says
-   * what is delivered.
+   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer
+   * (see EarlyDelivery). Not during a flush: then the install says what is delivered.
    */
   private deliverEarly(): boolean {
     if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
-    if (this.installing.size > 0 && this.holding()) return false;
-    let progress = false;
-    for (let again = true; again; ) {
-      again = false;
-      for (let t = 0; t < this.early.length; t++) {
-        const from = Math.max(this.early[t]!, this.deliveredSeq[t]!);
-        const to = this.received[t]!;
-        const base = this.logBase[t]!;
-        const log = this.log[t]!;
-        let k = from;
-        while (k < to && this.passEarly(t, k + 1, log[k + 1 - base]!)) k++;
-        if (k !== this.early[t]) {
-          this.early[t] = k;
-          again = true;
-          progress = true;
-        }
-      }
-    }
+    if (this.transfer.holding()) return false;
+    const { progress, due } = this.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.nextDeliver - 1);
+    for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
     return progress;
-  }
-
-  /** Whether early delivery may pass entry `e` of sender `t` (delivering it if it is due here). */
-  private passEarly(t: number, seq: number, e: chorus.IEntry): boolean {
-    if ((e.kind ?? chorus.Entry.Kind.DATA) !== chorus.Entry.Kind.DATA) return true; // views change on the ordered path
-    const g = this.table.get(e.group ?? '');
-    // Sent in a view this daemon has not installed yet (or of a group it has not seen
-    // yet): its members may include a local client whose join is still on its way.
-    // Wait for the ordered path.
-    if (g === undefined || (e.groupView ?? 0) > g.viewId) return false;
-    const local = g.members.some((m) => m.daemon === this.selfId.name && this.clients.has(m.client));
-    if (!local) return true;
-    const order = e.order ?? chorus.Order.ORDER_TOTAL;
-    // An undelivered total/safe entry holds back the sender's later entries (FIFO).
-    if (order !== chorus.Order.ORDER_FIFO && order !== chorus.Order.ORDER_CAUSAL) return false;
-    const passed = e.causal?.passed;
-    if (passed && !this.allAtLeast(this.early, passed, t)) return false;
-    // Also wait for the ordered prefix the sender had delivered when it sent the entry:
-    // a flush never cuts an entry delivered early because a slot it follows was lost
-    // (computeCut keeps what was delivered early; this makes that sound).
-    if ((e.dep ?? 0) > this.nextDeliver - 1) return false;
-    this.onDeliver(g, e, `${e.client ?? ''}/${e.clientSeq ?? 0}`, 0);
-    this.earlyDelivered[t] = seq;
-    return true;
   }
 
   /** While uniform entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
-    if (this.uniformHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
-    let received = 0;
-    for (const r of this.received) received += r;
-    if (received === this.lastAckReceived && this.order.known === this.lastAckOrdered) return;
-    this.lastAckReceived = received;
-    this.lastAckOrdered = this.order.known;
+    if (this.rlog.uniformHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
+    if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.sequencer.order.known)) return;
     for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
   /** Drop entries every member has and this daemon delivered; forget delivered order. */
   private collectGarbage(): void {
-    const view = this.view;
-    if (view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
-    const n = view.members.length;
-    for (let s = 0; s < n; s++) {
-      let stable = this.received[s]!;
-      for (let m = 0; m < n; m++) if (m !== this.myIndex) stable = Math.min(stable, this.peerReceived[m]![s]!);
-      const upTo = Math.min(stable, this.deliveredSeq[s]!);
-      const base = this.logBase[s]!;
-      const log = this.log[s]!;
-      // Collect in chunks: slicing the log on every step would copy it on every frame.
-      const collectable = upTo - base + 1;
-      if (collectable <= 0 || (collectable < 256 && collectable * 2 < log.length)) continue;
-      for (let k = 0; k <= upTo - base; k++) {
-        const e = log[k];
-        if (e !== undefined) this.retainedBytes -= entryBytes(e);
-      }
-      this.log[s] = log.slice(upTo - base + 1);
-      this.logBase[s] = upTo + 1;
-    }
-    let allDelivered = this.nextDeliver - 1;
-    for (let m = 0; m < n; m++) if (m !== this.myIndex) allDelivered = Math.min(allDelivered, this.peerDelivered[m]!);
-    this.order.forgetThrough(allDelivered);
+    if (this.view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
+    this.rlog.collect((s) => this.stability.othersReceived(s));
+    this.sequencer.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
   }
 
   // ------------------------------------------------------------------ failure detection
 
   private heartbeats(): void {
-    if (this.view === undefined) return;
-    if (!this.suspectsChanged && this.nowMs < this.lastHeartbeatMs + this.heartbeatMs) return;
-    this.suspectsChanged = false;
-    this.lastHeartbeatMs = this.nowMs;
+    if (this.view === undefined || !this.fd.heartbeatDue(this.nowMs)) return;
     for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
@@ -1020,29 +835,20 @@ export class DaemonNode {
     this.send(view.members[i]!.key, {
       heartbeat: {
         viewId: view.id,
-        received: this.received.slice(),
-        suspects: [...this.suspects],
-        ordered: this.order.known,
+        received: this.rlog.received.slice(),
+        suspects: [...this.fd.suspects],
+        ordered: this.sequencer.order.known,
         delivered: this.nextDeliver - 1,
-        holding: this.installing.size > 0 && this.holding(),
+        holding: this.transfer.holding(),
       },
     });
   }
 
   private detectFailures(): boolean {
     if (this.view === undefined) return false;
-    let changed = false;
-    for (let i = 0; i < this.view.members.length; i++) {
-      if (i === this.myIndex || this.suspects.has(i)) continue;
-      if (this.nowMs - this.lastHeard[i]! > this.suspectMs) {
-        this.suspects.add(i);
-        changed = true;
-        this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
-      }
-    }
-    changed = this.excludeLaggard() || changed;
-    if (changed) this.suspectsChanged = true;
-    return changed;
+    const suspected = this.fd.detect(this.nowMs);
+    for (const i of suspected) this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
+    return this.excludeLaggard() || suspected.length > 0;
   }
 
   /**
@@ -1052,23 +858,14 @@ export class DaemonNode {
    * coordinator decides, so the slow member (not its reporter) is the one dropped.
    */
   private excludeLaggard(): boolean {
-    if (this.myIndex !== 0 || this.flush !== undefined || this.proposal !== undefined) {
-      this.bufferFullSinceMs = undefined;
-      return false;
-    }
-    if (this.retainedBytes <= this.maxBufferBytes / 2) {
-      this.bufferFullSinceMs = undefined;
-      return false;
-    }
-    this.bufferFullSinceMs ??= this.nowMs;
-    if (this.nowMs - this.bufferFullSinceMs <= 2 * this.suspectMs) return false;
+    const coordinating = this.myIndex === 0 && this.flush === undefined && this.proposal === undefined;
+    if (!this.fd.bufferFullTooLong(coordinating && this.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
     const n = this.view!.members.length;
     let laggard = -1;
     let least = Number.POSITIVE_INFINITY;
     for (let m = 1; m < n; m++) {
-      if (this.suspects.has(m) || this.peerHolding[m]) continue; // holding for a state transfer: lagging on purpose
-      let acked = 0;
-      for (let s = 0; s < n; s++) acked += this.received[s]! - this.peerReceived[m]![s]!;
+      if (this.fd.suspects.has(m) || this.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
+      const acked = this.stability.backlog(m, this.rlog.received);
       // Larger backlog = more behind.
       if (-acked < least) {
         least = -acked;
@@ -1076,85 +873,50 @@ export class DaemonNode {
       }
     }
     if (laggard < 0) return false;
-    this.suspects.add(laggard);
-    this.laggards.add(this.view!.members[laggard]!.key);
-    this.bufferFullSinceMs = undefined;
+    this.fd.excludeLaggard(laggard, this.view!.members[laggard]!.key);
     this.out.traces.push({ type: 'suspect', member: this.view!.members[laggard]!.key });
     return true;
   }
 
-  /**
-   * The members to keep: the largest set of members this daemon does not suspect that
-   * all reach each other (no one suspects another), with this daemon in it; ties go to
-   * the oldest. When only some pairs cannot reach each other, the daemon with the broken
-   * links is the one dropped, and a connected majority never shrinks to a minority.
-   */
+  /** The members to keep in a view change (see FailureDetector.clique). */
   private clique(): ViewMember[] {
     const view = this.view!;
-    const candidates: number[] = [];
-    for (let i = 0; i < view.members.length; i++) if (i === this.myIndex || !this.suspects.has(i)) candidates.push(i);
-    return largestClique(candidates, this.myIndex, (a, b) => this.conflict(a, b)).map((i) => view.members[i]!);
-  }
-
-  private conflict(a: number, b: number): boolean {
-    const sa = a === this.myIndex ? this.suspects : this.peerSuspects[a]!;
-    const sb = b === this.myIndex ? this.suspects : this.peerSuspects[b]!;
-    return sa.has(b) || sb.has(a);
+    return this.fd.clique().map((i) => view.members[i]!);
   }
 
   // ------------------------------------------------------------------ group effects
 
   private localMembers(g: GroupRecord): LocalClient[] {
-    const out: LocalClient[] = [];
-    for (const m of g.members) {
-      if (m.daemon !== this.selfId.name) continue;
-      const c = this.clients.get(m.client);
-      if (c !== undefined) out.push(c);
-    }
-    return out;
+    return this.local.localMembers(g);
   }
 
   private toClient(client: string, event: chorus.IDaemonEvent): void {
-    this.out.clientEvents.push({ client, event } satisfies ClientOutput);
+    this.local.toClient(client, event);
   }
 
   private reply(client: string, req: number, ok: boolean, code?: ChorusErrorCode, message?: string, messageId?: string): void {
-    // Only the fields that say something: one reply per multicast, encoded on the hot path.
-    const reply: chorus.IReply = { req, ok };
-    if (code !== undefined) reply.errorCode = code;
-    if (message !== undefined) reply.errorMessage = message;
-    if (messageId !== undefined) reply.messageId = messageId;
-    this.toClient(client, { reply });
+    this.local.reply(client, req, ok, code, message, messageId);
+  }
+
+  /** Route what the group table did to the local clients (`deliveredEarly`: the entry was delivered here already). */
+  private onGroupEffects(effects: readonly GroupEffect[], deliveredEarly = false): void {
+    for (const fx of effects) {
+      if (fx.kind === 'deliver') {
+        if (!deliveredEarly) this.onDeliver(fx.group, fx.entry, fx.messageId, fx.seq);
+      } else if (fx.kind === 'change-started') this.onGroupChangeStarted(fx.group, fx.hosts);
+      else if (fx.kind === 'view-installed') this.onGroupViewInstalled(fx.change);
+      // 'rejected': reported where the entry was applied (deliverThrough)
+    }
   }
 
   private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
-    if (this.skipLocal) return; // delivered early
-    const d: chorus.IDelivery = { group: g.name, id, sender: entry.client ?? '', viewId: g.viewId, data: entry.data ?? new Uint8Array(0) };
-    // Defaults (total, seq 0 for fifo/causal) stay off the wire: 11 bytes per delivery.
-    if (entry.order) d.order = entry.order;
-    if (seq !== 0) d.seq = seq;
-    const delivery: chorus.IDaemonEvent = { delivery: d };
-    for (const m of g.members) {
-      if (m.daemon !== this.selfId.name || !this.clients.has(m.client)) continue;
-      this.toClient(m.client, delivery);
-      if (m.awaitingState && this.installing.size > 0) {
-        const t = this.installing.get(transferKey(g.name, m.client));
-        if (t !== undefined) t.bytes += entry.data?.length ?? 0;
-      }
-    }
-    const sender = this.clients.get(entry.client ?? '');
-    if (sender !== undefined) {
-      const req = sender.waitDelivered.get(id);
-      if (req !== undefined) {
-        sender.waitDelivered.delete(id);
-        this.reply(sender.id, req, true, undefined, undefined, id);
-      }
-    }
+    this.local.deliver(g, entry, id, seq);
+    this.transfer.delivered(g, entry.data?.length ?? 0);
   }
 
   private onGroupChangeStarted(g: GroupRecord, hosts: ReadonlySet<string>): void {
     if (!hosts.has(this.selfId.name)) return;
-    for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
+    this.local.signal(g, chorus.GroupSignal.Kind.BLOCK);
     // The marker follows every entry this daemon stamped with the old view. During a
     // daemon flush it is not needed: the daemon view boundary completes the change.
     if (this.mode === 'normal' && this.flush === undefined) {
@@ -1165,408 +927,48 @@ export class DaemonNode {
   private onGroupViewInstalled(change: GroupViewChange): void {
     const g = change.group;
     this.boundaryViews.add(g.name);
-    const leftIds = change.left.map((l) => l.member.client);
-    const event: chorus.IDaemonEvent = {
-      view: {
-        group: g.name,
-        viewId: g.viewId,
-        members: g.members.map((m) => m.client),
-        joined: change.joined.map((m) => m.client),
-        left: leftIds,
-        leftCauses: change.left.map((l) => causeToProto(l.cause)),
-      },
-    };
-    this.out.traces.push({
-      type: 'group-view',
-      group: g.name,
-      viewId: g.viewId,
-      members: event.view!.members!,
-      joined: event.view!.joined!,
-      left: leftIds,
-    });
-    for (const m of g.members) {
-      if (m.daemon !== this.selfId.name) continue;
-      const c = this.clients.get(m.client);
-      if (c === undefined) continue;
-      this.toClient(c.id, event);
-      const joinReq = c.pendingJoins.get(g.name);
-      if (joinReq !== undefined) {
-        c.pendingJoins.delete(g.name);
-        this.reply(c.id, joinReq, true);
-      } else {
-        this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
-      }
-    }
-    for (const l of change.left) this.finishLeave(l.member.client, l.member.daemon, g.name);
-    for (const m of change.abortedJoins) this.finishLeave(m.client, m.daemon, g.name);
+    const view = this.local.groupViewInstalled(change);
+    this.out.traces.push({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left! });
     for (const l of change.left) {
       const key = transferKey(g.name, l.member.client);
-      this.installing.delete(key);
-      if (!this.failedJoins.delete(key)) continue;
-      const retry = this.deferredJoins.get(key);
-      this.deferredJoins.delete(key);
+      this.transfer.joinerLeft(g.name, l.member.client);
+      if (!this.local.failedJoins.delete(key)) continue;
+      const retry = this.local.deferredJoins.get(key);
+      this.local.deferredJoins.delete(key);
       if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
     }
-    for (const [k, early] of this.earlyChunks) {
-      // This daemon is now at or past the view those chunks wait for: if the plan here
-      // did not start that transfer, they are for one that is over.
-      if (early.group !== g.name || early.transfer > g.viewId) continue;
-      if (change.transfers.some((p) => p.kind === 'begin' && p.transfer === early.transfer && p.joiner.client === early.joiner)) continue;
-      this.earlyChunks.delete(k);
-      this.routeAck({ group: g.name, joiner: early.joiner, provider: early.chunks[0]!.provider ?? '', transfer: early.transfer, chunk: ABORTED_CHUNK });
-    }
-    for (const plan of change.transfers) this.startTransfer(g, plan);
+    this.sendAll(this.transfer.dropStaleEarlyChunks(g, change.transfers));
+    for (const plan of change.transfers) this.sendAll(this.transfer.start(g, plan));
   }
 
   // ------------------------------------------------------------------ state transfer
-  //
-  // A transfer is planned in the replicated group table at a view install (everyone
-  // picks the same provider); the chunks then travel point to point, provider SDK ->
-  // its daemon -> the joiner's daemon -> the joiner SDK, outside the ordered stream, and
-  // the joiner's acknowledgements travel back as credit. Only the end of a transfer
-  // (STATE_INSTALLED) and a provider's failure (STATE_FAILED) are ordered.
 
-  private startTransfer(g: GroupRecord, plan: TransferPlan): void {
-    const joiner = plan.joiner;
-    const local = joiner.daemon === this.selfId.name && this.clients.has(joiner.client);
-    if (plan.kind === 'none') {
-      if (local) this.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
-      return;
-    }
-    if (plan.kind === 'failed') {
-      if (!local) return;
-      this.installing.delete(transferKey(g.name, joiner.client));
-      this.toClient(joiner.client, {
-        state: {
-          group: g.name,
-          kind: chorus.StateTransfer.Kind.FAILED,
-          errorCode: 'ERR_NO_STATE_PROVIDER',
-          errorMessage: `no member of ${g.name} can provide its state`,
-        },
-      });
-      // The joiner is in the view already: take it out again (others see it leave). A
-      // join it sends meanwhile waits for that leave (see onClientRequest).
-      this.failedJoins.add(transferKey(g.name, joiner.client));
-      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group: g.name, client: joiner.client }, undefined);
-      return;
-    }
-    const provider = plan.provider;
-    if (provider.daemon === this.selfId.name && this.clients.has(provider.client)) {
-      // Right after the view event, before any message of the view: the checkpoint.
-      this.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
-    }
-    if (local) {
-      const key = transferKey(g.name, joiner.client);
-      this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.nowMs });
-      this.toClient(joiner.client, {
-        state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
-      });
-      const early = this.earlyChunks.get(key);
-      this.earlyChunks.delete(key);
-      if (early !== undefined && early.transfer === plan.transfer) for (const c of early.chunks) this.onStateChunk(c);
-    }
-  }
-
-  /** The transfer `chunk` belongs to is the current one of its joiner (per the table). */
-  private currentTransfer(group: string, joiner: string, provider: string, transfer: number): GroupMember | undefined {
-    const m = this.table.get(group)?.members.find((x) => x.client === joiner);
-    if (m === undefined || !m.awaitingState || m.provider !== provider || m.transfer !== transfer) return undefined;
-    return m;
-  }
-
-  private daemonKey(name: string): PeerKey | undefined {
-    return this.view?.members.find((m) => m.id.name === name)?.key;
-  }
-
-  /** Provider SDK -> here: forward a chunk to the joiner's daemon (or report a failed provide()). */
-  private onProviderChunk(c: LocalClient, req: number, chunk: chorus.IStateChunk): void {
-    const group = chunk.group ?? '';
-    const joinerId = chunk.joiner ?? '';
-    const transfer = chunk.transfer ?? 0;
-    const joiner = this.currentTransfer(group, joinerId, c.id, transfer);
-    if (joiner === undefined || this.mode !== 'normal') {
-      this.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the transfer of ${group} to ${joinerId} at view ${transfer} is over`);
-      return;
-    }
-    if ((chunk.errorCode ?? '') !== '') {
-      this.queueLocal({ kind: chorus.Entry.Kind.STATE_FAILED, group, client: c.id, joiner: joinerId, groupView: transfer }, undefined);
-      this.reply(c.id, req, true);
-      return;
-    }
-    const frame: chorus.IStateChunk = { ...chunk, provider: c.id };
-    if (joiner.daemon === this.selfId.name) this.onStateChunk(frame);
-    else {
-      const key = this.daemonKey(joiner.daemon);
-      if (key === undefined) {
-        this.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the daemon of ${joinerId} is gone`);
-        return;
-      }
-      this.send(key, { stateChunk: frame });
-    }
-    this.reply(c.id, req, true);
-  }
-
-  /** A chunk for a local joiner. Chunks of a transfer that is over are dropped. */
-  private onStateChunk(chunk: chorus.IStateChunk): void {
-    const group = chunk.group ?? '';
-    const joiner = chunk.joiner ?? '';
-    const t = this.installing.get(transferKey(group, joiner));
-    const transfer = chunk.transfer ?? 0;
-    if (t === undefined && transfer > (this.table.get(group)?.viewId ?? 0) && this.clients.has(joiner)) {
-      // The provider's daemon installed the view first: keep the chunk until this daemon
-      // installs it too and starts the transfer (the provider's credit window bounds it).
-      const key = transferKey(group, joiner);
-      const early = this.earlyChunks.get(key);
-      if (early !== undefined && early.transfer === transfer) early.chunks.push(chunk);
-      else this.earlyChunks.set(key, { group, joiner, transfer, chunks: [chunk] });
-      return;
-    }
-    if (t === undefined || t.transfer !== transfer || !this.clients.has(joiner)) {
-      // Tell the provider at once, so it does not wait for credit that never comes.
-      this.routeAck({ group, joiner, provider: chunk.provider ?? '', transfer: chunk.transfer ?? 0, chunk: ABORTED_CHUNK });
-      return;
-    }
-    t.lastChunkMs = this.nowMs;
-    this.toClient(joiner, {
-      state: {
-        group,
-        kind: chorus.StateTransfer.Kind.CHUNK,
-        transfer: t.transfer,
-        provider: chunk.provider ?? '',
-        chunk: chunk.chunk ?? 0,
-        data: chunk.data ?? new Uint8Array(0),
-        last: chunk.last === true,
-      },
-    });
-  }
-
-  /** Joiner SDK -> here: credit for the provider, or the end of the transfer. */
-  private onJoinerAck(c: LocalClient, req: number, ack: chorus.IStateAck): void {
-    const group = ack.group ?? '';
-    const key = transferKey(group, c.id);
-    const t = this.installing.get(key);
-    this.reply(c.id, req, true);
-    if (t === undefined || t.transfer !== (ack.transfer ?? 0)) return;
-    t.lastChunkMs = this.nowMs;
-    if (ack.installed) {
-      this.installing.delete(key);
-      this.queueLocal({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: t.transfer }, undefined);
-    }
-    this.routeAck({ ...ack, joiner: c.id, installed: false });
-  }
-
-  private routeAck(ack: chorus.IStateAck): void {
-    const provider = this.table.get(ack.group ?? '')?.members.find((m) => m.client === (ack.provider ?? ''));
-    if (provider === undefined) return;
-    if (provider.daemon === this.selfId.name) this.onStateAck(ack);
-    else {
-      const key = this.daemonKey(provider.daemon);
-      if (key !== undefined) this.send(key, { stateAck: ack });
-    }
-  }
-
-  /** Credit for a local provider. */
-  private onStateAck(ack: chorus.IStateAck): void {
-    const provider = ack.provider ?? '';
-    if (!this.clients.has(provider)) return;
-    this.toClient(provider, { stateAck: { group: ack.group ?? '', joiner: ack.joiner ?? '', transfer: ack.transfer ?? 0, chunk: ack.chunk ?? 0 } });
-  }
-
-  /**
-   * While a local joiner installs state, its new messages wait in its SDK. Past a bound,
-   * this daemon holds back delivery (which slows every sender of the cluster through the
-   * bounded buffers) until the install finishes — unless the transfer stalls, so that a
-   * provider failure can still be ordered and answered.
-   */
-  /**
-   * A transfer that made no progress (no chunk, no acknowledgement of the joiner) for
-   * STATE_STALL_MS: its provider is alive but silent (stuck in provide(), or its SDK
-   * lost the checkpoint). Report it as failed, so another member provides.
-   */
+  /** Report transfers whose provider went silent (see StateTransfer.failStalled). */
   private failStalledTransfers(): void {
     if (this.mode !== 'normal' || this.flush !== undefined) return;
-    for (const t of this.installing.values()) {
-      if (this.nowMs - t.lastChunkMs < STATE_STALL_MS) continue;
-      const joiner = t.joiner;
-      const m = this.table.get(t.group)?.members.find((x) => x.client === joiner);
-      t.lastChunkMs = this.nowMs; // once per stall period
-      if (m === undefined || !m.awaitingState || m.transfer !== t.transfer) continue;
-      this.out.traces.push({ type: 'state-stalled', group: t.group, joiner, provider: m.provider, transfer: t.transfer });
-      this.queueLocal({ kind: chorus.Entry.Kind.STATE_FAILED, group: t.group, client: m.provider, joiner, groupView: t.transfer }, undefined);
-    }
-  }
-
-  private holding(): boolean {
-    for (const t of this.installing.values()) {
-      if (t.bytes > this.maxBufferBytes / 4 && this.nowMs - t.lastChunkMs < HOLD_GRACE_MS) return true;
-    }
-    return false;
-  }
-
-  private finishLeave(client: string, daemon: string, group: string): void {
-    if (daemon !== this.selfId.name) return;
-    const c = this.clients.get(client);
-    if (c === undefined) return;
-    const leaveReq = c.pendingLeaves.get(group);
-    if (leaveReq !== undefined) {
-      c.pendingLeaves.delete(group);
-      this.reply(c.id, leaveReq, true);
-    }
-    const joinReq = c.pendingJoins.get(group);
-    if (joinReq !== undefined) {
-      c.pendingJoins.delete(group);
-      this.reply(c.id, joinReq, false, 'ERR_LEFT', `left ${group} before the join completed`);
-    }
+    for (const t of this.transfer.failStalled()) this.out.traces.push(t);
   }
 
   // ------------------------------------------------------------------ clients
 
   private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
-    const c = this.clients.get(clientId);
-    if (c === undefined) return;
-    const req = request.req ?? 0;
-    if (this.leaveRequested) {
-      this.reply(c.id, req, false, 'ERR_DISCONNECTED', 'the daemon is shutting down');
-      return;
-    }
-    if (request.join) {
-      const group = request.join.group ?? '';
-      if (group.length === 0 || group.length > MAX_GROUP_NAME_LENGTH) {
-        this.reply(c.id, req, false, 'ERR_BAD_GROUP_NAME', `group names have 1 to ${MAX_GROUP_NAME_LENGTH} characters`);
-        return;
-      }
-      if (this.failedJoins.has(transferKey(group, c.id)) && !this.deferredJoins.has(transferKey(group, c.id))) {
-        // Its last join failed for want of state, and the leave that undoes it is not
-        // installed yet: this join goes on once it is.
-        this.deferredJoins.set(transferKey(group, c.id), { client: c.id, request });
-        return;
-      }
-      if (this.table.isMember(group, c.id) || c.pendingJoins.has(group)) {
-        this.reply(c.id, req, false, 'ERR_ALREADY_MEMBER', `already a member of ${group}`);
-        return;
-      }
-      c.pendingJoins.set(group, req);
-      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
-      if (request.join.wantState) entry.wantState = true;
-      if (request.join.offerState) entry.offerState = true;
-      this.queueLocal(entry, undefined);
-    } else if (request.leave) {
-      const group = request.leave.group ?? '';
-      if (!this.table.isMember(group, c.id) || c.pendingLeaves.has(group)) {
-        this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `not a member of ${group}`);
-        return;
-      }
-      c.pendingLeaves.set(group, req);
-      this.queueLocal({ kind: chorus.Entry.Kind.GROUP_LEAVE, group, client: c.id, clientSeq: req }, undefined);
-    } else if (request.multicast) {
-      const mc = request.multicast;
-      const group = mc.group ?? '';
-      if (!this.table.isMember(group, c.id) || c.pendingLeaves.has(group)) {
-        this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `not a member of ${group}`);
-        return;
-      }
-      const data = mc.data ?? new Uint8Array(0);
-      if (data.length > this.maxMessageBytes) {
-        this.reply(c.id, req, false, 'ERR_MESSAGE_TOO_LARGE', `message of ${data.length} bytes exceeds ${this.maxMessageBytes}`);
-        return;
-      }
-      const order = mc.order ?? chorus.Order.ORDER_TOTAL;
-      if (ORDER_NAMES[order] === undefined) {
-        this.reply(c.id, req, false, 'ERR_BAD_REQUEST', `unknown order ${order}`);
-        return;
-      }
-      const id = `${c.id}/${req}`;
-      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.DATA, group, client: c.id, clientSeq: req, order, data };
-      if (mc.waitDelivered) c.waitDelivered.set(id, req);
-      // Flow control: while the buffers are full, the multicast is accepted (answered)
-      // only when it is sent, so the SDK's multicast() promise slows the sender.
-      const full = this.retainedBytes + this.pendingBytes >= this.maxBufferBytes;
-      if (!mc.waitDelivered && !full) this.reply(c.id, req, true, undefined, undefined, id);
-      this.queueLocal(entry, !mc.waitDelivered && full ? { client: c.id, req, id } : undefined);
-    } else if (request.stateChunk) {
-      this.onProviderChunk(c, req, request.stateChunk);
-    } else if (request.stateAck) {
-      this.onJoinerAck(c, req, request.stateAck);
-    } else if (request.hello) {
-      this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'hello was already done');
-    } else {
-      this.reply(c.id, req, false, 'ERR_BAD_REQUEST', 'empty request');
-    }
-  }
-
-  private queueLocal(entry: chorus.IEntry, replyTo: LocalEntry['replyTo']): void {
-    this.pendingLocal.push({ entry, replyTo });
-    this.pendingBytes += entryBytes(entry);
+    const state = this.local.request(clientId, request, this.table, this.rlog.retainedBytes, this.leaveRequested);
+    if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
+    else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
   }
 
   private onClientDisconnect(clientId: string, expelled: boolean): void {
-    const c = this.clients.get(clientId);
-    if (c === undefined) return;
-    this.clients.delete(clientId);
-    for (const [k, t] of this.installing) if (t.joiner === clientId) this.installing.delete(k);
-    for (const [k, e] of this.earlyChunks) if (e.joiner === clientId) this.earlyChunks.delete(k);
-    for (const [k, d] of this.deferredJoins) if (d.client === clientId) this.deferredJoins.delete(k);
-    const groups = new Set(c.pendingJoins.keys());
-    for (const g of this.table.sorted()) if (g.members.some((m) => m.client === clientId)) groups.add(g.name);
-    for (const group of [...groups].sort()) {
-      const entry: chorus.IEntry = { kind: chorus.Entry.Kind.CLIENT_GONE, group, client: clientId };
-      if (expelled) entry.cause = chorus.Cause.CAUSE_EXPELLED;
-      this.queueLocal(entry, undefined);
-    }
+    if (!this.local.disconnect(clientId, expelled, this.table)) return;
+    this.transfer.forgetClient(clientId);
   }
 
-  /**
-   * Move accepted requests into the sending stream, stamped with their group's current
-   * view. Data and leaves of a group that is changing wait for its next view (keeps
-   * guarantee 2: they are sent, and delivered, in that view). Stops while the buffer
-   * of unstable entries is full (flow control).
-   */
+  /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
   private pump(): boolean {
-    if (this.mode !== 'normal' || this.flush !== undefined || this.pendingLocal.length === 0) return false;
-    const before = this.outbox.length;
-    let budget = this.maxBufferBytes - this.retainedBytes;
-    let keep = 0;
-    let i = 0;
-    for (; i < this.pendingLocal.length; i++) {
-      if (budget <= 0) break;
-      const item = this.pendingLocal[i]!;
-      const e = item.entry;
-      const g = this.table.get(e.group ?? '');
-      if (e.kind !== chorus.Entry.Kind.GROUP_JOIN && g?.change !== undefined) {
-        this.pendingLocal[keep++] = item;
-        continue;
-      }
-      this.pendingBytes -= entryBytes(e);
-      if (e.kind === chorus.Entry.Kind.DATA) {
-        if (g === undefined || !g.members.some((m) => m.client === e.client)) {
-          // The sender left (or was expelled) before its message could be sent.
-          if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, false, 'ERR_NOT_MEMBER', `not a member of ${e.group ?? ''}`);
-          continue;
-        }
-        e.groupView = g.viewId;
-        // Causal past: everything passed here so far (what this client can have seen).
-        // `fifo` carries it too and is delivered like `causal` (a stronger order is
-        // allowed): happened-before runs through fifo messages as well, and a causal or
-        // total message sent after one must follow that message's own causal past. A
-        // total/safe entry needs it only when something delivered here early is not
-        // ordered yet (the sequencer must place the entry after it); otherwise its place
-        // in the order already follows everything delivered here.
-        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.deliveredAhead()) {
-          e.causal = { passed: this.early.slice() };
-        }
-        if (this.traceSends) {
-          this.out.traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });
-        }
-      } else if (e.kind !== chorus.Entry.Kind.GROUP_JOIN) {
-        e.groupView = g?.viewId ?? 0;
-      }
-      if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, true, undefined, undefined, item.replyTo.id);
-      this.outbox.push(e);
-      budget -= entryBytes(e);
-    }
-    for (; i < this.pendingLocal.length; i++) this.pendingLocal[keep++] = this.pendingLocal[i]!;
-    this.pendingLocal.length = keep;
-    return this.outbox.length !== before;
+    if (this.mode !== 'normal' || this.flush !== undefined || this.local.pending.length === 0) return false;
+    const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.rlog.retainedBytes);
+    for (const t of traces) this.out.traces.push(t);
+    for (const e of entries) this.outbox.push(e);
+    return entries.length > 0;
   }
 
   private flushOutbox(): boolean {
@@ -1583,9 +985,9 @@ export class DaemonNode {
         viewId: this.view.id,
         firstSeq,
         entries,
-        received: this.received.slice(),
+        received: this.rlog.received.slice(),
         delivered: this.nextDeliver - 1,
-        ordered: this.order.known,
+        ordered: this.sequencer.order.known,
       },
     };
     for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
@@ -1626,9 +1028,7 @@ export class DaemonNode {
     // restarted). Exclude it first; the newcomer's retries get it in afterwards.
     const old = this.view.members.findIndex((m) => m.id.name === who.name);
     if (old >= 0) {
-      if (old !== this.myIndex && !this.suspects.has(old)) {
-        this.suspects.add(old);
-        this.suspectsChanged = true;
+      if (old !== this.myIndex && this.fd.suspect(old)) {
         this.out.traces.push({ type: 'suspect', member: this.view.members[old]!.key });
       }
       return;
@@ -1684,8 +1084,7 @@ export class DaemonNode {
     this.mode = 'left';
     this.out.left = true;
     this.out.traces.push({ type: 'left', ...(viewId !== undefined ? { viewId } : {}) });
-    for (const c of this.clients.keys()) this.out.closeClients.push({ client: c, reason: 'daemon left the cluster' });
-    this.clients.clear();
+    for (const c of this.local.closeAll()) this.out.closeClients.push({ client: c, reason: 'daemon left the cluster' });
   }
 
   // ------------------------------------------------------------------ view change: proposer
@@ -1955,131 +1354,16 @@ export class DaemonNode {
     return holders;
   }
 
-  /**
-   * The cut: the union of what the participants hold, and the final order of the old
-   * view's undelivered entries — the longest order any participant knows (a slot no
-   * participant holds is skipped), then the rest by sender index and seq, which keeps
-   * each sender's FIFO order and puts nothing before what it causally follows.
-   */
+  /** The cut of proposal `p` (see computeCut in cut.ts), from its acks and what this daemon holds now. */
   private computeCut(p: Proposal): chorus.ICut {
-    const n = p.oldView.members.length;
-    const cutSeqs = new Array<number>(n).fill(0);
-    const holders = new Array<number>(n).fill(this.myIndex);
-    let firstGlobal = Number.POSITIVE_INFINITY;
-    const acks = p.participants.map((k) => ({ k, ack: p.acks.get(k)! }));
-    for (const { k, ack } of acks) {
-      const rcv = ack.received ?? [];
-      for (let s = 0; s < n; s++) {
-        if ((rcv[s] ?? 0) > cutSeqs[s]!) {
-          cutSeqs[s] = rcv[s] ?? 0;
-          holders[s] = this.memberIndex(k);
-        }
-      }
-      firstGlobal = Math.min(firstGlobal, ack.delivered ?? 0);
-    }
-    // Fetch from the proposer when it holds the entries by now (they may have arrived
-    // after its own acknowledgement): every participant reaches the proposer, but not
-    // necessarily the participant that reported the most (a cut link between two members).
-    for (let s = 0; s < n; s++) if (this.received[s]! >= cutSeqs[s]!) holders[s] = this.myIndex;
-    // Assemble the longest known order from firstGlobal + 1. Every participant's runs
-    // are pieces of the one stream its sequencer sent, so overlapping pieces agree.
-    const known = new OrderLog(firstGlobal + 1);
-    const runs: OrderRun[] = [];
-    for (const { ack } of acks) for (const r of ack.orders ?? []) runs.push(runFromProto(r));
-    runs.sort((a, b) => a.firstGlobal - b.firstGlobal);
-    let end = firstGlobal + 1;
-    for (const r of runs) {
-      if (r.firstGlobal + r.count <= end) continue;
-      if (r.firstGlobal > end) break;
-      const skip = end - r.firstGlobal;
-      known.append({ sender: r.sender, firstSeq: r.firstSeq + skip, count: r.count - skip, firstGlobal: end });
-      end = r.firstGlobal + r.count;
-    }
-    const orders: OrderRun[] = known.from(firstGlobal + 1);
-    const markLists = acks.map((a) => a.ack.depMarks ?? []);
-    const depOf = depLookup(markLists, n);
-    const causalOf = causalLookup(markLists);
-    // Entries some participant delivered early (and its sender's entries before them)
-    // are kept: their causal past was delivered there too, so it is kept as well, and
-    // their causal barrier was delivered there, so it names no lost slot.
-    const keep = new Array<number>(n).fill(0);
-    for (const { ack } of acks) {
-      const passed = ack.earlyPassed ?? [];
-      for (let s = 0; s < n; s++) keep[s] = Math.max(keep[s]!, passed[s] ?? 0);
-    }
-    // Keep causality when failed senders took part of it with them: walking the known
-    // order, a slot whose entry no participant holds is skipped; so is every later
-    // entry that depends on a skipped one (its causal barrier reaches it), together with
-    // the rest of that sender's stream (FIFO). Survivors' own entries never depend on a
-    // skipped slot: they delivered everything they depend on.
-    let firstExcluded = Number.POSITIVE_INFINITY;
-    const exclude = (s: number, seq: number, global: number) => {
-      firstExcluded = Math.min(firstExcluded, global);
-      cutSeqs[s] = Math.min(cutSeqs[s]!, seq - 1);
-    };
-    for (const r of orders) {
-      for (let k = 0; k < r.count; k++) {
-        const seq = r.firstSeq + k;
-        const global = r.firstGlobal + k;
-        if (seq > cutSeqs[r.sender]! || (seq > keep[r.sender]! && depOf(r.sender, seq) >= firstExcluded)) exclude(r.sender, seq, global);
-      }
-    }
-    const lastKnown = end - 1;
-    // Per sender, the highest seq already placed: by the known order, or delivered
-    // somewhere before it (a sender's entries are placed in seq order). The rest of
-    // the cut gets new slots after the known order, unless it depends on an order no
-    // participant knows or on an excluded entry.
-    const placed = new Array<number>(n).fill(0);
-    for (const r of orders) placed[r.sender] = Math.max(placed[r.sender]!, r.firstSeq + r.count - 1);
-    for (const { ack } of acks) {
-      const delivered = ack.deliveredSeqs ?? [];
-      for (let s = 0; s < n; s++) placed[s] = Math.max(placed[s]!, delivered[s] ?? 0);
-    }
-    // Place the rest sender by sender, in rounds: a causal entry waits until its causal
-    // past is placed, and is cut (with the rest of its sender's stream) when that past
-    // is not in the cut.
-    let next = end;
-    for (let progress = true; progress; ) {
-      progress = false;
-      for (let s = 0; s < n; s++) {
-        const from = placed[s]! + 1;
-        let seq = from;
-        for (; seq <= cutSeqs[s]!; seq++) {
-          if (seq > keep[s]!) {
-            const dep = depOf(s, seq);
-            if (dep > lastKnown || dep >= firstExcluded) {
-              cutSeqs[s] = seq - 1;
-              break;
-            }
-          }
-          const passed = causalOf(s, seq);
-          if (passed === undefined) continue;
-          if (passed.some((need, t) => t !== s && need > cutSeqs[t]!)) {
-            if (seq > keep[s]!) cutSeqs[s] = seq - 1; // its causal past did not survive
-            break;
-          }
-          if (!this.allAtLeast(placed, passed, s)) break; // wait for that past to be placed
-
-        }
-        if (seq === from) continue;
-        orders.push({ sender: s, firstSeq: from, count: seq - from, firstGlobal: next });
-        next += seq - from;
-        placed[s] = seq - 1;
-        progress = true;
-      }
-    }
-    for (let s = 0; s < n; s++) {
-      // Nothing kept can be left unplaced: its causal past is kept and placeable.
-      invariant(placed[s]! >= keep[s]!, `cut leaves ${s}/${keep[s]!} unplaced though it may be delivered`);
-      cutSeqs[s] = Math.min(cutSeqs[s]!, placed[s]!);
-    }
-    return {
+    return computeCut({
       ballot: ballotToProto(p.ballot),
       oldViewId: p.oldView.id,
-      cutSeqs,
-      orders: orders.map((r) => ({ ...r })),
-      holders,
-    };
+      n: p.oldView.members.length,
+      self: this.myIndex,
+      received: this.received,
+      acks: p.participants.map((k) => ({ index: this.memberIndex(k), ack: p.acks.get(k)! })),
+    });
   }
 
   private finishProposal(p: Proposal): void {
@@ -2124,7 +1408,7 @@ export class DaemonNode {
     this.applyCut(cut.orders ?? [], cut.cutSeqs ?? []);
     const lastGlobal = this.nextDeliver - 1;
     const snapshot = this.table.clone();
-    snapshot.applyBoundary(departed, NO_EFFECTS);
+    snapshot.applyBoundary(departed); // a copy: its effects concern nobody
     const install: chorus.IInstall = {
       ballot: ballotToProto(p.ballot),
       oldViewId: p.oldView.id,
@@ -2212,23 +1496,6 @@ export class DaemonNode {
     this.flush = { ballot, proposer: from, oldViewId, startedMs: this.nowMs, ack, cut: undefined, readySent: false };
     if (from === this.key) this.onProposeAck(this.key, ack);
     else this.send(from, { proposeAck: ack });
-  }
-
-  /** Causal barriers of the entries held here and not delivered, as change points. */
-  private depMarks(): chorus.IDepMark[] {
-    const marks: chorus.IDepMark[] = [];
-    for (let s = 0; s < this.received.length; s++) {
-      let last = -1;
-      const base = this.logBase[s]!;
-      for (let seq = Math.max(this.deliveredSeq[s]! + 1, base); seq <= this.received[s]!; seq++) {
-        const e = this.log[s]![seq - base];
-        const dep = e?.dep ?? 0;
-        if (e?.causal) marks.push({ sender: s, seq, dep, causal: e.causal });
-        else if (dep !== last) marks.push({ sender: s, seq, dep });
-        last = dep;
-      }
-    }
-    return marks;
   }
 
   private onCut(from: PeerKey, cut: chorus.ICut): void {
@@ -2361,7 +1628,7 @@ export class DaemonNode {
       const causes = install.leftCauses ?? [];
       (install.left ?? []).forEach((id, i) => departed.set(id.name ?? '', causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE)));
       this.boundaryViews.clear();
-      this.table.applyBoundary(departed, this.groupFx);
+      this.onGroupEffects(this.table.applyBoundary(departed));
     }
     this.installView({ id: install.newViewId ?? 0, members }, install === this.forcedInstall);
     // Groups blocked by the flush whose view did not change: unblock them now.
@@ -2397,32 +1664,12 @@ export class DaemonNode {
     this.lastViewId = Math.max(this.lastViewId, view.id);
     const n = view.members.length;
     this.sentSeq = 0;
-    this.log = Array.from({ length: n }, () => []);
-    this.logBase = new Array<number>(n).fill(1);
-    this.received = new Array<number>(n).fill(0);
-    this.deliveredSeq = new Array<number>(n).fill(0);
-    this.lastDep = new Array<number>(n).fill(0);
-    this.early = new Array<number>(n).fill(0);
-    this.earlyDelivered = new Array<number>(n).fill(0);
-    this.uniformHeld = 0;
-    this.lastAckOrdered = -1;
-    this.lastAckReceived = -1;
-    this.retainedBytes = 0;
-    this.ordered = new Array<number>(n).fill(0);
-    this.order = new OrderLog();
-    this.orderOutbox = [];
+    this.rlog.reset(n);
+    this.earlyDelivery.reset(n);
+    this.sequencer.reset(n);
     this.nextDeliver = 1;
-    this.nextGlobal = 1;
-    this.peerReceived = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-    this.peerDelivered = new Array<number>(n).fill(0);
-    this.peerOrdered = new Array<number>(n).fill(0);
-    this.peerHolding = new Array<boolean>(n).fill(false);
-    this.sentByLastHeartbeat = new Array<number>(n).fill(0);
-    this.lastHeard = new Array<number>(n).fill(this.nowMs);
-    this.peerSuspects = Array.from({ length: n }, () => new Set<number>());
-    this.suspects = new Set();
-    this.laggards.clear();
-    this.suspectsChanged = true;
+    this.stability.reset(n, this.myIndex);
+    this.fd.reset(n, this.myIndex, this.nowMs);
     this.seeds.clear();
     this.probeAddresses = [];
     this.heardFrom.clear();
@@ -2479,7 +1726,8 @@ export class DaemonNode {
         if (op.kind === 'join') sent.set(transferKey(g.name, op.member.client), { wantState: op.member.awaitingState, offerState: op.member.offersState });
       }
     }
-    for (const e of [...(this.log[this.myIndex] ?? []), ...this.outbox]) {
+    const own = this.myIndex >= 0 ? (this.rlog.range(this.myIndex, 1, this.received[this.myIndex] ?? 0)?.entries ?? []) : [];
+    for (const e of [...own, ...this.outbox]) {
       if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.clients.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
       sent.set(transferKey(e.group ?? '', e.client ?? ''), e);
     }
@@ -2503,7 +1751,7 @@ export class DaemonNode {
     // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
     // founded from here continues them instead of starting over (ids never repeat).
     const kept = this.table.clone();
-    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))), NO_EFFECTS);
+    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))));
     this.lastGroups = kept.toProto();
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
@@ -2668,111 +1916,11 @@ export class DaemonNode {
         incarnation: m.id.incarnation,
         advertise: m.advertise,
         coordinator: i === 0,
-        suspected: this.suspects.has(i),
+        suspected: this.fd.suspects.has(i),
       })),
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
-      clients: this.clients.size,
-      bufferedBytes: this.retainedBytes,
+      clients: this.local.size,
+      bufferedBytes: this.rlog.retainedBytes,
     };
-  }
-}
-
-const NO_EFFECTS: GroupEffects = { deliver() {}, changeStarted() {}, viewInstalled() {} };
-
-/** `depOf(sender, seq)`: the causal barrier of an entry, from participants' marks (0 if unknown). */
-function depLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>, n: number): (s: number, seq: number) => number {
-  const perSender: Array<Array<{ seq: number; dep: number }>> = Array.from({ length: n }, () => []);
-  for (const marks of markLists) for (const m of marks) perSender[m.sender ?? 0]?.push({ seq: m.seq ?? 0, dep: m.dep ?? 0 });
-  for (const list of perSender) list.sort((a, b) => a.seq - b.seq || a.dep - b.dep);
-  return (s, seq) => {
-    const list = perSender[s]!;
-    let lo = 0;
-    let hi = list.length - 1;
-    let dep = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid]!.seq <= seq) {
-        dep = list[mid]!.dep;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return dep;
-  };
-}
-
-/** `causalOf(sender, seq)`: the causal deps of a causal entry held by some participant. */
-function causalLookup(markLists: ReadonlyArray<readonly chorus.IDepMark[]>): (s: number, seq: number) => readonly number[] | undefined {
-  const bySender = new Map<number, Map<number, readonly number[]>>();
-  for (const marks of markLists) {
-    for (const m of marks) {
-      const passed = m.causal?.passed;
-      if (!passed) continue;
-      let perSeq = bySender.get(m.sender ?? 0);
-      if (perSeq === undefined) bySender.set(m.sender ?? 0, (perSeq = new Map()));
-      perSeq.set(m.seq ?? 0, passed);
-    }
-  }
-  return (s, seq) => bySender.get(s)?.get(seq);
-}
-
-/** Whether an entry is delivered uniformly: `safe` messages and every group-table entry. */
-function uniform(e: chorus.IEntry): boolean {
-  return e.order === chorus.Order.ORDER_SAFE || (e.kind ?? chorus.Entry.Kind.DATA) !== chorus.Entry.Kind.DATA;
-}
-
-function entryBytes(e: chorus.IEntry): number {
-  return (e.data?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
-}
-
-function compareAge(a: ViewMember, b: ViewMember): number {
-  if (a.joinedView !== b.joinedView) return a.joinedView - b.joinedView;
-  if (a.id.name !== b.id.name) return a.id.name < b.id.name ? -1 : 1;
-  return a.id.incarnation < b.id.incarnation ? -1 : a.id.incarnation > b.id.incarnation ? 1 : 0;
-}
-
-function compareBallot(a: Ballot, b: Ballot): number {
-  if (a.counter !== b.counter) return a.counter - b.counter;
-  if (a.proposer.name !== b.proposer.name) return a.proposer.name < b.proposer.name ? 1 : -1;
-  if (a.proposer.incarnation !== b.proposer.incarnation) return a.proposer.incarnation < b.proposer.incarnation ? 1 : -1;
-  return 0;
-}
-
-function ballotFromProto(b: chorus.IBallot | null | undefined): Ballot {
-  return { counter: b?.counter ?? 0, proposer: { name: b?.proposer?.name ?? '', incarnation: b?.proposer?.incarnation ?? '' } };
-}
-
-function ballotToProto(b: Ballot): chorus.IBallot {
-  return { counter: b.counter, proposer: { name: b.proposer.name, incarnation: b.proposer.incarnation } };
-}
-
-function ballotEquals(p: chorus.IBallot | null | undefined, b: Ballot): boolean {
-  return compareBallot(ballotFromProto(p), b) === 0;
-}
-
-function keyToId(key: PeerKey): chorus.IDaemonId {
-  const at = key.lastIndexOf('#');
-  return { name: key.slice(0, at), incarnation: key.slice(at + 1) };
-}
-
-
-function memberToProto(m: ViewMember): chorus.IMember {
-  return { id: { name: m.id.name, incarnation: m.id.incarnation }, advertise: m.advertise, joinedView: m.joinedView };
-}
-
-function memberFromProto(m: chorus.IMember): ViewMember {
-  const id = { name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' };
-  return { id, key: peerKey(id), advertise: m.advertise ?? '', joinedView: m.joinedView ?? 0 };
-}
-
-function causeFromProto(c: chorus.Cause): LeaveCause {
-  switch (c) {
-    case chorus.Cause.CAUSE_CRASH:
-      return 'crash';
-    case chorus.Cause.CAUSE_PARTITION:
-      return 'partition';
-    case chorus.Cause.CAUSE_EXPELLED:
-      return 'expelled';
-    default:
-      return 'leave';
   }
 }
