@@ -34,6 +34,7 @@ import {
   causeToProto,
 } from './group-table.js';
 import { type Ballot, ballotEquals, ballotFromProto, ballotToProto, compareBallot } from './ballot.js';
+import { Bootstrap } from './bootstrap.js';
 import { computeCut } from './cut.js';
 import { EarlyDelivery } from './early-delivery.js';
 import { type OrderLog, runFromProto } from './order-log.js';
@@ -120,17 +121,10 @@ export class DaemonNode {
   private readonly suspectMs: number;
   private readonly maxBufferBytes: number;
   private readonly joinRetryMs: number;
-  private readonly expect: number | undefined;
   /** Never was in a view: may take part in forming the first primary. */
   private fresh: boolean;
-  private readonly bootstrapPeers = new Map<PeerKey, { advertise: string; seenMs: number }>();
-  /** The founder this fresh daemon agreed to (one at a time, so two founders cannot both win). */
-  private bootstrapVote: { founder: PeerKey; attempt: number; atMs: number; candidates: PeerKey[]; askedMs: number } | undefined;
-  /** Founding attempts this fresh daemon promised never to vote for (founder → up to which attempt). */
-  private readonly refusedFounders = new Map<PeerKey, number>();
-  /** This daemon's founding attempts so far (each one's ballot counter). */
-  private foundingAttempt = 0;
-  private founding: { members: ViewMember[]; acks: Set<PeerKey>; startedMs: number } | undefined;
+  /** Forming the first primary among fresh daemons. */
+  private readonly bootstrap: Bootstrap;
 
   private mode: Mode;
   private nowMs: number;
@@ -242,8 +236,28 @@ export class DaemonNode {
       },
     };
     this.transfer = new StateTransfer(context, this.local, options.self.name, this.maxBufferBytes);
-    this.expect = options.expect;
     this.fresh = options.join;
+    this.bootstrap = new Bootstrap(
+      {
+        get nowMs() {
+          return node.nowMs;
+        },
+        get selfId() {
+          return node.selfId;
+        },
+        get selfKey() {
+          return node.key;
+        },
+        advertise: this.advertise,
+        get mayFound() {
+          return node.fresh && node.view === undefined;
+        },
+        send: (to, frame) => this.send(to, frame),
+        trace: (event) => this.out.traces.push(event),
+      },
+      options.expect,
+      this.joinRetryMs,
+    );
     this.nowMs = options.nowMs;
     this.mode = options.join ? 'joining' : 'normal';
   }
@@ -446,116 +460,13 @@ export class DaemonNode {
     return Math.max(wake, this.nowMs + 1);
   }
 
-  /**
-   * Bootstrap: once `expect` fresh daemons (this one included) hear each other, the
-   * smallest of them founds view 1 with all of them. Every one of them computes the same
-   * founder from the same set, and a set of `expect` is needed, so concurrent start-ups
-   * converge to one view (as long as `expect` is more than half of the daemons started).
-   */
+  /** Bootstrap: install view 1 once every candidate agreed to this daemon founding it. */
   private maybeFoundPrimary(): boolean {
-    if (!this.fresh || this.expect === undefined || this.view !== undefined) return false;
-    const window = 3 * this.joinRetryMs;
-    if (this.founding !== undefined) {
-      const f = this.founding;
-      if (f.acks.size === f.members.length) {
-        // Everyone agreed to this founder: install view 1.
-        const install: chorus.IInstall = {
-          ballot: { counter: this.foundingAttempt, proposer: this.selfId },
-          oldViewId: 0,
-          newViewId: 1,
-          members: f.members.map(memberToProto),
-          lastGlobal: 0,
-          groups: { groups: [] },
-        };
-        for (const m of f.members) if (m.key !== this.key) this.send(m.key, { install });
-        this.founding = undefined;
-        this.pendingInstall = install;
-        this.maybeInstall();
-        return true;
-      }
-      if (this.nowMs - f.startedMs < window) return false;
-      // Not everyone agreed in time: give up this founding for good (it will never
-      // install), release the voters, and look again.
-      this.withdrawFounding();
-      this.bootstrapVote = undefined;
-    }
-    // A vote holds until its founder installs or withdraws, or another of its candidates
-    // promises never to vote for it (FoundingRelease): a voter that changed its mind on a
-    // timer could ack a second founder while the first one's Install is on its way.
-    const vote = this.bootstrapVote;
-    if (vote !== undefined && vote.founder !== this.key) {
-      if (this.nowMs - vote.atMs >= window && this.nowMs - vote.askedMs >= this.joinRetryMs) {
-        vote.askedMs = this.nowMs;
-        const founder = keyToId(vote.founder);
-        for (const k of vote.candidates) if (k !== this.key && k !== vote.founder) this.send(k, { foundingRelease: { founder, attempt: vote.attempt } });
-      }
-      return false;
-    }
-    const candidates: ViewMember[] = [{ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }];
-    for (const [key, p] of this.bootstrapPeers) {
-      if (p.seenMs < this.nowMs - window) continue;
-      candidates.push({ id: keyToId(key) as DaemonId, key, advertise: p.advertise, joinedView: 1 });
-    }
-    if (candidates.length < this.expect) return false;
-    candidates.sort(compareAge);
-    if (candidates[0]!.key !== this.key) return false;
-    // Ask them: each fresh daemon agrees to one founder at a time, so two founders with
-    // overlapping candidate sets cannot both form a view 1.
-    this.foundingAttempt += 1;
-    this.bootstrapVote = { founder: this.key, attempt: this.foundingAttempt, atMs: this.nowMs, candidates: candidates.map((m) => m.key), askedMs: this.nowMs };
-    this.founding = { members: candidates, acks: new Set([this.key]), startedMs: this.nowMs };
-    const propose: chorus.IPropose = { ballot: { counter: this.foundingAttempt, proposer: this.selfId }, oldViewId: 0, newViewId: 1, members: candidates.map(memberToProto) };
-    for (const m of candidates) if (m.key !== this.key) this.send(m.key, { propose });
-    this.out.traces.push({ type: 'view-change-start', ballot: 1, proposer: this.key, members: candidates.map((m) => m.key) });
-    return false;
-  }
-
-  /** A founder that gives up: it never installs this founding, so its voters are free. */
-  private withdrawFounding(): void {
-    const f = this.founding;
-    if (f === undefined) return;
-    this.founding = undefined;
-    const withdraw: chorus.IPropose = { ballot: { counter: 1, proposer: this.selfId }, oldViewId: 0, newViewId: 0, members: [] };
-    for (const m of f.members) if (m.key !== this.key) this.send(m.key, { propose: withdraw });
-  }
-
-  /** Bootstrap: a voter asks us to refuse its silent founder (or we asked, and get the promise). */
-  private onFoundingRelease(from: PeerKey, r: chorus.IFoundingRelease): void {
-    if (!this.fresh || this.view !== undefined) return;
-    const founder = peerKey({ name: r.founder?.name ?? '', incarnation: r.founder?.incarnation ?? '' });
-    const attempt = r.attempt ?? 0;
-    const vote = this.bootstrapVote;
-    if (r.refused === true) {
-      if (vote?.founder === founder && vote.attempt <= attempt && vote.candidates.includes(from)) this.bootstrapVote = undefined;
-      return;
-    }
-    // We voted for that attempt (it may still found with us), or we are its founder: no promise.
-    if (founder === this.key || (vote?.founder === founder && vote.attempt === attempt)) return;
-    this.refusedFounders.set(founder, Math.max(this.refusedFounders.get(founder) ?? 0, attempt));
-    this.send(from, { foundingRelease: { founder: r.founder ?? null, refused: true, attempt } });
-  }
-
-  /** A fresh daemon asked to join a founding view 1 (or released by a founder that gave up). */
-  private onBootstrapPropose(from: PeerKey, p: chorus.IPropose): void {
-    if (!this.fresh || this.view !== undefined) return;
-    if ((p.newViewId ?? 0) === 0) {
-      if (this.bootstrapVote?.founder === from) this.bootstrapVote = undefined;
-      return;
-    }
-    const named = (p.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
-    if (!named) return;
-    const vote = this.bootstrapVote;
-    if (vote !== undefined && vote.founder !== from && vote.founder !== this.key) return;
-    if ((p.ballot?.counter ?? 0) <= (this.refusedFounders.get(from) ?? 0)) return;
-    if (this.founding !== undefined && from !== this.key) {
-      // Someone else founds with us in it: step back if they are older than us.
-      const founder = memberFromProto((p.members ?? []).find((m) => peerKey({ name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' }) === from) ?? {});
-      if (compareAge(founder, { id: this.selfId, key: this.key, advertise: this.advertise, joinedView: 1 }) > 0) return;
-      this.withdrawFounding();
-    }
-    const candidates = (p.members ?? []).map((m) => peerKey({ name: m.id?.name ?? '', incarnation: m.id?.incarnation ?? '' }));
-    this.bootstrapVote = { founder: from, attempt: p.ballot?.counter ?? 0, atMs: this.nowMs, candidates, askedMs: this.nowMs };
-    this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId: 0 } });
+    const install = this.bootstrap.maybeFound();
+    if (install === undefined) return false;
+    this.pendingInstall = install;
+    this.maybeInstall();
+    return true;
   }
 
   private flushTimeoutMs(): number {
@@ -643,7 +554,7 @@ export class DaemonNode {
     else if (frame.stateAck) this.transfer.onStateAck(frame.stateAck);
     else if (frame.forceQuery) this.onForceQuery(from);
     else if (frame.forceInfo) this.onForceInfo(from, frame.forceInfo);
-    else if (frame.foundingRelease) this.onFoundingRelease(from, frame.foundingRelease);
+    else if (frame.foundingRelease) this.bootstrap.onFoundingRelease(from, frame.foundingRelease);
   }
 
   /** Frames of a view this daemon has not installed yet wait for it. */
@@ -1008,7 +919,7 @@ export class DaemonNode {
           this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
           this.sendJoinRequest(key);
         }
-        this.bootstrapPeers.set(key, { advertise: req.advertise ?? '', seenMs: this.nowMs });
+        this.bootstrap.notePeer(key, req.advertise ?? '');
       }
       return;
     }
@@ -1200,8 +1111,7 @@ export class DaemonNode {
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
     if ((ack.oldViewId ?? 0) === 0) {
-      // Only a vote for this attempt: one for an earlier attempt may have been released since.
-      if (this.founding?.members.some((m) => m.key === from) && (ack.ballot?.counter ?? 0) === this.foundingAttempt) this.founding.acks.add(from);
+      this.bootstrap.onAck(from, ack);
       return;
     }
     const p = this.proposal;
@@ -1433,7 +1343,7 @@ export class DaemonNode {
     const ballot = ballotFromProto(p.ballot);
     const oldViewId = p.oldViewId ?? 0;
     if (oldViewId === 0) {
-      this.onBootstrapPropose(from, p);
+      this.bootstrap.onPropose(from, p);
       return;
     }
     if (this.view === undefined) return;
@@ -1545,7 +1455,7 @@ export class DaemonNode {
       // Joiner: only an Install that names it matters; a founding view 1 only from the
       // founder this daemon agreed to.
       const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
-      if ((install.oldViewId ?? 0) === 0 && this.bootstrapVote?.founder !== from) return;
+      if ((install.oldViewId ?? 0) === 0 && !this.bootstrap.votedFor(from)) return;
       // Without the group table (a proposer that completed a view leaving itself out had
       // none to give) a joiner cannot install: it waits to be admitted again.
       if (named && this.mode === 'joining' && install.groups != null) this.pendingInstall = install;
@@ -1649,9 +1559,7 @@ export class DaemonNode {
   private installView(view: DaemonView, forced = false): void {
     this.view = view;
     this.fresh = false;
-    this.bootstrapPeers.clear();
-    this.bootstrapVote = undefined;
-    this.founding = undefined;
+    this.bootstrap.reset();
     this.myIndex = view.members.findIndex((m) => m.key === this.key);
     invariant(this.myIndex >= 0, 'installing a view without this daemon');
     invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);
