@@ -44,6 +44,7 @@ import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
 import { StateTransfer } from './state-transfer.js';
 import { FailureDetector } from './failure-detector.js';
+import { ForcePrimary } from './force-primary.js';
 import { hasQuorum } from './quorum.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
@@ -180,8 +181,8 @@ export class DaemonNode {
   private forcedInstall: chorus.IInstall | undefined;
   /** When a conflict between two other members was first seen (it waits for the rest). */
   private conflictSinceMs: number | undefined;
-  /** force-primary: the ids collected from the daemons this one reaches, until it founds. */
-  private forcing: { startedMs: number; asked: Set<PeerKey>; infos: Map<PeerKey, chorus.IForceInfo>; yieldTo: PeerKey | undefined } | undefined;
+  /** force-primary: the operator's way back after the majority was lost for good. */
+  private readonly forcePrimary: ForcePrimary;
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
   private lastGroups: chorus.IGroupTable | undefined;
   private lastViewId = 0;
@@ -257,6 +258,38 @@ export class DaemonNode {
       },
       options.expect,
       this.joinRetryMs,
+    );
+    this.forcePrimary = new ForcePrimary(
+      {
+        get nowMs() {
+          return node.nowMs;
+        },
+        get selfId() {
+          return node.selfId;
+        },
+        get selfKey() {
+          return node.key;
+        },
+        advertise: this.advertise,
+        get primaryViewId() {
+          return node.view?.id;
+        },
+        get fresh() {
+          return node.fresh;
+        },
+        get highestCounter() {
+          return node.highest.counter;
+        },
+        maxViewIdSeen: () => Math.max(this.lastViewId, this.maxViewIdSeen()),
+        groupsNow: () => (this.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
+        get lastGroups() {
+          return node.lastGroups;
+        },
+        send: (to, frame) => this.send(to, frame),
+        trace: (event) => this.out.traces.push(event),
+        probe: (address) => this.out.probes.push(address),
+      },
+      this.suspectMs,
     );
     this.nowMs = options.nowMs;
     this.mode = options.join ? 'joining' : 'normal';
@@ -449,7 +482,7 @@ export class DaemonNode {
         for (const a of this.probeAddresses) this.out.probes.push(a);
         this.nextJoinAttemptMs = this.nowMs + this.joinRetryMs;
       }
-      const forceAt = this.forcing === undefined ? Number.POSITIVE_INFINITY : this.forcing.startedMs + this.suspectMs;
+      const forceAt = this.forcePrimary.wakeAtMs();
       return Math.max(Math.min(this.nextJoinAttemptMs, forceAt), this.nowMs + 1);
     }
     let wake = this.fd.nextWakeMs();
@@ -483,10 +516,7 @@ export class DaemonNode {
   }
 
   private onPeerUp(peer: PeerKey, advertise: string): void {
-    if (this.forcing !== undefined && peer !== this.key && !this.forcing.asked.has(peer)) {
-      this.forcing.asked.add(peer);
-      this.send(peer, { forceQuery: { who: this.selfId } });
-    }
+    this.forcePrimary.onPeerUp(peer);
     if (this.mode === 'joining') {
       this.seeds.set(peer, advertise);
       // Dial this address again on every join attempt: the daemon behind it may restart
@@ -552,8 +582,8 @@ export class DaemonNode {
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
     else if (frame.stateChunk) this.sendAll(this.transfer.onStateChunk(frame.stateChunk));
     else if (frame.stateAck) this.transfer.onStateAck(frame.stateAck);
-    else if (frame.forceQuery) this.onForceQuery(from);
-    else if (frame.forceInfo) this.onForceInfo(from, frame.forceInfo);
+    else if (frame.forceQuery) this.forcePrimary.onForceQuery(from);
+    else if (frame.forceInfo) this.forcePrimary.onForceInfo(from, frame.forceInfo);
     else if (frame.foundingRelease) this.bootstrap.onFoundingRelease(from, frame.foundingRelease);
   }
 
@@ -1694,112 +1724,21 @@ export class DaemonNode {
     this.nextJoinAttemptMs = this.nowMs;
   }
 
-  /**
-   * Operator: make this daemon's side the primary component after the majority was lost
-   * for good. Ids never repeat: it first asks every daemon it can reach for the highest
-   * daemon view id and the group view ids and seqs they saw (ForceQuery), waits for the
-   * answers (at most a suspect timeout), and founds above all of them. It refuses when a
-   * daemon it reaches is in a primary view: joining that one is the way back.
-   */
+  /** Operator: force this daemon's side to be the primary (src/core/force-primary.ts). */
   private onForcePrimary(): void {
-    const answer = (ok: boolean, message: string) => this.out.traces.push({ type: 'force-primary', ok, message });
-    if (this.view !== undefined) {
-      answer(false, `already in primary view ${this.view.id}: nothing to force`);
-      return;
-    }
-    if (this.fresh) {
-      answer(false, 'this daemon was never in a primary: start one without seeds instead');
-      return;
-    }
-    if (this.forcing !== undefined) return; // already asking: one answer comes for both
-    const asked = new Set<PeerKey>([...this.seeds.keys(), ...this.heardFrom.keys()]);
-    asked.delete(this.key);
-    this.forcing = { startedMs: this.nowMs, asked, infos: new Map(), yieldTo: undefined };
-    for (const k of asked) this.send(k, { forceQuery: { who: this.selfId } });
-    // The daemons we knew may run under new incarnations by now (they stepped down or
-    // restarted): dial their addresses again; each that answers the dial is asked too
-    // (onPeerUp), within the same wait.
-    for (const a of this.probeAddresses) this.out.probes.push(a);
-    this.forceProgress();
+    this.installForced(this.forcePrimary.start([...this.seeds.keys(), ...this.heardFrom.keys()], this.probeAddresses));
   }
 
-  private onForceQuery(from: PeerKey): void {
-    const inPrimary = this.view !== undefined;
-    // Two operators forcing at once: a query comes only from a forcing daemon, so a
-    // smaller one that asks us wins. (It sees us forcing, or not yet: either way it goes
-    // on and we refuse; when we ask it, it answers forcing and we refuse too.)
-    if (this.forcing !== undefined && from < this.key) this.forcing.yieldTo ??= from;
-    this.send(from, {
-      forceInfo: {
-        maxViewId: Math.max(this.lastViewId, this.maxViewIdSeen()),
-        groups: inPrimary ? this.table.toProto() : (this.lastGroups ?? { groups: [] }),
-        primaryViewId: inPrimary ? this.view!.id : 0,
-        forcing: this.forcing !== undefined,
-      },
-    });
-  }
-
-  private onForceInfo(from: PeerKey, info: chorus.IForceInfo): void {
-    if (this.forcing === undefined || !this.forcing.asked.has(from)) return;
-    this.forcing.infos.set(from, info);
-  }
-
-  /** Found the forced view once every daemon asked answered, or a suspect timeout passed. */
   private forceProgress(): boolean {
-    const f = this.forcing;
-    if (f === undefined) return false;
-    if (this.view !== undefined) {
-      // Joined a primary meanwhile (a member answered our join): nothing to force.
-      this.forcing = undefined;
-      this.out.traces.push({ type: 'force-primary', ok: false, message: `joined primary view ${this.view.id} meanwhile: nothing to force` });
-      return true;
-    }
-    if (f.infos.size < f.asked.size && this.nowMs - f.startedMs < this.suspectMs) return false;
-    this.forcing = undefined;
-    const answer = (ok: boolean, message: string) => this.out.traces.push({ type: 'force-primary', ok, message });
-    for (const [k, info] of f.infos) {
-      if ((info.primaryViewId ?? 0) > 0) {
-        answer(false, `daemon ${k} is in primary view ${info.primaryViewId ?? 0}: this daemon rejoins it instead`);
-        return true;
-      }
-      if (info.forcing === true && k < this.key) f.yieldTo ??= k;
-    }
-    if (f.yieldTo !== undefined) {
-      answer(false, `daemon ${f.yieldTo} is forcing a primary too (an operator ran force-primary there): this daemon rejoins it instead`);
-      return true;
-    }
-    let maxId = Math.max(this.lastViewId, this.maxViewIdSeen());
-    const groups = new Map<string, chorus.IGroupState>();
-    const merge = (table: chorus.IGroupTable | null | undefined) => {
-      for (const g of table?.groups ?? []) {
-        const name = g.name ?? '';
-        const had = groups.get(name);
-        // The latest view of each group, emptied of members (they rejoin), with the
-        // highest seq anyone assigned: group view ids and seqs continue, never repeat.
-        const viewId = Math.max(had?.viewId ?? 0, g.viewId ?? 0);
-        const totalSeq = Math.max(had?.totalSeq ?? 0, g.totalSeq ?? 0);
-        groups.set(name, { name, viewId, totalSeq, members: [] });
-      }
-    };
-    merge(this.lastGroups);
-    for (const info of f.infos.values()) {
-      maxId = Math.max(maxId, info.maxViewId ?? 0);
-      merge(info.groups);
-    }
-    const id = maxId + 1;
-    const install: chorus.IInstall = {
-      ballot: { counter: this.highest.counter + 1, proposer: this.selfId },
-      oldViewId: 0,
-      newViewId: id,
-      members: [memberToProto({ id: this.selfId, key: this.key, advertise: this.advertise, joinedView: id })],
-      lastGlobal: 0,
-      groups: { groups: [...groups.values()].sort((a, b) => ((a.name ?? '') < (b.name ?? '') ? -1 : 1)) },
-    };
+    const { moved, install } = this.forcePrimary.progress();
+    this.installForced(install);
+    return moved;
+  }
+
+  private installForced(install: chorus.IInstall | undefined): void {
+    if (install === undefined) return;
     this.pendingInstall = install;
     this.forcedInstall = install;
-    this.out.traces.push({ type: 'view-change-start', ballot: install.ballot!.counter!, proposer: this.key, members: [this.key] });
-    answer(true, `forced primary view ${id} with this daemon (ids above those of ${f.infos.size} of ${f.asked.size} daemons asked); the others rejoin it`);
-    return true;
   }
 
   // ------------------------------------------------------------------ status
