@@ -43,6 +43,7 @@ import { ReceiveLog, entryBytes, uniform } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
 import { StateTransfer } from './state-transfer.js';
+import { ViewChangeMember } from './view-change-member.js';
 import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
 import { hasQuorum } from './quorum.js';
@@ -96,18 +97,6 @@ interface Proposal {
   resentMs: number;
 }
 
-/** A member's side of a flush: the ballot it acknowledged. */
-interface FlushState {
-  readonly ballot: Ballot;
-  readonly proposer: PeerKey;
-  readonly oldViewId: number;
-  readonly startedMs: number;
-  /** The acknowledgement sent, repeated when the proposer repeats its Propose. */
-  readonly ack: chorus.IProposeAck;
-  cut: chorus.ICut | undefined;
-  readySent: boolean;
-}
-
 /** Addresses of daemons seen in views that a stepped-down daemon probes to find the primary. */
 const MAX_KNOWN_ADDRESSES = 256;
 
@@ -155,9 +144,9 @@ export class DaemonNode {
   private readonly fd: FailureDetector;
 
   // View change.
-  private highest: Ballot = { counter: 0, proposer: { name: '', incarnation: '' } };
   private proposal: Proposal | undefined;
-  private flush: FlushState | undefined;
+  /** The member's side: the ballot promised, the flush taken part in, the decision accepted. */
+  private readonly flushMember: ViewChangeMember;
   private pendingInstall: chorus.IInstall | undefined;
   private lastInstall: chorus.IInstall | undefined;
   /**
@@ -167,12 +156,6 @@ export class DaemonNode {
    */
   private readonly recentInstalls: chorus.IInstall[] = [];
   private readonly installPushedMs = new Map<PeerKey, number>();
-  /**
-   * The decision (Cut) this daemon accepted in the flush of its current view, with the
-   * ballot it was accepted under: reported in acknowledgements so that a later proposer
-   * completes it instead of deciding differently (Paxos' rule). Reset at install.
-   */
-  private accepted: chorus.ICut | undefined;
   /** Our ballot was refused by one whose proposer is gone: propose again above it. */
   private retryPropose = false;
   /** The highest ballot counter seen in any view: new ballots go above it. */
@@ -259,6 +242,26 @@ export class DaemonNode {
       options.expect,
       this.joinRetryMs,
     );
+    this.flushMember = new ViewChangeMember({
+      get nowMs() {
+        return node.nowMs;
+      },
+      get selfKey() {
+        return node.key;
+      },
+      get view() {
+        return node.view;
+      },
+      get received() {
+        return node.rlog.received;
+      },
+      send: (to, frame) => this.send(to, frame),
+      promised: (ballot, from, first) => this.onPromised(ballot, from, first),
+      holdings: () => this.holdings(),
+      maxViewIdSeen: () => this.maxViewIdSeen(),
+      ackToSelf: (ack) => this.onProposeAck(this.key, ack),
+      readyToSelf: (ready) => this.onReady(this.key, ready),
+    });
     this.forcePrimary = new ForcePrimary(
       {
         get nowMs() {
@@ -278,7 +281,7 @@ export class DaemonNode {
           return node.fresh;
         },
         get highestCounter() {
-          return node.highest.counter;
+          return node.flushMember.highest.counter;
         },
         maxViewIdSeen: () => Math.max(this.lastViewId, this.maxViewIdSeen()),
         groupsNow: () => (this.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
@@ -445,7 +448,7 @@ export class DaemonNode {
       progress = this.detectFailures() || progress;
       progress = this.maybePropose() || progress;
       progress = this.proposerProgress() || progress;
-      progress = this.memberFlushProgress() || progress;
+      progress = this.flushMember.progress() || progress;
       progress = this.maybeInstall() || progress;
       progress = this.forceProgress() || progress;
     }
@@ -487,7 +490,8 @@ export class DaemonNode {
     }
     let wake = this.fd.nextWakeMs();
     if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs() + 1);
-    if (this.flush !== undefined) wake = Math.min(wake, this.flush.startedMs + 2 * this.flushTimeoutMs() + 1);
+    const flush = this.flushMember.flush;
+    if (flush !== undefined) wake = Math.min(wake, flush.startedMs + 2 * this.flushTimeoutMs() + 1);
     if (this.conflictSinceMs !== undefined) wake = Math.min(wake, this.conflictSinceMs + 2 * this.heartbeatMs);
     wake = this.transfer.nextWakeMs(wake);
     return Math.max(wake, this.nowMs + 1);
@@ -560,7 +564,7 @@ export class DaemonNode {
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     // The boundary: a frame the receiver cannot act on safely is dropped (src/core/frame-guard.ts).
-    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flush, proposal: this.proposal };
+    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposal };
     const rejected = checkPeerFrame(ctx, from, frame);
     if (rejected !== undefined) {
       this.out.traces.push({ type: 'frame-rejected', from, reason: rejected });
@@ -576,7 +580,7 @@ export class DaemonNode {
     else if (frame.leaveRequest) this.onLeaveRequest(frame.leaveRequest);
     else if (frame.propose) this.onPropose(from, frame.propose);
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
-    else if (frame.cut) this.onCut(from, frame.cut);
+    else if (frame.cut) this.flushMember.onCut(from, frame.cut);
     else if (frame.ready) this.onReady(from, frame.ready);
     else if (frame.install) this.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
@@ -643,7 +647,7 @@ export class DaemonNode {
     if (this.deferIfFuture(from, viewId, frame)) return;
     if (viewId < this.view!.id) return;
     if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
-    if (this.flush !== undefined) return; // after acknowledging a flush, the cut decides
+    if (this.flushMember.flush !== undefined) return; // after acknowledging a flush, the cut decides
     const missing = this.sequencer.accept(batch.ranges ?? []);
     if (missing !== undefined) this.send(from, { fetch: { viewId, ordersFrom: missing } });
   }
@@ -671,10 +675,10 @@ export class DaemonNode {
     // lost with a broken connection.
     const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
     this.fd.peerReported(i, hb.suspects ?? []);
-    if (this.flush === undefined && due > this.rlog.received[i]!) {
+    if (this.flushMember.flush === undefined && due > this.rlog.received[i]!) {
       this.send(from, { fetch: { viewId, origin: i, fromSeq: this.rlog.received[i]! + 1, toSeq: due } });
     }
-    if (i === 0 && this.flush === undefined && (hb.ordered ?? 0) > this.sequencer.order.known) {
+    if (i === 0 && this.flushMember.flush === undefined && (hb.ordered ?? 0) > this.sequencer.order.known) {
       this.send(from, { fetch: { viewId, ordersFrom: this.sequencer.order.known + 1 } });
     }
   }
@@ -695,7 +699,7 @@ export class DaemonNode {
 
   /** Deliver, in global order, every entry whose data and place are both known. */
   private deliverReady(): boolean {
-    if (this.view === undefined || this.flush !== undefined) return false;
+    if (this.view === undefined || this.flushMember.flush !== undefined) return false;
     if (this.transfer.holding()) return false;
     return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
   }
@@ -743,7 +747,7 @@ export class DaemonNode {
    * (see EarlyDelivery). Not during a flush: then the install says what is delivered.
    */
   private deliverEarly(): boolean {
-    if (this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return false;
+    if (this.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return false;
     if (this.transfer.holding()) return false;
     const { progress, due } = this.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.nextDeliver - 1);
     for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
@@ -752,14 +756,14 @@ export class DaemonNode {
 
   /** While uniform entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
-    if (this.rlog.uniformHeld <= 0 || this.view === undefined || this.flush !== undefined || this.mode !== 'normal') return;
+    if (this.rlog.uniformHeld <= 0 || this.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return;
     if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.sequencer.order.known)) return;
     for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
   }
 
   /** Drop entries every member has and this daemon delivered; forget delivered order. */
   private collectGarbage(): void {
-    if (this.view === undefined || this.flush !== undefined || this.proposal !== undefined) return;
+    if (this.view === undefined || this.flushMember.flush !== undefined || this.proposal !== undefined) return;
     this.rlog.collect((s) => this.stability.othersReceived(s));
     this.sequencer.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
   }
@@ -799,7 +803,7 @@ export class DaemonNode {
    * coordinator decides, so the slow member (not its reporter) is the one dropped.
    */
   private excludeLaggard(): boolean {
-    const coordinating = this.myIndex === 0 && this.flush === undefined && this.proposal === undefined;
+    const coordinating = this.myIndex === 0 && this.flushMember.flush === undefined && this.proposal === undefined;
     if (!this.fd.bufferFullTooLong(coordinating && this.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
     const n = this.view!.members.length;
     let laggard = -1;
@@ -860,7 +864,7 @@ export class DaemonNode {
     this.local.signal(g, chorus.GroupSignal.Kind.BLOCK);
     // The marker follows every entry this daemon stamped with the old view. During a
     // daemon flush it is not needed: the daemon view boundary completes the change.
-    if (this.mode === 'normal' && this.flush === undefined) {
+    if (this.mode === 'normal' && this.flushMember.flush === undefined) {
       this.outbox.push({ kind: chorus.Entry.Kind.END_OF_VIEW, group: g.name, groupView: g.viewId });
     }
   }
@@ -886,7 +890,7 @@ export class DaemonNode {
 
   /** Report transfers whose provider went silent (see StateTransfer.failStalled). */
   private failStalledTransfers(): void {
-    if (this.mode !== 'normal' || this.flush !== undefined) return;
+    if (this.mode !== 'normal' || this.flushMember.flush !== undefined) return;
     for (const t of this.transfer.failStalled()) this.out.traces.push(t);
   }
 
@@ -905,7 +909,7 @@ export class DaemonNode {
 
   /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
   private pump(): boolean {
-    if (this.mode !== 'normal' || this.flush !== undefined || this.local.pending.length === 0) return false;
+    if (this.mode !== 'normal' || this.flushMember.flush !== undefined || this.local.pending.length === 0) return false;
     const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.rlog.retainedBytes);
     for (const t of traces) this.out.traces.push(t);
     for (const e of entries) this.outbox.push(e);
@@ -1034,8 +1038,8 @@ export class DaemonNode {
   private maybePropose(): boolean {
     const view = this.view;
     if (view === undefined || this.mode === 'joining' || this.proposal !== undefined) return false;
-    if (this.flush !== undefined) {
-      const f = this.flush;
+    if (this.flushMember.flush !== undefined) {
+      const f = this.flushMember.flush;
       const stuck = this.nowMs - f.startedMs > 2 * this.flushTimeoutMs();
       if (f.proposer === this.key) {
         // Our own ballot was refused (a higher one exists): continue above it when its
@@ -1103,7 +1107,7 @@ export class DaemonNode {
       this.stepDown('no quorum of the last primary view');
       return true;
     }
-    const ballot: Ballot = { counter: Math.max(this.highest.counter, this.maxCounter) + 1, proposer: this.selfId };
+    const ballot: Ballot = { counter: Math.max(this.flushMember.highest.counter, this.maxCounter) + 1, proposer: this.selfId };
     this.joinQueue.clear();
     this.leaveQueue.clear();
     const propose: chorus.IPropose = {
@@ -1134,7 +1138,7 @@ export class DaemonNode {
 
   /** The highest daemon view id this daemon has seen: installed, accepted or acknowledged. */
   private maxViewIdSeen(): number {
-    let id = Math.max(this.view?.id ?? 0, this.lastViewId, this.accepted?.newViewId ?? 0);
+    let id = Math.max(this.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0);
     for (const i of this.recentInstalls) id = Math.max(id, i.newViewId ?? 0);
     return id;
   }
@@ -1151,7 +1155,7 @@ export class DaemonNode {
       // A participant acknowledged a higher ballot: that proposer runs this flush. Give
       // way, and continue above it if that flush does not complete in time.
       const higher = ballotFromProto(ack.highest);
-      if (compareBallot(higher, this.highest) > 0) this.highest = higher;
+      this.flushMember.noteHigher(higher);
       this.maxCounter = Math.max(this.maxCounter, higher.counter);
       this.proposal = undefined;
       this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
@@ -1223,7 +1227,7 @@ export class DaemonNode {
     if (p.decision === undefined) {
       p.decision = this.decide(p);
       for (const k of p.participants) if (k !== this.key) this.send(k, { cut: p.decision });
-      this.onCut(this.key, p.decision);
+      this.flushMember.onCut(this.key, p.decision);
       return true;
     }
     if (p.ready.size < p.participants.length) return false;
@@ -1387,28 +1391,16 @@ export class DaemonNode {
       if (install !== undefined) this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: install } });
       return;
     }
-    // Promises bind within one flush: a member not flushing made none in this view (it
-    // flushes from its first acknowledgement until it installs or steps down), so a ballot
-    // it saw in an earlier view does not make it refuse (the proposer would wait for a
-    // flush that is long over).
-    const order = this.flush === undefined ? 1 : compareBallot(ballot, this.highest);
-    if (order < 0) {
-      // Members acknowledge only the highest ballot; say which, so its proposer continues
-      // above it at once instead of timing out.
-      this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, refused: true, highest: ballotToProto(this.highest) } });
-      return;
-    }
-    if (order === 0) {
-      // A repeat (our acknowledgement was lost): answer it again.
-      if (this.flush !== undefined && from !== this.key && compareBallot(this.flush.ballot, ballot) === 0) this.send(from, { proposeAck: this.flush.ack });
-      return;
-    }
-    this.highest = ballot;
+    this.flushMember.onPropose(from, p, ballot);
+  }
+
+  /** This member promised `ballot` of `from` (the first time in this view: `first`). */
+  private onPromised(ballot: Ballot, from: PeerKey, first: boolean): void {
     this.maxCounter = Math.max(this.maxCounter, ballot.counter);
     if (this.proposal !== undefined && from !== this.key) this.proposal = undefined; // outvoted
     // Stop sending in the old view: everything stamped so far goes out first, so the
     // proposer has it before it has our acknowledgement (links are FIFO).
-    if (this.flush === undefined) {
+    if (first) {
       this.flushOutbox();
       // Sends are held until the new view: tell every local member (block/unblock).
       for (const g of this.table.sorted()) {
@@ -1419,9 +1411,11 @@ export class DaemonNode {
       }
     }
     this.mode = 'flushing';
-    const ack: chorus.IProposeAck = {
-      ballot: p.ballot ?? null,
-      oldViewId,
+  }
+
+  /** What this member holds of the old view, for its acknowledgement of a flush. */
+  private holdings(): chorus.IProposeAck {
+    return {
       sent: this.sentSeq,
       received: this.received.slice(),
       delivered: this.nextDeliver - 1,
@@ -1429,55 +1423,7 @@ export class DaemonNode {
       deliveredSeqs: this.deliveredSeq.slice(),
       depMarks: this.depMarks(),
       earlyPassed: this.earlyDelivered.slice(),
-      // The promise: what this member accepted in this flush, and the ids it has seen.
-      accepted: this.accepted ?? null,
-      maxViewId: this.maxViewIdSeen(),
     };
-    this.flush = { ballot, proposer: from, oldViewId, startedMs: this.nowMs, ack, cut: undefined, readySent: false };
-    if (from === this.key) this.onProposeAck(this.key, ack);
-    else this.send(from, { proposeAck: ack });
-  }
-
-  private onCut(from: PeerKey, cut: chorus.ICut): void {
-    const f = this.flush;
-    if (f === undefined || !ballotEquals(cut.ballot, f.ballot) || from !== f.proposer) return;
-    if (f.cut !== undefined && f.readySent) {
-      // A repeat: our Ready was lost.
-      this.send(from, { ready: { ballot: ballotToProto(f.ballot), oldViewId: f.oldViewId } });
-      return;
-    }
-    // First time, or a repeat while we still miss entries (a fetch or its answer was lost).
-    f.cut = cut;
-    const view = this.view!;
-    const cutSeqs = cut.cutSeqs ?? [];
-    const holders = cut.holders ?? [];
-    for (let s = 0; s < view.members.length; s++) {
-      if (this.received[s]! >= (cutSeqs[s] ?? 0)) continue;
-      const holder = view.members[holders[s] ?? 0];
-      if (holder === undefined || holder.key === this.key) continue;
-      this.send(holder.key, { fetch: { viewId: view.id, origin: s, fromSeq: this.received[s]! + 1, toSeq: cutSeqs[s] ?? 0 } });
-    }
-  }
-
-  /**
-   * Member: accept the decision once every entry of its cut is here (Ready). From then
-   * on the decision is reported to every later proposer of this flush.
-   */
-  private memberFlushProgress(): boolean {
-    const f = this.flush;
-    if (f === undefined || f.cut === undefined || f.readySent) return false;
-    if (!this.holdsCut(f.cut.cutSeqs ?? [])) return false;
-    f.readySent = true;
-    this.accepted = f.cut;
-    const ready: chorus.IReady = { ballot: ballotToProto(f.ballot), oldViewId: f.oldViewId };
-    if (f.proposer === this.key) this.onReady(this.key, ready);
-    else this.send(f.proposer, { ready });
-    return true;
-  }
-
-  private holdsCut(cutSeqs: readonly number[]): boolean {
-    for (let s = 0; s < this.received.length; s++) if (this.received[s]! < (cutSeqs[s] ?? 0)) return false;
-    return true;
   }
 
   private onInstall(from: PeerKey, install: chorus.IInstall): void {
@@ -1535,7 +1481,7 @@ export class DaemonNode {
       else this.stepDown('excluded from the new view');
       return true;
     }
-    if (this.view !== undefined && !this.holdsCut(install.cutSeqs ?? [])) {
+    if (this.view !== undefined && !this.flushMember.holdsCut(install.cutSeqs ?? [])) {
       // A member of the new view that never accepted its decision (a later proposer
       // completed it without us): we cannot deliver its cut, so we leave and rejoin.
       this.lastInstall = install;
@@ -1594,9 +1540,8 @@ export class DaemonNode {
     invariant(this.myIndex >= 0, 'installing a view without this daemon');
     invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);
     this.mode = 'normal';
-    this.flush = undefined;
+    this.flushMember.reset();
     this.proposal = undefined;
-    this.accepted = undefined;
     this.retryPropose = false;
     this.conflictSinceMs = undefined;
     this.lastViewId = Math.max(this.lastViewId, view.id);
@@ -1696,10 +1641,9 @@ export class DaemonNode {
     this.flushBlocked.clear();
     this.view = undefined;
     this.myIndex = -1;
-    this.flush = undefined;
+    this.flushMember.reset();
     this.proposal = undefined;
     this.pendingInstall = undefined;
-    this.accepted = undefined;
     this.recentInstalls.length = 0;
     this.futureFrames.length = 0;
     this.joinQueue.clear();

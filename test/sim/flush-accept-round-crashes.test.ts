@@ -36,7 +36,7 @@ describe('proposer crash in the accept round', () => {
     sim.run(sim.nowMs + 3);
     for (const x of ['d', 'e', 'f']) sim.slow(x, 25);
     sim.crash('g');
-    sim.runUntil(() => peek(sim, 'c').accepted !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.accepted !== undefined, 5_000);
     sim.crash('c');
     sim.run(sim.nowMs + 2);
     sim.crash('a');
@@ -54,7 +54,7 @@ describe('proposer crash in the accept round', () => {
     for (const [i, c] of clients.entries()) c.multicast('g', `m${i}`, chorus.Order.ORDER_TOTAL);
     sim.run(sim.nowMs + 5);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'c').flush !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.flush !== undefined, 5_000);
     sim.crash('c');
     sim.restart('c', 'b');
     sim.introduce('c', 'a');

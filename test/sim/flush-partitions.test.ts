@@ -109,7 +109,7 @@ describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3])('a member is frozen between its ack and its Ready, longer than the flush timeout (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'c').flush !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.flush !== undefined, 5_000);
     sim.freeze('c', 5 * SUSPECT_MS);
     sim.run(sim.nowMs + 20 * SUSPECT_MS);
     expectGuarantees(sim);
