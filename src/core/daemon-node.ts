@@ -43,6 +43,7 @@ import { ReceiveLog, entryBytes, uniform } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
 import { StateTransfer } from './state-transfer.js';
+import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
 import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
@@ -78,24 +79,6 @@ export interface DaemonNodeOptions {
 }
 
 type Mode = 'joining' | 'normal' | 'flushing' | 'left';
-
-/** The proposer's side of a flush. */
-interface Proposal {
-  readonly ballot: Ballot;
-  readonly oldView: DaemonView;
-  readonly newView: DaemonView;
-  /** Old members that take part in the flush (survivors and voluntary leavers). */
-  readonly participants: readonly PeerKey[];
-  readonly leaving: ReadonlySet<PeerKey>;
-  readonly acks: Map<PeerKey, chorus.IProposeAck>;
-  readonly ready: Set<PeerKey>;
-  readonly startedMs: number;
-  readonly propose: chorus.IPropose;
-  /** The decision sent for acceptance: the cut with the new view (ids, members, who left). */
-  decision: chorus.ICut | undefined;
-  /** Last time Propose or Cut went out to participants that have not answered (control frames are repaired too). */
-  resentMs: number;
-}
 
 /** Addresses of daemons seen in views that a stepped-down daemon probes to find the primary. */
 const MAX_KNOWN_ADDRESSES = 256;
@@ -144,7 +127,8 @@ export class DaemonNode {
   private readonly fd: FailureDetector;
 
   // View change.
-  private proposal: Proposal | undefined;
+  /** The proposer's side: the proposal, its retries, the highest counter seen. */
+  private readonly proposer: ViewChangeProposer;
   /** The member's side: the ballot promised, the flush taken part in, the decision accepted. */
   private readonly flushMember: ViewChangeMember;
   private pendingInstall: chorus.IInstall | undefined;
@@ -156,14 +140,8 @@ export class DaemonNode {
    */
   private readonly recentInstalls: chorus.IInstall[] = [];
   private readonly installPushedMs = new Map<PeerKey, number>();
-  /** Our ballot was refused by one whose proposer is gone: propose again above it. */
-  private retryPropose = false;
-  /** The highest ballot counter seen in any view: new ballots go above it. */
-  private maxCounter = 0;
   /** The Install force-primary built (its daemon-view trace says `forced`). */
   private forcedInstall: chorus.IInstall | undefined;
-  /** When a conflict between two other members was first seen (it waits for the rest). */
-  private conflictSinceMs: number | undefined;
   /** force-primary: the operator's way back after the majority was lost for good. */
   private readonly forcePrimary: ForcePrimary;
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
@@ -260,8 +238,65 @@ export class DaemonNode {
       holdings: () => this.holdings(),
       maxViewIdSeen: () => this.maxViewIdSeen(),
       ackToSelf: (ack) => this.onProposeAck(this.key, ack),
-      readyToSelf: (ready) => this.onReady(this.key, ready),
+      readyToSelf: (ready) => this.proposer.onReady(this.key, ready),
     });
+    this.proposer = new ViewChangeProposer(
+      {
+        get nowMs() {
+          return node.nowMs;
+        },
+        get selfId() {
+          return node.selfId;
+        },
+        get selfKey() {
+          return node.key;
+        },
+        get joining() {
+          return node.mode === 'joining';
+        },
+        get view() {
+          return node.view;
+        },
+        get myIndex() {
+          return node.myIndex;
+        },
+        get received() {
+          return node.rlog.received;
+        },
+        get delivered() {
+          return node.nextDeliver - 1;
+        },
+        joinQueue: this.joinQueue,
+        leaveQueue: this.leaveQueue,
+        clique: () => this.clique(),
+        memberIndex: (key) => this.memberIndex(key),
+        maxViewIdSeen: () => this.maxViewIdSeen(),
+        send: (to, frame) => this.send(to, frame),
+        trace: (event) => this.out.traces.push(event),
+        proposeToSelf: (propose) => this.onPropose(this.key, propose),
+        applyCut: (orders, cutSeqs) => this.applyCut(orders, cutSeqs),
+        tableAfter: (departed) => {
+          const snapshot = this.table.clone();
+          snapshot.applyBoundary(departed); // a copy: its effects concern nobody
+          return snapshot.toProto();
+        },
+        installLater: (install) => {
+          this.pendingInstall = install;
+        },
+        excluded: (install, reason) => {
+          this.lastInstall = install;
+          if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
+          else this.stepDown(reason);
+        },
+        stepDown: (reason) => this.stepDown(reason),
+        learnAddress: (m) => this.out.addresses.push({ peer: m.key, advertise: m.advertise }),
+      },
+      this.fd,
+      this.flushMember,
+      this.heartbeatMs,
+      this.suspectMs,
+      this.flushTimeoutMs(),
+    );
     this.forcePrimary = new ForcePrimary(
       {
         get nowMs() {
@@ -446,8 +481,8 @@ export class DaemonNode {
       progress = this.deliverReady() || progress;
       progress = this.deliverEarly() || progress;
       progress = this.detectFailures() || progress;
-      progress = this.maybePropose() || progress;
-      progress = this.proposerProgress() || progress;
+      progress = this.proposer.maybePropose() || progress;
+      progress = this.proposer.progress() || progress;
       progress = this.flushMember.progress() || progress;
       progress = this.maybeInstall() || progress;
       progress = this.forceProgress() || progress;
@@ -489,10 +524,9 @@ export class DaemonNode {
       return Math.max(Math.min(this.nextJoinAttemptMs, forceAt), this.nowMs + 1);
     }
     let wake = this.fd.nextWakeMs();
-    if (this.proposal !== undefined) wake = Math.min(wake, this.proposal.startedMs + this.flushTimeoutMs() + 1);
+    wake = Math.min(wake, this.proposer.nextWakeMs());
     const flush = this.flushMember.flush;
     if (flush !== undefined) wake = Math.min(wake, flush.startedMs + 2 * this.flushTimeoutMs() + 1);
-    if (this.conflictSinceMs !== undefined) wake = Math.min(wake, this.conflictSinceMs + 2 * this.heartbeatMs);
     wake = this.transfer.nextWakeMs(wake);
     return Math.max(wake, this.nowMs + 1);
   }
@@ -564,7 +598,7 @@ export class DaemonNode {
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     // The boundary: a frame the receiver cannot act on safely is dropped (src/core/frame-guard.ts).
-    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposal };
+    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposer.proposal };
     const rejected = checkPeerFrame(ctx, from, frame);
     if (rejected !== undefined) {
       this.out.traces.push({ type: 'frame-rejected', from, reason: rejected });
@@ -581,7 +615,7 @@ export class DaemonNode {
     else if (frame.propose) this.onPropose(from, frame.propose);
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
     else if (frame.cut) this.flushMember.onCut(from, frame.cut);
-    else if (frame.ready) this.onReady(from, frame.ready);
+    else if (frame.ready) this.proposer.onReady(from, frame.ready);
     else if (frame.install) this.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
     else if (frame.stateChunk) this.sendAll(this.transfer.onStateChunk(frame.stateChunk));
@@ -763,7 +797,7 @@ export class DaemonNode {
 
   /** Drop entries every member has and this daemon delivered; forget delivered order. */
   private collectGarbage(): void {
-    if (this.view === undefined || this.flushMember.flush !== undefined || this.proposal !== undefined) return;
+    if (this.view === undefined || this.flushMember.flush !== undefined || this.proposer.proposal !== undefined) return;
     this.rlog.collect((s) => this.stability.othersReceived(s));
     this.sequencer.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
   }
@@ -803,7 +837,7 @@ export class DaemonNode {
    * coordinator decides, so the slow member (not its reporter) is the one dropped.
    */
   private excludeLaggard(): boolean {
-    const coordinating = this.myIndex === 0 && this.flushMember.flush === undefined && this.proposal === undefined;
+    const coordinating = this.myIndex === 0 && this.flushMember.flush === undefined && this.proposer.proposal === undefined;
     if (!this.fd.bufferFullTooLong(coordinating && this.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
     const n = this.view!.members.length;
     let laggard = -1;
@@ -968,7 +1002,7 @@ export class DaemonNode {
       return;
     }
     if (this.memberIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
-    if (this.proposal?.newView.members.some((m) => m.key === key)) return; // being added now
+    if (this.proposer.proposal?.newView.members.some((m) => m.key === key)) return; // being added now
     // A name already in the view under another incarnation: that run is gone (a daemon
     // restarted). Exclude it first; the newcomer's retries get it in afterwards.
     const old = this.view.members.findIndex((m) => m.id.name === who.name);
@@ -1034,108 +1068,6 @@ export class DaemonNode {
 
   // ------------------------------------------------------------------ view change: proposer
 
-  /** Should this daemon propose a new view, and with whom? */
-  private maybePropose(): boolean {
-    const view = this.view;
-    if (view === undefined || this.mode === 'joining' || this.proposal !== undefined) return false;
-    if (this.flushMember.flush !== undefined) {
-      const f = this.flushMember.flush;
-      const stuck = this.nowMs - f.startedMs > 2 * this.flushTimeoutMs();
-      if (f.proposer === this.key) {
-        // Our own ballot was refused (a higher one exists): continue above it when its
-        // proposer is gone, or when its flush makes no progress.
-        if (!this.retryPropose && !stuck) return false;
-        this.retryPropose = false;
-        return this.propose();
-      }
-      // A flush we acknowledged is stuck if its proposer is suspected (or it makes no
-      // progress for long): the oldest member we do not suspect takes over with a higher
-      // ballot, and completes whatever that flush got accepted.
-      const p = this.memberIndex(f.proposer);
-      if (p >= 0 && !this.suspects.has(p) && !stuck) return false;
-      if (!this.isActingCoordinator()) return false;
-      return this.propose();
-    }
-    if (this.myIndex !== 0) {
-      // Take over only when every older member has been silent for long (a live
-      // coordinator that cannot hear us drops us instead: the younger end goes).
-      if (!this.isActingCoordinator()) return false;
-      for (let i = 0; i < this.myIndex; i++) if (this.nowMs - this.lastHeard[i]! <= 2 * this.suspectMs) return false;
-    }
-    // The common case, on every step of a healthy coordinator: nobody suspects anybody.
-    if (this.joinQueue.size === 0 && this.leaveQueue.size === 0 && this.suspects.size === 0 && this.peerSuspects.every((x) => x.size === 0)) {
-      return false;
-    }
-    const keep = this.clique();
-    const changed =
-      keep.length !== view.members.length || this.joinQueue.size > 0 || this.leaveQueue.size > 0;
-    if (!changed) {
-      this.conflictSinceMs = undefined;
-      return false;
-    }
-    // Only others' suspicions (a link broken between two other members): they reach us
-    // one heartbeat at a time, so wait two heartbeats for the rest of them before
-    // choosing whom to exclude, or the first report alone would pick the wrong end.
-    const onlyConflicts =
-      this.joinQueue.size === 0 && this.leaveQueue.size === 0 && view.members.every((m, i) => !this.suspects.has(i) || i === this.myIndex);
-    if (onlyConflicts) {
-      this.conflictSinceMs ??= this.nowMs;
-      if (this.nowMs - this.conflictSinceMs < 2 * this.heartbeatMs) return false;
-    }
-    this.conflictSinceMs = undefined;
-    return this.propose();
-  }
-
-  private isActingCoordinator(): boolean {
-    for (let i = 0; i < this.myIndex; i++) if (!this.suspects.has(i)) return false;
-    return true;
-  }
-
-  private propose(): boolean {
-    const old = this.view!;
-    const keep = this.clique();
-    const leaving = new Set([...this.leaveQueue].filter((k) => keep.some((m) => m.key === k)));
-    // Tentative: the id is decided once the acknowledgements say which ids exist.
-    const newViewId = this.maxViewIdSeen() + 1;
-    const members: ViewMember[] = keep.filter((m) => !leaving.has(m.key));
-    for (const j of this.joinQueue.values()) members.push({ ...j, joinedView: newViewId });
-    members.sort(compareAge);
-    const participants = keep.map((m) => m.key);
-    // The survivors must be a quorum of the last primary view (keeps guarantee 5); the
-    // proposals that may have been installed are checked once the acks are in.
-    if (!hasQuorum(participants, old.members.map((m) => m.key))) {
-      this.stepDown('no quorum of the last primary view');
-      return true;
-    }
-    const ballot: Ballot = { counter: Math.max(this.flushMember.highest.counter, this.maxCounter) + 1, proposer: this.selfId };
-    this.joinQueue.clear();
-    this.leaveQueue.clear();
-    const propose: chorus.IPropose = {
-      ballot: ballotToProto(ballot),
-      oldViewId: old.id,
-      newViewId,
-      members: members.map(memberToProto),
-      leaving: old.members.filter((m) => leaving.has(m.key)).map((m) => m.id),
-    };
-    this.proposal = {
-      ballot,
-      oldView: old,
-      newView: { id: newViewId, members },
-      participants,
-      leaving,
-      acks: new Map(),
-      ready: new Set(),
-      startedMs: this.nowMs,
-      propose,
-      decision: undefined,
-      resentMs: this.nowMs,
-    };
-    this.out.traces.push({ type: 'view-change-start', ballot: ballot.counter, proposer: this.key, members: members.map((m) => m.key) });
-    for (const k of participants) if (k !== this.key) this.send(k, { propose });
-    this.onPropose(this.key, propose);
-    return true;
-  }
-
   /** The highest daemon view id this daemon has seen: installed, accepted or acknowledged. */
   private maxViewIdSeen(): number {
     let id = Math.max(this.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0);
@@ -1148,227 +1080,7 @@ export class DaemonNode {
       this.bootstrap.onAck(from, ack);
       return;
     }
-    const p = this.proposal;
-    if (p === undefined || !ballotEquals(ack.ballot, p.ballot) || (ack.oldViewId ?? 0) !== p.oldView.id) return;
-    if (!p.participants.includes(from)) return;
-    if (ack.refused) {
-      // A participant acknowledged a higher ballot: that proposer runs this flush. Give
-      // way, and continue above it if that flush does not complete in time.
-      const higher = ballotFromProto(ack.highest);
-      this.flushMember.noteHigher(higher);
-      this.maxCounter = Math.max(this.maxCounter, higher.counter);
-      this.proposal = undefined;
-      this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
-      // Its proposer runs the flush if it is a member we still hear; otherwise (it crashed,
-      // or is an earlier incarnation) go on above it at once. (A live rival is left alone
-      // until its flush is stuck: both going on at once could outbid each other forever.)
-      const owner = this.memberIndex(peerKey(higher.proposer));
-      this.retryPropose = owner < 0 || this.suspects.has(owner);
-      return;
-    }
-    if (!p.acks.has(from)) p.acks.set(from, ack);
-  }
-
-  private onReady(from: PeerKey, r: chorus.IReady): void {
-    const p = this.proposal;
-    if (p === undefined || !ballotEquals(r.ballot, p.ballot)) return;
-    p.ready.add(from);
-  }
-
-  /**
-   * Proposer: restart on failure; once every participant acknowledged, send the
-   * decision (the highest one any participant accepted, else a new one); install once
-   * every participant accepted it (Ready).
-   */
-  private proposerProgress(): boolean {
-    const p = this.proposal;
-    if (p === undefined) return false;
-    // A participant failed, or the flush takes too long: restart with a higher ballot.
-    const failed = p.participants.some((k) => {
-      const i = this.memberIndex(k);
-      return i >= 0 && this.suspects.has(i);
-    });
-    if (failed || this.nowMs - p.startedMs > this.flushTimeoutMs()) {
-      if (!failed) {
-        // Whoever did not answer in time is treated as failed.
-        for (const k of p.participants) {
-          if (p.acks.has(k) && (p.decision === undefined || p.ready.has(k))) continue;
-          const i = this.memberIndex(k);
-          if (i >= 0 && i !== this.myIndex) this.suspects.add(i);
-        }
-        this.suspectsChanged = true;
-      }
-      this.proposal = undefined;
-      this.out.traces.push({ type: 'flush-restart', ballot: p.ballot.counter });
-      return this.propose();
-    }
-    // Control frames are lost on broken links like data frames: repeat them to whoever
-    // has not answered (members answer a repeat with their earlier answer).
-    if (this.nowMs - p.resentMs >= this.heartbeatMs) {
-      p.resentMs = this.nowMs;
-      for (const k of p.participants) {
-        if (k === this.key) continue;
-        if (!p.acks.has(k)) this.send(k, { propose: p.propose });
-        else if (p.decision !== undefined && !p.ready.has(k)) this.send(k, { cut: p.decision });
-      }
-    }
-    // A participant already installed the next view (its Install exists only once every
-    // participant of its decision accepted it): complete that view.
-    for (const ack of p.acks.values()) {
-      if (ack.installed) {
-        this.proposal = undefined;
-        const install = ack.installed;
-        for (const k of p.participants) if (k !== this.key) this.send(k, { install });
-        this.pendingInstall = install;
-        return true;
-      }
-    }
-    if (p.acks.size < p.participants.length) return false;
-    if (p.decision === undefined) {
-      p.decision = this.decide(p);
-      for (const k of p.participants) if (k !== this.key) this.send(k, { cut: p.decision });
-      this.flushMember.onCut(this.key, p.decision);
-      return true;
-    }
-    if (p.ready.size < p.participants.length) return false;
-    this.finishProposal(p);
-    return true;
-  }
-
-  /**
-   * The decision of this ballot. Paxos' rule: when a participant accepted a decision for
-   * this old view, the one with the highest ballot is completed unchanged (if any daemon
-   * installed a view, every participant of its ballot accepted it, and this proposer's
-   * participants, a quorum of the old view too, include one of them). Otherwise a new
-   * decision: the cut, and a view id above every id any participant has seen.
-   */
-  private decide(p: Proposal): chorus.ICut {
-    let best: chorus.ICut | undefined;
-    for (const ack of p.acks.values()) {
-      const a = ack.accepted;
-      if (a == null || (a.oldViewId ?? 0) !== p.oldView.id) continue;
-      if (best === undefined || compareBallot(ballotFromProto(a.ballot), ballotFromProto(best.ballot)) > 0) best = a;
-    }
-    if (best !== undefined) {
-      this.out.traces.push({ type: 'view-change-complete', ballot: p.ballot.counter, viewId: best.newViewId ?? 0 });
-      return { ...best, ballot: ballotToProto(p.ballot), holders: this.holdersFor(p, best.cutSeqs ?? []) };
-    }
-    const cut = this.computeCut(p);
-    let maxId = this.maxViewIdSeen();
-    for (const ack of p.acks.values()) maxId = Math.max(maxId, ack.maxViewId ?? 0);
-    const newViewId = maxId + 1;
-    const oldKeys = new Set(p.oldView.members.map((m) => m.key));
-    const members = p.newView.members.map((m) => (oldKeys.has(m.key) ? m : { ...m, joinedView: newViewId }));
-    const left: chorus.IDaemonId[] = [];
-    const leftCauses: chorus.Cause[] = [];
-    const newKeys = new Set(members.map((m) => m.key));
-    for (const m of p.oldView.members) {
-      if (newKeys.has(m.key)) continue;
-      // Why it left, as far as the proposer can tell: on purpose; excluded for lagging;
-      // silent to the proposer itself (crashed, or cut off from it); or dropped only
-      // because some other member could not reach it (a partial partition).
-      const i = this.memberIndex(m.key);
-      const cause: LeaveCause = p.leaving.has(m.key)
-        ? 'leave'
-        : this.laggards.has(m.key)
-          ? 'expelled'
-          : i >= 0 && !this.suspects.has(i)
-            ? 'partition'
-            : 'crash';
-      left.push(m.id);
-      leftCauses.push(causeToProto(cause));
-    }
-    return { ...cut, newViewId, members: members.map(memberToProto), left, leftCauses };
-  }
-
-  /** Per old member, a participant that holds its entries up to `cutSeqs` (this daemon if it does). */
-  private holdersFor(p: Proposal, cutSeqs: readonly number[]): number[] {
-    const n = p.oldView.members.length;
-    const holders = new Array<number>(n).fill(this.myIndex);
-    for (let s = 0; s < n; s++) {
-      const need = cutSeqs[s] ?? 0;
-      if (this.received[s]! >= need) continue;
-      for (const [k, ack] of p.acks) {
-        if ((ack.received ?? [])[s]! >= need) {
-          holders[s] = this.memberIndex(k);
-          break;
-        }
-      }
-    }
-    return holders;
-  }
-
-  /** The cut of proposal `p` (see computeCut in cut.ts), from its acks and what this daemon holds now. */
-  private computeCut(p: Proposal): chorus.ICut {
-    return computeCut({
-      ballot: ballotToProto(p.ballot),
-      oldViewId: p.oldView.id,
-      n: p.oldView.members.length,
-      self: this.myIndex,
-      received: this.received,
-      acks: p.participants.map((k) => ({ index: this.memberIndex(k), ack: p.acks.get(k)! })),
-    });
-  }
-
-  private finishProposal(p: Proposal): void {
-    const cut = p.decision!;
-    this.proposal = undefined;
-    const departed = new Map<string, LeaveCause>();
-    const left = cut.left ?? [];
-    const leftCauses = cut.leftCauses ?? [];
-    left.forEach((id, i) => departed.set(id.name ?? '', causeFromProto(leftCauses[i] ?? chorus.Cause.CAUSE_LEAVE)));
-    const newMembers = (cut.members ?? []).map(memberFromProto);
-    const targets = new Set<PeerKey>(p.participants);
-    for (const m of newMembers) targets.add(m.key);
-    targets.delete(this.key);
-    if (!newMembers.some((m) => m.key === this.key)) {
-      // We complete a decision an earlier ballot got accepted, and it leaves us out: we
-      // did not take part in its cut (we may have delivered less than where its order
-      // starts), so we do not deliver it. The members deliver it from the Install; a
-      // joiner in it waits for a later view (no group table from us).
-      const orders = cut.orders ?? [];
-      let lastGlobal = 0;
-      for (const r of orders) lastGlobal = Math.max(lastGlobal, (r.firstGlobal ?? 0) + (r.count ?? 0) - 1);
-      const install: chorus.IInstall = {
-        ballot: ballotToProto(p.ballot),
-        oldViewId: p.oldView.id,
-        newViewId: cut.newViewId ?? 0,
-        members: cut.members ?? [],
-        lastGlobal,
-        left,
-        leftCauses,
-        cutSeqs: cut.cutSeqs ?? [],
-        orders,
-        firstGlobal: (orders[0]?.firstGlobal ?? 1) - 1,
-      };
-      for (const key of targets) this.send(key, { install });
-      this.lastInstall = install;
-      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
-      else this.stepDown('excluded from the view it completed');
-      return;
-    }
-    // Deliver the cut here first: the table a joiner receives is the table after it
-    // and after this boundary.
-    this.applyCut(cut.orders ?? [], cut.cutSeqs ?? []);
-    const lastGlobal = this.nextDeliver - 1;
-    const snapshot = this.table.clone();
-    snapshot.applyBoundary(departed); // a copy: its effects concern nobody
-    const install: chorus.IInstall = {
-      ballot: ballotToProto(p.ballot),
-      oldViewId: p.oldView.id,
-      newViewId: cut.newViewId ?? 0,
-      members: cut.members ?? [],
-      lastGlobal,
-      groups: snapshot.toProto(),
-      left,
-      leftCauses,
-      cutSeqs: cut.cutSeqs ?? [],
-      orders: cut.orders ?? [],
-      firstGlobal: ((cut.orders ?? [])[0]?.firstGlobal ?? lastGlobal + 1) - 1,
-    };
-    for (const key of targets) this.send(key, { install });
-    for (const m of newMembers) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-    this.pendingInstall = install;
+    this.proposer.onProposeAck(from, ack);
   }
 
   // ------------------------------------------------------------------ view change: member
@@ -1396,8 +1108,7 @@ export class DaemonNode {
 
   /** This member promised `ballot` of `from` (the first time in this view: `first`). */
   private onPromised(ballot: Ballot, from: PeerKey, first: boolean): void {
-    this.maxCounter = Math.max(this.maxCounter, ballot.counter);
-    if (this.proposal !== undefined && from !== this.key) this.proposal = undefined; // outvoted
+    this.proposer.onPromised(ballot, from);
     // Stop sending in the old view: everything stamped so far goes out first, so the
     // proposer has it before it has our acknowledgement (links are FIFO).
     if (first) {
@@ -1541,9 +1252,7 @@ export class DaemonNode {
     invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);
     this.mode = 'normal';
     this.flushMember.reset();
-    this.proposal = undefined;
-    this.retryPropose = false;
-    this.conflictSinceMs = undefined;
+    this.proposer.reset();
     this.lastViewId = Math.max(this.lastViewId, view.id);
     const n = view.members.length;
     this.sentSeq = 0;
@@ -1642,7 +1351,7 @@ export class DaemonNode {
     this.view = undefined;
     this.myIndex = -1;
     this.flushMember.reset();
-    this.proposal = undefined;
+    this.proposer.drop();
     this.pendingInstall = undefined;
     this.recentInstalls.length = 0;
     this.futureFrames.length = 0;

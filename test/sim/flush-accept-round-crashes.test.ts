@@ -14,7 +14,7 @@ describe('proposer crash in the accept round', () => {
     sim.slow('d', 30);
     sim.crash('e');
     sim.runUntil(() => {
-      const p = peek(sim, 'a').proposal;
+      const p = peek(sim, 'a').proposer.proposal;
       return p?.decision !== undefined && p.ready.size >= 2;
     }, 5_000);
     sim.cut('a', 'd', true); // d never gets a's Cut
@@ -73,7 +73,7 @@ describe('proposer crash in the accept round', () => {
     sim.addDaemon('f', 'a');
     for (const x of ['b', 'c', 'd']) sim.introduce('f', x);
     sim.runUntil(() => {
-      const p = peek(sim, 'a').proposal;
+      const p = peek(sim, 'a').proposer.proposal;
       return p?.decision !== undefined && p.ready.size >= 2;
     }, 20_000);
     sim.crash('a');

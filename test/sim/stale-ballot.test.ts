@@ -34,7 +34,7 @@ describe('stale ballot from a completed takeover', () => {
     sim.cut('z', 'a', true); // z's Install to a is lost, and a soon suspects z
     sim.cut('a', 'c', true); // a's heartbeats in the old view reach nobody that would push the Install
     sim.cut('a', 'd', true);
-    sim.runUntil(() => peek(sim, 'a').proposal !== undefined, 5_000); // a takes over with a higher ballot
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal !== undefined, 5_000); // a takes over with a higher ballot
     sim.heal('a', 'c');
     sim.heal('a', 'd');
     sim.runUntil(() => sim.nodes.get('a')!.state === 'normal' && sim.nodes.get('a')!.currentView!.id > v0, 5_000);
