@@ -34,6 +34,7 @@ import {
   causeToProto,
 } from './group-table.js';
 import { type Ballot, ballotEquals, ballotFromProto, ballotToProto, compareBallot } from './ballot.js';
+import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
 import { computeCut } from './cut.js';
 import { EarlyDelivery } from './early-delivery.js';
@@ -79,9 +80,6 @@ export interface DaemonNodeOptions {
 }
 
 type Mode = 'joining' | 'normal' | 'flushing' | 'left';
-
-/** Addresses of daemons seen in views that a stepped-down daemon probes to find the primary. */
-const MAX_KNOWN_ADDRESSES = 256;
 
 export class DaemonNode {
   readonly baseIncarnation: string;
@@ -156,16 +154,8 @@ export class DaemonNode {
   private leaveRequested = false;
   private readonly futureFrames: Array<{ from: PeerKey; frame: chorus.IPeerFrame }> = [];
 
-  // Joining.
-  private readonly seeds = new Map<PeerKey, string>();
-  private nextJoinAttemptMs = 0;
-  /** After stepping down: addresses of the last view's members, probed on every retry. */
-  private probeAddresses: string[] = [];
-  /** Joiner: members it heard from lately. Coordinator: per joiner, who heard it. */
-  private readonly heardFrom = new Map<PeerKey, number>();
-  /** Daemon name → address, of every daemon seen in a view (newest last; bounded). */
-  private readonly knownAddresses = new Map<string, string>();
-  private readonly joinEvidence = new Map<PeerKey, { heardBy: Map<PeerKey, number>; heard: Set<PeerKey> }>();
+  // Joining: finding the primary and getting in.
+  private readonly admission: Admission;
 
   private readonly local: LocalClients;
   private readonly transfer: StateTransfer;
@@ -240,6 +230,27 @@ export class DaemonNode {
       ackToSelf: (ack) => this.onProposeAck(this.key, ack),
       readyToSelf: (ready) => this.proposer.onReady(this.key, ready),
     });
+    this.admission = new Admission(
+      {
+        get nowMs() {
+          return node.nowMs;
+        },
+        get selfId() {
+          return node.selfId;
+        },
+        get selfKey() {
+          return node.key;
+        },
+        advertise: this.advertise,
+        get fresh() {
+          return node.fresh;
+        },
+        send: (to, frame) => this.send(to, frame),
+        address: (peer, advertise) => this.out.addresses.push({ peer, advertise }),
+        probe: (address) => this.out.probes.push(address),
+      },
+      this.joinRetryMs,
+    );
     this.proposer = new ViewChangeProposer(
       {
         get nowMs() {
@@ -514,14 +525,9 @@ export class DaemonNode {
   private nextWake(): number {
     if (this.mode === 'joining') {
       if (this.maybeFoundPrimary()) return this.nowMs + 1;
-      if (this.nowMs >= this.nextJoinAttemptMs && (this.seeds.size > 0 || this.probeAddresses.length > 0)) {
-        for (const peer of this.seeds.keys()) this.sendJoinRequest(peer);
-        // Members may have restarted or stepped down too (new incarnations): look again.
-        for (const a of this.probeAddresses) this.out.probes.push(a);
-        this.nextJoinAttemptMs = this.nowMs + this.joinRetryMs;
-      }
+      const nextJoinAttemptMs = this.admission.retry();
       const forceAt = this.forcePrimary.wakeAtMs();
-      return Math.max(Math.min(this.nextJoinAttemptMs, forceAt), this.nowMs + 1);
+      return Math.max(Math.min(nextJoinAttemptMs, forceAt), this.nowMs + 1);
     }
     let wake = this.fd.nextWakeMs();
     wake = Math.min(wake, this.proposer.nextWakeMs());
@@ -546,21 +552,10 @@ export class DaemonNode {
 
   // ------------------------------------------------------------------ peers and frames
 
-  private rememberAddress(name: string, advertise: string): void {
-    if (advertise === '') return;
-    this.knownAddresses.delete(name);
-    this.knownAddresses.set(name, advertise);
-    if (this.knownAddresses.size > MAX_KNOWN_ADDRESSES) this.knownAddresses.delete(this.knownAddresses.keys().next().value!);
-  }
-
   private onPeerUp(peer: PeerKey, advertise: string): void {
     this.forcePrimary.onPeerUp(peer);
     if (this.mode === 'joining') {
-      this.seeds.set(peer, advertise);
-      // Dial this address again on every join attempt: the daemon behind it may restart
-      // or step down (a new incarnation, a new key) before it admits us.
-      if (advertise !== '' && !this.probeAddresses.includes(advertise) && this.probeAddresses.length < MAX_KNOWN_ADDRESSES) this.probeAddresses.push(advertise);
-      this.sendJoinRequest(peer);
+      this.admission.onPeerUp(peer, advertise);
       return;
     }
     // A member's link came back: tell it at once what we hold, so it resends what
@@ -569,23 +564,9 @@ export class DaemonNode {
     if (i >= 0) this.sendHeartbeat(i);
   }
 
-  private sendJoinRequest(peer: PeerKey): void {
-    const fresh = this.nowMs - 3 * this.joinRetryMs;
-    const heard: chorus.IDaemonId[] = [];
-    for (const [k, t] of this.heardFrom) if (t >= fresh) heard.push(keyToId(k));
-    this.send(peer, { joinRequest: { who: this.selfId, advertise: this.advertise, heard, fresh: this.fresh } });
-  }
-
   private onJoinStatus(status: chorus.IJoinStatus): void {
     if (this.mode !== 'joining') return;
-    let learned = false;
-    for (const m of (status.members ?? []).map(memberFromProto)) {
-      if (m.key === this.key || this.seeds.has(m.key)) continue;
-      this.seeds.set(m.key, m.advertise);
-      this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-      learned = true;
-    }
-    if (learned) for (const k of this.seeds.keys()) this.sendJoinRequest(k);
+    this.admission.onJoinStatus(status);
   }
 
   private send(to: PeerKey, frame: chorus.IPeerFrame): void {
@@ -690,9 +671,7 @@ export class DaemonNode {
     const viewId = hb.viewId ?? 0;
     if (this.mode === 'joining') {
       // A member answering our join request: the link from it to us works.
-      const first = !this.heardFrom.has(from);
-      this.heardFrom.set(from, this.nowMs);
-      if (first) for (const k of this.seeds.keys()) this.sendJoinRequest(k);
+      this.admission.onHeartbeat(from);
       return;
     }
     if (this.view === undefined || viewId !== this.view.id) {
@@ -982,11 +961,7 @@ export class DaemonNode {
     if (this.view === undefined || this.mode === 'joining') {
       // No primary here: another fresh daemon looking for one is a bootstrap candidate.
       if (this.fresh && req.fresh && from === key && key !== this.key) {
-        if (!this.seeds.has(key)) {
-          this.seeds.set(key, req.advertise ?? '');
-          this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-          this.sendJoinRequest(key);
-        }
+        this.admission.onFreshPeer(key, req.advertise ?? '');
         this.bootstrap.notePeer(key, req.advertise ?? '');
       }
       return;
@@ -1012,25 +987,8 @@ export class DaemonNode {
       }
       return;
     }
-    // Admit a joiner only once every member hears it and it hears every member: a
-    // daemon behind a broken link would be dropped again at once (views would flap).
-    let ev = this.joinEvidence.get(key);
-    if (ev === undefined) {
-      ev = { heardBy: new Map(), heard: new Set() };
-      this.joinEvidence.set(key, ev);
-    }
-    ev.heardBy.set(direct ? this.key : from, this.nowMs);
-    if (direct) ev.heard = new Set((req.heard ?? []).map((id) => peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' })));
-    const fresh = this.nowMs - 3 * this.joinRetryMs;
-    const heardBy = ev.heardBy;
-    const heard = ev.heard;
-    const connected = this.view.members.every((m) => (heardBy.get(m.key) ?? -Infinity) >= fresh && heard.has(m.key));
-    if (!connected) {
-      this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-      this.send(key, { joinStatus: { viewId: this.view.id, members: this.view.members.map(memberToProto) } });
-      return;
-    }
-    this.joinEvidence.delete(key);
+    // Admit a joiner only once every member hears it and it hears every member (see Admission).
+    if (!this.admission.onJoinRequest(this.view, key, from, direct, req)) return;
     this.joinQueue.set(key, { id: { name: who.name, incarnation: who.incarnation }, key, advertise: req.advertise ?? '', joinedView: 0 });
     this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
   }
@@ -1262,14 +1220,11 @@ export class DaemonNode {
     this.nextDeliver = 1;
     this.stability.reset(n, this.myIndex);
     this.fd.reset(n, this.myIndex, this.nowMs);
-    this.seeds.clear();
-    this.probeAddresses = [];
-    this.heardFrom.clear();
+    this.admission.installed(view);
     // Join requests of members now in the view are done; others stay queued.
     for (const m of view.members) this.joinQueue.delete(m.key);
     for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-    for (const m of view.members) this.rememberAddress(m.id.name, m.advertise);
     this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
     this.forcedInstall = undefined;
     if (this.leaveRequested) {
@@ -1362,24 +1317,12 @@ export class DaemonNode {
     this.selfId = { name: this.selfId.name, incarnation: `${this.baseIncarnation}.${this.epoch}` };
     this.key = peerKey(this.selfId);
     this.out.identity = this.selfId;
-    this.probeAddresses = [];
-    for (const m of old?.members ?? []) {
-      if (m.id.name === this.selfId.name) continue;
-      this.seeds.set(m.key, m.advertise);
-      if (m.advertise !== '') this.probeAddresses.push(m.advertise);
-    }
-    // Also every other daemon this one ever shared a view with: the primary may have moved
-    // on among daemons of an earlier view (the last view's members may all be gone or
-    // stepped down themselves, each knowing only the others).
-    for (const [name, advertise] of this.knownAddresses) {
-      if (name !== this.selfId.name && advertise !== '' && !this.probeAddresses.includes(advertise)) this.probeAddresses.push(advertise);
-    }
-    this.nextJoinAttemptMs = this.nowMs;
+    this.admission.steppedDown(old?.members ?? []);
   }
 
   /** Operator: force this daemon's side to be the primary (src/core/force-primary.ts). */
   private onForcePrimary(): void {
-    this.installForced(this.forcePrimary.start([...this.seeds.keys(), ...this.heardFrom.keys()], this.probeAddresses));
+    this.installForced(this.forcePrimary.start(this.admission.knownPeers(), this.admission.probes));
   }
 
   private forceProgress(): boolean {
