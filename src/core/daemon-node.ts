@@ -377,73 +377,6 @@ export class DaemonNode {
     return this.rlog.retainedBytes;
   }
 
-  // The state the view change (proposer, member, install, step-down) reads and writes,
-  // under the names it had before the state moved into the components. They keep that
-  // code as it was while it is being reworked; once it moves out of this file (into a
-  // ViewChange that is given the components), they go. Everything else uses the
-  // components directly.
-  // The receive log ...
-  private get received(): readonly number[] {
-    return this.rlog.received;
-  }
-  private get deliveredSeq(): readonly number[] {
-    return this.rlog.deliveredSeq;
-  }
-  private depMarks(): chorus.IDepMark[] {
-    return this.rlog.depMarks();
-  }
-  private get order(): OrderLog {
-    return this.sequencer.order;
-  }
-  private get earlyDelivered(): readonly number[] {
-    return this.earlyDelivery.delivered;
-  }
-  // ... of the local clients ...
-  private get clients(): ReadonlyMap<string, LocalClient> {
-    return this.local.all;
-  }
-  private get pendingLocal() {
-    return this.local.pending;
-  }
-  private get pendingBytes(): number {
-    return this.local.pendingBytes;
-  }
-  private set pendingBytes(bytes: number) {
-    this.local.pendingBytes = bytes;
-  }
-  private get failedJoins(): Set<string> {
-    return this.local.failedJoins;
-  }
-  private get deferredJoins() {
-    return this.local.deferredJoins;
-  }
-  // ... of the state transfers ...
-  private get installing(): Map<string, unknown> {
-    return this.transfer.installing;
-  }
-  private get earlyChunks(): Map<string, unknown> {
-    return this.transfer.earlyChunks;
-  }
-  // ... and of the failure detector.
-  private get suspects(): Set<number> {
-    return this.fd.suspects;
-  }
-  private get suspectsChanged(): boolean {
-    return this.fd.changed;
-  }
-  private set suspectsChanged(changed: boolean) {
-    this.fd.changed = changed;
-  }
-  private get lastHeard(): readonly number[] {
-    return this.fd.lastHeard;
-  }
-  private get peerSuspects(): ReadonlyArray<ReadonlySet<number>> {
-    return this.fd.peerSuspects;
-  }
-  private get laggards(): ReadonlySet<PeerKey> {
-    return this.fd.laggards;
-  }
-
   // ------------------------------------------------------------------ step
 
   step(input: CoreInput): CoreOutput {
@@ -1086,12 +1019,12 @@ export class DaemonNode {
   private holdings(): chorus.IProposeAck {
     return {
       sent: this.sentSeq,
-      received: this.received.slice(),
+      received: this.rlog.received.slice(),
       delivered: this.nextDeliver - 1,
-      orders: this.order.from(0).map((r) => ({ ...r })),
-      deliveredSeqs: this.deliveredSeq.slice(),
-      depMarks: this.depMarks(),
-      earlyPassed: this.earlyDelivered.slice(),
+      orders: this.sequencer.order.from(0).map((r) => ({ ...r })),
+      deliveredSeqs: this.rlog.deliveredSeq.slice(),
+      depMarks: this.rlog.depMarks(),
+      earlyPassed: this.earlyDelivery.delivered.slice(),
     };
   }
 
@@ -1126,12 +1059,12 @@ export class DaemonNode {
   /** Adopt the final order of the old view and deliver up to the cut. */
   private applyCut(orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]): void {
     const delivered = this.nextDeliver - 1;
-    this.order.truncateAfter(delivered);
+    this.sequencer.order.truncateAfter(delivered);
     for (const r of orders) {
       const run = runFromProto(r);
       const end = run.firstGlobal + run.count - 1;
       if (end <= delivered) continue;
-      this.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
+      this.sequencer.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
     }
     this.deliverThrough(Number.POSITIVE_INFINITY, cutSeqs);
   }
@@ -1242,13 +1175,13 @@ export class DaemonNode {
   private stepDown(reason: string): void {
     const old = this.view;
     this.out.traces.push({ type: 'step-down', reason });
-    this.installing.clear(); // joiners are expelled with everyone else
-    this.earlyChunks.clear();
-    this.failedJoins.clear();
-    for (const { client, request } of this.deferredJoins.values()) {
+    this.transfer.installing.clear(); // joiners are expelled with everyone else
+    this.transfer.earlyChunks.clear();
+    this.local.failedJoins.clear();
+    for (const { client, request } of this.local.deferredJoins.values()) {
       this.reply(client, request.req ?? 0, false, 'ERR_NOT_MEMBER', 'expelled: partitioned (join again)');
     }
-    this.deferredJoins.clear();
+    this.local.deferredJoins.clear();
     for (const g of this.table.sorted()) {
       for (const c of this.localMembers(g)) {
         this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });
@@ -1259,12 +1192,12 @@ export class DaemonNode {
         }
       }
     }
-    for (const c of this.clients.values()) {
+    for (const c of this.local.all.values()) {
       for (const [id, req] of c.waitDelivered) this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `expelled before ${id} was delivered`);
       c.waitDelivered.clear();
     }
     // Joins wait for the primary; everything else of the lost membership is dropped.
-    const keep = this.pendingLocal.filter((e) => e.entry.kind === chorus.Entry.Kind.GROUP_JOIN);
+    const keep = this.local.pending.filter((e) => e.entry.kind === chorus.Entry.Kind.GROUP_JOIN);
     // A join already sent in this view (or ordered, its group view not installed yet) is
     // lost with the view, and its client still waits for it: send it again (as new).
     const sent = new Map<string, chorus.IEntry>();
@@ -1273,12 +1206,12 @@ export class DaemonNode {
         if (op.kind === 'join') sent.set(transferKey(g.name, op.member.client), { wantState: op.member.awaitingState, offerState: op.member.offersState });
       }
     }
-    const own = this.myIndex >= 0 ? (this.rlog.range(this.myIndex, 1, this.received[this.myIndex] ?? 0)?.entries ?? []) : [];
+    const own = this.myIndex >= 0 ? (this.rlog.range(this.myIndex, 1, this.rlog.received[this.myIndex] ?? 0)?.entries ?? []) : [];
     for (const e of [...own, ...this.outbox]) {
-      if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.clients.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
+      if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.local.all.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
       sent.set(transferKey(e.group ?? '', e.client ?? ''), e);
     }
-    for (const c of this.clients.values()) {
+    for (const c of this.local.all.values()) {
       for (const [group, req] of c.pendingJoins) {
         if (keep.some((e) => e.entry.client === c.id && e.entry.group === group)) continue;
         const e = sent.get(transferKey(group, c.id));
@@ -1288,12 +1221,12 @@ export class DaemonNode {
         keep.push({ entry, replyTo: undefined });
       }
     }
-    for (const e of this.pendingLocal) {
+    for (const e of this.local.pending) {
       if (e.replyTo) this.reply(e.replyTo.client, e.replyTo.req, false, 'ERR_NOT_MEMBER', 'expelled: partitioned');
     }
-    this.pendingLocal.length = 0;
-    this.pendingLocal.push(...keep);
-    this.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
+    this.local.pending.length = 0;
+    this.local.pending.push(...keep);
+    this.local.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
     this.outbox = [];
     // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
     // founded from here continues them instead of starting over (ids never repeat).
