@@ -14,7 +14,9 @@
 // - entries stay buffered until every member has them (stability, learned from the
 //   receive vectors on data batches and heartbeats); a link that lost frames is repaired by Fetch.
 //
-// View changes run the flush (see ViewChange below): the proposer collects from every
+// View changes run the flush (view-change-proposer.ts and view-change-member.ts; forming
+// the first primary: bootstrap.ts; joining: admission.ts; the operator's way back:
+// force-primary.ts): the proposer collects from every
 // survivor what it holds, computes the cut (the union) and the final order of the old
 // view, has survivors fetch what they miss, and installs the new view with that cut.
 // Ballots order competing proposals; a failure during a flush restarts it with a
@@ -31,14 +33,12 @@ import {
   type GroupViewChange,
   type LeaveCause,
   causeFromProto,
-  causeToProto,
 } from './group-table.js';
-import { type Ballot, ballotEquals, ballotFromProto, ballotToProto, compareBallot } from './ballot.js';
+import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
-import { computeCut } from './cut.js';
 import { EarlyDelivery } from './early-delivery.js';
-import { type OrderLog, runFromProto } from './order-log.js';
+import { runFromProto } from './order-log.js';
 import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
 import { ReceiveLog, entryBytes, uniform } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
@@ -48,10 +48,9 @@ import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
 import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
-import { hasQuorum } from './quorum.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
-import { compareAge, keyToId, memberFromProto, memberToProto } from './view-member.js';
+import { memberFromProto } from './view-member.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
