@@ -70,13 +70,17 @@ export interface GroupViewChange {
   readonly transfers: readonly TransferPlan[];
 }
 
-/** What applying one entry did; the daemon routes it to its local clients. */
-export interface GroupEffects {
-  deliver(group: GroupRecord, entry: chorus.IEntry, messageId: string, seq: number): void;
+/**
+ * What applying entries (or a daemon view boundary) did, in order, as data: the daemon
+ * routes it to its local clients once the table is updated.
+ */
+export type GroupEffect =
+  | { readonly kind: 'deliver'; readonly group: GroupRecord; readonly entry: chorus.IEntry; readonly messageId: string; readonly seq: number }
   /** G entered a change; `hosts` are the daemons that must send END_OF_VIEW. */
-  changeStarted(group: GroupRecord, hosts: ReadonlySet<string>): void;
-  viewInstalled(change: GroupViewChange): void;
-}
+  | { readonly kind: 'change-started'; readonly group: GroupRecord; readonly hosts: ReadonlySet<string> }
+  | { readonly kind: 'view-installed'; readonly change: GroupViewChange }
+  /** An entry no honest daemon sends, ignored (the node reports its sender). */
+  | { readonly kind: 'rejected'; readonly reason: 'unknown-group' };
 
 const CAUSE_TO_PROTO: Record<LeaveCause, chorus.Cause> = {
   join: chorus.Cause.CAUSE_JOIN,
@@ -87,6 +91,19 @@ const CAUSE_TO_PROTO: Record<LeaveCause, chorus.Cause> = {
 };
 export function causeToProto(cause: LeaveCause): chorus.Cause {
   return CAUSE_TO_PROTO[cause];
+}
+
+export function causeFromProto(c: chorus.Cause): LeaveCause {
+  switch (c) {
+    case chorus.Cause.CAUSE_CRASH:
+      return 'crash';
+    case chorus.Cause.CAUSE_PARTITION:
+      return 'partition';
+    case chorus.Cause.CAUSE_EXPELLED:
+      return 'expelled';
+    default:
+      return 'leave';
+  }
 }
 
 export const MAX_GROUP_NAME_LENGTH = 200;
@@ -109,12 +126,18 @@ export class GroupTable {
   }
 
   /**
-   * Apply one ordered entry from daemon `sender`. Answers 'unknown-group' (and changes
-   * nothing) for a DATA entry no honest daemon sends — for a group that does not exist,
-   * stamped with another group view, or from a non-member: every daemon applies the same
-   * entries to the same table, so every daemon ignores it alike.
+   * Apply one ordered entry from daemon `sender`; returns what it did. A DATA entry no
+   * honest daemon sends — for a group that does not exist, stamped with another group
+   * view, or from a non-member — changes nothing and returns a 'rejected' effect: every
+   * daemon applies the same entries to the same table, so every daemon ignores it alike.
    */
-  apply(entry: chorus.IEntry, sender: string, messageId: string, fx: GroupEffects): 'unknown-group' | undefined {
+  apply(entry: chorus.IEntry, sender: string, messageId: string): GroupEffect[] {
+    const fx: GroupEffect[] = [];
+    this.applyEntry(entry, sender, messageId, fx);
+    return fx;
+  }
+
+  private applyEntry(entry: chorus.IEntry, sender: string, messageId: string, fx: GroupEffect[]): void {
     const kind = entry.kind ?? chorus.Entry.Kind.DATA;
     const name = entry.group ?? '';
     const client = entry.client ?? '';
@@ -123,16 +146,19 @@ export class GroupTable {
         const g = this.groups.get(name);
         // The sending daemon stamps only members' messages with the current view and
         // holds them while the group changes; anything else came from a lying peer.
-        if (g === undefined || (entry.groupView ?? 0) !== g.viewId || !g.members.some((m) => m.client === client)) return 'unknown-group';
+        if (g === undefined || (entry.groupView ?? 0) !== g.viewId || !g.members.some((m) => m.client === client)) {
+          fx.push({ kind: 'rejected', reason: 'unknown-group' });
+          return;
+        }
         // `seq` is a place in the group's total order: fifo and causal messages have
         // none (they may be delivered before the sequencer placed them).
         const order = entry.order ?? chorus.Order.ORDER_TOTAL;
         if (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL) {
-          fx.deliver(g, entry, messageId, 0);
+          fx.push({ kind: 'deliver', group: g, entry, messageId, seq: 0 });
           return;
         }
         g.totalSeq += 1;
-        fx.deliver(g, entry, messageId, g.totalSeq);
+        fx.push({ kind: 'deliver', group: g, entry, messageId, seq: g.totalSeq });
         return;
       }
       case chorus.Entry.Kind.GROUP_JOIN: {
@@ -210,7 +236,8 @@ export class GroupTable {
    * change completes here, together with the removal of the members hosted by
    * departed daemons (in member order, groups by name: deterministic).
    */
-  applyBoundary(departed: ReadonlyMap<string, LeaveCause>, fx: GroupEffects): void {
+  applyBoundary(departed: ReadonlyMap<string, LeaveCause>): GroupEffect[] {
+    const fx: GroupEffect[] = [];
     for (const g of this.sorted()) {
       const ops: PendingOp[] = [];
       for (const op of g.change?.ops ?? []) {
@@ -224,9 +251,10 @@ export class GroupTable {
       if (ops.length > 0) this.install(g, ops, fx);
       else g.change = undefined;
     }
+    return fx;
   }
 
-  private addOp(g: GroupRecord, op: PendingOp, fx: GroupEffects): void {
+  private addOp(g: GroupRecord, op: PendingOp, fx: GroupEffect[]): void {
     if (g.change !== undefined) {
       g.change.ops.push(op);
       return;
@@ -237,10 +265,10 @@ export class GroupTable {
       return;
     }
     g.change = { ops: [op], waiting: hosts };
-    fx.changeStarted(g, hosts);
+    fx.push({ kind: 'change-started', group: g, hosts });
   }
 
-  private install(g: GroupRecord, ops: readonly PendingOp[], fx: GroupEffects): void {
+  private install(g: GroupRecord, ops: readonly PendingOp[], fx: GroupEffect[]): void {
     const previous = g.members;
     let members = previous.slice();
     const aborted: GroupMember[] = [];
@@ -263,7 +291,7 @@ export class GroupTable {
     g.members = members;
     g.viewId += 1;
     const transfers = this.planTransfers(g, previous, joined);
-    fx.viewInstalled({ group: g, previous, joined, left, abortedJoins: aborted, transfers });
+    fx.push({ kind: 'view-installed', change: { group: g, previous, joined, left, abortedJoins: aborted, transfers } });
   }
 
   /**

@@ -10,12 +10,12 @@ describe('bootstrap founder crash', () => {
     sim.slow('c', 200);
     sim.slow('d', 200);
     for (const n of all) sim.addDaemon(n, all.filter((x) => x !== n), 3);
-    sim.runUntil(() => peek(sim, 'a').founding !== undefined && peek(sim, 'b').bootstrapVote?.founder === sim.nodes.get('a')!.selfKey, 20_000);
+    sim.runUntil(() => peek(sim, 'a').bootstrap.founding !== undefined && peek(sim, 'b').bootstrap.vote?.founder === sim.nodes.get('a')!.selfKey, 20_000);
     sim.crash('a'); // before every vote is in: view 1 was never installed anywhere
     sim.slow('c', 0);
     sim.slow('d', 0);
     sim.run(sim.nowMs + 100_000);
-    const votes = ['b', 'c', 'd'].map((n) => `${n}:${peek(sim, n).state}:vote=${peek(sim, n).bootstrapVote?.founder ?? '-'}`).join(' ');
+    const votes = ['b', 'c', 'd'].map((n) => `${n}:${peek(sim, n).state}:vote=${peek(sim, n).bootstrap.vote?.founder ?? '-'}`).join(' ');
     expect(sim.history.some((h) => h.type === 'daemon-view'), `no view at all after 100 s: ${votes}`).toBe(true);
     expectGuarantees(sim);
     expectOnePrimary(sim, ['b', 'c', 'd']);

@@ -14,7 +14,7 @@ describe('proposer crash in the accept round', () => {
     sim.slow('d', 30);
     sim.crash('e');
     sim.runUntil(() => {
-      const p = peek(sim, 'a').proposal;
+      const p = peek(sim, 'a').proposer.proposal;
       return p?.decision !== undefined && p.ready.size >= 2;
     }, 5_000);
     sim.cut('a', 'd', true); // d never gets a's Cut
@@ -36,7 +36,7 @@ describe('proposer crash in the accept round', () => {
     sim.run(sim.nowMs + 3);
     for (const x of ['d', 'e', 'f']) sim.slow(x, 25);
     sim.crash('g');
-    sim.runUntil(() => peek(sim, 'c').accepted !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.accepted !== undefined, 5_000);
     sim.crash('c');
     sim.run(sim.nowMs + 2);
     sim.crash('a');
@@ -54,7 +54,7 @@ describe('proposer crash in the accept round', () => {
     for (const [i, c] of clients.entries()) c.multicast('g', `m${i}`, chorus.Order.ORDER_TOTAL);
     sim.run(sim.nowMs + 5);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'c').flush !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.flush !== undefined, 5_000);
     sim.crash('c');
     sim.restart('c', 'b');
     sim.introduce('c', 'a');
@@ -73,7 +73,7 @@ describe('proposer crash in the accept round', () => {
     sim.addDaemon('f', 'a');
     for (const x of ['b', 'c', 'd']) sim.introduce('f', x);
     sim.runUntil(() => {
-      const p = peek(sim, 'a').proposal;
+      const p = peek(sim, 'a').proposer.proposal;
       return p?.decision !== undefined && p.ready.size >= 2;
     }, 20_000);
     sim.crash('a');

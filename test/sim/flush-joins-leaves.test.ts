@@ -13,7 +13,7 @@ describe('joiners, restarts, slow members', () => {
     sim.addDaemon('f', 'a');
     for (const x of ['b', 'c', 'd']) sim.introduce('f', x);
     sim.runUntil(() => {
-      const p = peek(sim, 'a').proposal;
+      const p = peek(sim, 'a').proposer.proposal;
       return p?.decision !== undefined && p.newView.members.some((m: { id: { name: string } }) => m.id.name === 'f');
     }, 20_000);
     sim.cut('a', 'f', true);
@@ -32,7 +32,7 @@ describe('joiners, restarts, slow members', () => {
     for (const [i, c] of clients.entries()) c.multicast('g', `m${i}`, chorus.Order.ORDER_TOTAL);
     sim.run(sim.nowMs + 3);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'a').proposal?.decision !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal?.decision !== undefined, 5_000);
     sim.crash('a');
     sim.restart('a', 'b');
     for (const x of ['c', 'd']) sim.introduce('a', x);
@@ -63,7 +63,7 @@ describe('joiners, restarts, slow members', () => {
     const clients = names.map((d) => sim.addClient(d));
     joinAll(sim, clients, 'g');
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'a').proposal !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal !== undefined, 5_000);
     sim.input('a', { kind: 'leave' });
     sim.freeze('b', SUSPECT_MS + 50);
     sim.run(sim.nowMs + 60 * SUSPECT_MS);

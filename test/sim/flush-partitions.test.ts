@@ -43,7 +43,7 @@ describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3])('partition {a,b,c}|{d} in the middle of the flush after e crashed, then heal (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'a').proposal?.decision !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal?.decision !== undefined, 5_000);
     sim.partition(['a', 'b', 'c'], ['d']);
     sim.run(sim.nowMs + 20 * SUSPECT_MS);
     expectGuarantees(sim);
@@ -53,7 +53,7 @@ describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3])('partition {a,b}|{c,d,e} right after the decision: the proposer is in the minority (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.input('a', { kind: 'leave' });
-    sim.runUntil(() => peek(sim, 'a').proposal?.decision !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal?.decision !== undefined, 5_000);
     sim.partition(['a', 'b'], ['c', 'd', 'e']);
     sim.run(sim.nowMs + 20 * SUSPECT_MS);
     expectGuarantees(sim);
@@ -66,7 +66,7 @@ describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3, 4])('repeated short cuts (below the suspect timeout) between the proposer and members during the flush (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'a').proposal !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal !== undefined, 5_000);
     const pairs: Array<[string, string]> = [['a', 'b'], ['a', 'c'], ['a', 'd'], ['b', 'c'], ['c', 'd']];
     for (let r = 0; r < 12; r++) {
       const [x, y] = pairs[(r * 7 + seed) % pairs.length]!;
@@ -84,7 +84,7 @@ describe('concurrent proposers and partitions', () => {
     sim.slow('d', 20);
     sim.crash('e');
     sim.runUntil(() => {
-      const p = peek(sim, 'a').proposal;
+      const p = peek(sim, 'a').proposer.proposal;
       return p?.decision !== undefined && p.ready.size >= 2;
     }, 5_000);
     sim.freeze('a', 8 * SUSPECT_MS);
@@ -97,7 +97,7 @@ describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3])('the proposer is frozen just under the suspect timeout, again and again, during the flush (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'a').proposal !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal !== undefined, 5_000);
     for (let r = 0; r < 6; r++) {
       sim.freeze('a', SUSPECT_MS - 20);
       sim.run(sim.nowMs + SUSPECT_MS + 10);
@@ -109,7 +109,7 @@ describe('concurrent proposers and partitions', () => {
   it.each([1, 2, 3])('a member is frozen between its ack and its Ready, longer than the flush timeout (seed %i)', (seed) => {
     const { sim } = setup(seed);
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'c').flush !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.flush !== undefined, 5_000);
     sim.freeze('c', 5 * SUSPECT_MS);
     sim.run(sim.nowMs + 20 * SUSPECT_MS);
     expectGuarantees(sim);

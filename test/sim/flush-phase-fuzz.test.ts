@@ -17,7 +17,7 @@ function fuzz(seed: number): void {
     for (const c of clients) if (!sim.crashed.has(c.daemon) && rnd.chance(0.5)) c.multicast('g', `x${msg++}`, rnd.pick(orders));
   };
   const live = () => sim.live().filter((n) => sim.nodes.get(n)!.state !== 'left');
-  const proposer = () => live().find((n) => peek(sim, n).proposal !== undefined);
+  const proposer = () => live().find((n) => peek(sim, n).proposer.proposal !== undefined);
   for (let round = 0; round < 6; round++) {
     send();
     // Start a flush if none is under way.
@@ -41,8 +41,8 @@ function fuzz(seed: number): void {
     const p = proposer()!;
     const phase = rnd.int(0, 3);
     try {
-      if (phase === 1) sim.runUntil(() => peek(sim, p).proposal?.decision !== undefined || peek(sim, p).proposal === undefined, 2_000);
-      else if (phase === 2) sim.runUntil(() => (peek(sim, p).proposal?.ready.size ?? 99) >= 2, 2_000);
+      if (phase === 1) sim.runUntil(() => peek(sim, p).proposer.proposal?.decision !== undefined || peek(sim, p).proposer.proposal === undefined, 2_000);
+      else if (phase === 2) sim.runUntil(() => (peek(sim, p).proposer.proposal?.ready.size ?? 99) >= 2, 2_000);
       else if (phase === 3) sim.run(sim.nowMs + rnd.int(0, 8));
     } catch {
       /* phase not reached */

@@ -12,7 +12,7 @@ describe('force-primary after an accepted, installed-elsewhere view', () => {
     sim.run(sim.nowMs + 50);
     const v = sim.nodes.get('a')!.currentView!.id;
     sim.crash('b');
-    sim.runUntil(() => peek(sim, 'c').accepted !== undefined, 5_000);
+    sim.runUntil(() => peek(sim, 'c').flushMember.accepted !== undefined, 5_000);
     sim.cut('a', 'c', true); // a's Install to c is lost
     sim.runUntil(() => sim.nodes.get('a')!.currentView!.id > v, 5_000);
     // a is in V = {a, c}: its member saw the group view without b's member, and a message in it.

@@ -30,11 +30,11 @@ describe('stale ballot from a completed takeover', () => {
     const sim = clusterOneByOne(seed, ['z', 'a', 'c', 'd', 'e']);
     const v0 = sim.nodes.get('z')!.currentView!.id;
     sim.crash('e');
-    sim.runUntil(() => peek(sim, 'a').accepted !== undefined, 5_000); // a is Ready for z's decision
+    sim.runUntil(() => peek(sim, 'a').flushMember.accepted !== undefined, 5_000); // a is Ready for z's decision
     sim.cut('z', 'a', true); // z's Install to a is lost, and a soon suspects z
     sim.cut('a', 'c', true); // a's heartbeats in the old view reach nobody that would push the Install
     sim.cut('a', 'd', true);
-    sim.runUntil(() => peek(sim, 'a').proposal !== undefined, 5_000); // a takes over with a higher ballot
+    sim.runUntil(() => peek(sim, 'a').proposer.proposal !== undefined, 5_000); // a takes over with a higher ballot
     sim.heal('a', 'c');
     sim.heal('a', 'd');
     sim.runUntil(() => sim.nodes.get('a')!.state === 'normal' && sim.nodes.get('a')!.currentView!.id > v0, 5_000);

@@ -1,0 +1,299 @@
+// StateTransfer: this daemon's side of the transfers of group state to joiners.
+//
+// A transfer is planned in the replicated group table at a view install (everyone
+// picks the same provider); the chunks then travel point to point, provider SDK ->
+// its daemon -> the joiner's daemon -> the joiner SDK, outside the ordered stream, and
+// the joiner's acknowledgements travel back as credit. Only the end of a transfer
+// (STATE_INSTALLED) and a provider's failure (STATE_FAILED) are ordered (queued here as
+// local entries). Frames to other daemons are returned as data; client events go to
+// the local clients' queue.
+import { chorus } from '../wire/gen/chorus.js';
+import type { GroupMember, GroupRecord, GroupTable, TransferPlan } from './group-table.js';
+import { type LocalClient, type LocalClients, transferKey } from './local-clients.js';
+import type { DaemonView, PeerKey, PeerOutput, TraceEvent } from './types.js';
+
+/** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
+const HOLD_GRACE_MS = 1000;
+/** A transfer without a chunk or an acknowledgement for this long has a silent provider. */
+const STATE_STALL_MS = 30_000;
+/** StateAck.chunk meaning "this transfer is over here": the provider stops. */
+const ABORTED_CHUNK = 0xffffffff;
+
+/** What the transfers read of the node (never change). */
+export interface TransferContext {
+  readonly nowMs: number;
+  readonly view: DaemonView | undefined;
+  readonly table: GroupTable;
+}
+
+interface Installing {
+  readonly group: string;
+  readonly joiner: string;
+  readonly transfer: number;
+  bytes: number;
+  lastChunkMs: number;
+}
+
+export class StateTransfer {
+  /** Chunks that came before this daemon installed the view of their transfer, by transferKey(group, joiner). */
+  readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
+  /** Local joiners installing state, by transferKey(group, joiner). */
+  readonly installing = new Map<string, Installing>();
+  private sends: PeerOutput[] = [];
+
+  constructor(
+    private readonly ctx: TransferContext,
+    private readonly local: LocalClients,
+    /** This daemon's name (the same in every incarnation). */
+    private readonly self: string,
+    private readonly maxBufferBytes: number,
+  ) {}
+
+  /** A transfer planned at the install of group view `g` (every daemon runs the same plan). */
+  start(g: GroupRecord, plan: TransferPlan): PeerOutput[] {
+    this.startTransfer(g, plan);
+    return this.takeSends();
+  }
+
+  /** Provider SDK -> here: forward a chunk to the joiner's daemon (or report a failed provide()). */
+  onProviderChunk(c: LocalClient, req: number, chunk: chorus.IStateChunk, normal: boolean): PeerOutput[] {
+    const group = chunk.group ?? '';
+    const joinerId = chunk.joiner ?? '';
+    const transfer = chunk.transfer ?? 0;
+    const joiner = this.currentTransfer(group, joinerId, c.id, transfer);
+    if (joiner === undefined || !normal) {
+      this.local.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the transfer of ${group} to ${joinerId} at view ${transfer} is over`);
+      return this.takeSends();
+    }
+    if ((chunk.errorCode ?? '') !== '') {
+      this.local.queue({ kind: chorus.Entry.Kind.STATE_FAILED, group, client: c.id, joiner: joinerId, groupView: transfer }, undefined);
+      this.local.reply(c.id, req, true);
+      return this.takeSends();
+    }
+    const frame: chorus.IStateChunk = { ...chunk, provider: c.id };
+    if (joiner.daemon === this.self) this.chunk(frame);
+    else {
+      const key = this.daemonKey(joiner.daemon);
+      if (key === undefined) {
+        this.local.reply(c.id, req, false, 'ERR_STATE_ABORTED', `the daemon of ${joinerId} is gone`);
+        return this.takeSends();
+      }
+      this.sends.push({ to: key, frame: { stateChunk: frame } });
+    }
+    this.local.reply(c.id, req, true);
+    return this.takeSends();
+  }
+
+  /** A chunk from a provider's daemon, for a local joiner. */
+  onStateChunk(chunk: chorus.IStateChunk): PeerOutput[] {
+    this.chunk(chunk);
+    return this.takeSends();
+  }
+
+  /** Joiner SDK -> here: credit for the provider, or the end of the transfer. */
+  onJoinerAck(c: LocalClient, req: number, ack: chorus.IStateAck): PeerOutput[] {
+    const group = ack.group ?? '';
+    const key = transferKey(group, c.id);
+    const t = this.installing.get(key);
+    this.local.reply(c.id, req, true);
+    if (t === undefined || t.transfer !== (ack.transfer ?? 0)) return this.takeSends();
+    t.lastChunkMs = this.ctx.nowMs;
+    if (ack.installed) {
+      this.installing.delete(key);
+      this.local.queue({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: t.transfer }, undefined);
+    }
+    this.routeAck({ ...ack, joiner: c.id, installed: false });
+    return this.takeSends();
+  }
+
+  /** Credit for a local provider. */
+  onStateAck(ack: chorus.IStateAck): void {
+    const provider = ack.provider ?? '';
+    if (!this.local.has(provider)) return;
+    this.local.toClient(provider, { stateAck: { group: ack.group ?? '', joiner: ack.joiner ?? '', transfer: ack.transfer ?? 0, chunk: ack.chunk ?? 0 } });
+  }
+
+  /** Joiner `client` left `group`: its transfer (if any) is over. */
+  joinerLeft(group: string, client: string): void {
+    this.installing.delete(transferKey(group, client));
+  }
+
+  /** Client `client` disconnected: forget its transfers. */
+  forgetClient(client: string): void {
+    for (const [k, t] of this.installing) if (t.joiner === client) this.installing.delete(k);
+    for (const [k, e] of this.earlyChunks) if (e.joiner === client) this.earlyChunks.delete(k);
+  }
+
+  /**
+   * Group view `g` installed here with these transfer plans: early chunks that wait for
+   * this view or an earlier one and whose transfer the plan here did not start are for
+   * a transfer that is over (their provider is told to stop).
+   */
+  dropStaleEarlyChunks(g: GroupRecord, plans: readonly TransferPlan[]): PeerOutput[] {
+    for (const [k, early] of this.earlyChunks) {
+      // This daemon is now at or past the view those chunks wait for: if the plan here
+      // did not start that transfer, they are for one that is over.
+      if (early.group !== g.name || early.transfer > g.viewId) continue;
+      if (plans.some((p) => p.kind === 'begin' && p.transfer === early.transfer && p.joiner.client === early.joiner)) continue;
+      this.earlyChunks.delete(k);
+      this.routeAck({ group: g.name, joiner: early.joiner, provider: early.chunks[0]!.provider ?? '', transfer: early.transfer, chunk: ABORTED_CHUNK });
+    }
+    return this.takeSends();
+  }
+
+  /** A delivery of `bytes` in group `g`: counts toward the hold of its local members installing state. */
+  delivered(g: GroupRecord, bytes: number): void {
+    if (this.installing.size === 0) return;
+    for (const m of g.members) {
+      if (!m.awaitingState || m.daemon !== this.self || !this.local.has(m.client)) continue;
+      const t = this.installing.get(transferKey(g.name, m.client));
+      if (t !== undefined) t.bytes += bytes;
+    }
+  }
+
+  /**
+   * A transfer that made no progress (no chunk, no acknowledgement of the joiner) for
+   * STATE_STALL_MS: its provider is alive but silent (stuck in provide(), or its SDK
+   * lost the checkpoint). Report it as failed, so another member provides. Returns the
+   * `state-stalled` traces.
+   */
+  failStalled(): TraceEvent[] {
+    const traces: TraceEvent[] = [];
+    const now = this.ctx.nowMs;
+    for (const t of this.installing.values()) {
+      if (now - t.lastChunkMs < STATE_STALL_MS) continue;
+      const joiner = t.joiner;
+      const m = this.ctx.table.get(t.group)?.members.find((x) => x.client === joiner);
+      t.lastChunkMs = now; // once per stall period
+      if (m === undefined || !m.awaitingState || m.transfer !== t.transfer) continue;
+      traces.push({ type: 'state-stalled', group: t.group, joiner, provider: m.provider, transfer: t.transfer });
+      this.local.queue({ kind: chorus.Entry.Kind.STATE_FAILED, group: t.group, client: m.provider, joiner, groupView: t.transfer }, undefined);
+    }
+    return traces;
+  }
+
+  /**
+   * While a local joiner installs state, its new messages wait in its SDK. Past a bound,
+   * this daemon holds back delivery (which slows every sender of the cluster through the
+   * bounded buffers) until the install finishes — unless the transfer stalls, so that a
+   * provider failure can still be ordered and answered.
+   */
+  holding(): boolean {
+    for (const t of this.installing.values()) {
+      if (t.bytes > this.maxBufferBytes / 4 && this.ctx.nowMs - t.lastChunkMs < HOLD_GRACE_MS) return true;
+    }
+    return false;
+  }
+
+  /** The earliest of `wake` and the times a hold ends or a transfer stalls. */
+  nextWakeMs(wake: number): number {
+    // A hold ends by itself when its transfer stalls.
+    for (const t of this.installing.values()) {
+      if (t.lastChunkMs + HOLD_GRACE_MS > this.ctx.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
+      wake = Math.min(wake, t.lastChunkMs + STATE_STALL_MS);
+    }
+    return wake;
+  }
+
+  private takeSends(): PeerOutput[] {
+    const sends = this.sends;
+    this.sends = [];
+    return sends;
+  }
+
+  private startTransfer(g: GroupRecord, plan: TransferPlan): void {
+    const joiner = plan.joiner;
+    const local = joiner.daemon === this.self && this.local.has(joiner.client);
+    if (plan.kind === 'none') {
+      if (local) this.local.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
+      return;
+    }
+    if (plan.kind === 'failed') {
+      if (!local) return;
+      this.installing.delete(transferKey(g.name, joiner.client));
+      this.local.toClient(joiner.client, {
+        state: {
+          group: g.name,
+          kind: chorus.StateTransfer.Kind.FAILED,
+          errorCode: 'ERR_NO_STATE_PROVIDER',
+          errorMessage: `no member of ${g.name} can provide its state`,
+        },
+      });
+      // The joiner is in the view already: take it out again (others see it leave). A
+      // join it sends meanwhile waits for that leave (see LocalClients.request).
+      this.local.failedJoins.add(transferKey(g.name, joiner.client));
+      this.local.queue({ kind: chorus.Entry.Kind.GROUP_LEAVE, group: g.name, client: joiner.client }, undefined);
+      return;
+    }
+    const provider = plan.provider;
+    if (provider.daemon === this.self && this.local.has(provider.client)) {
+      // Right after the view event, before any message of the view: the checkpoint.
+      this.local.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
+    }
+    if (local) {
+      const key = transferKey(g.name, joiner.client);
+      this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.ctx.nowMs });
+      this.local.toClient(joiner.client, {
+        state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
+      });
+      const early = this.earlyChunks.get(key);
+      this.earlyChunks.delete(key);
+      if (early !== undefined && early.transfer === plan.transfer) for (const c of early.chunks) this.chunk(c);
+    }
+  }
+
+  /** The transfer `chunk` belongs to is the current one of its joiner (per the table). */
+  private currentTransfer(group: string, joiner: string, provider: string, transfer: number): GroupMember | undefined {
+    const m = this.ctx.table.get(group)?.members.find((x) => x.client === joiner);
+    if (m === undefined || !m.awaitingState || m.provider !== provider || m.transfer !== transfer) return undefined;
+    return m;
+  }
+
+  private daemonKey(name: string): PeerKey | undefined {
+    return this.ctx.view?.members.find((m) => m.id.name === name)?.key;
+  }
+
+  /** A chunk for a local joiner. Chunks of a transfer that is over are dropped. */
+  private chunk(chunk: chorus.IStateChunk): void {
+    const group = chunk.group ?? '';
+    const joiner = chunk.joiner ?? '';
+    const t = this.installing.get(transferKey(group, joiner));
+    const transfer = chunk.transfer ?? 0;
+    if (t === undefined && transfer > (this.ctx.table.get(group)?.viewId ?? 0) && this.local.has(joiner)) {
+      // The provider's daemon installed the view first: keep the chunk until this daemon
+      // installs it too and starts the transfer (the provider's credit window bounds it).
+      const key = transferKey(group, joiner);
+      const early = this.earlyChunks.get(key);
+      if (early !== undefined && early.transfer === transfer) early.chunks.push(chunk);
+      else this.earlyChunks.set(key, { group, joiner, transfer, chunks: [chunk] });
+      return;
+    }
+    if (t === undefined || t.transfer !== transfer || !this.local.has(joiner)) {
+      // Tell the provider at once, so it does not wait for credit that never comes.
+      this.routeAck({ group, joiner, provider: chunk.provider ?? '', transfer: chunk.transfer ?? 0, chunk: ABORTED_CHUNK });
+      return;
+    }
+    t.lastChunkMs = this.ctx.nowMs;
+    this.local.toClient(joiner, {
+      state: {
+        group,
+        kind: chorus.StateTransfer.Kind.CHUNK,
+        transfer: t.transfer,
+        provider: chunk.provider ?? '',
+        chunk: chunk.chunk ?? 0,
+        data: chunk.data ?? new Uint8Array(0),
+        last: chunk.last === true,
+      },
+    });
+  }
+
+  private routeAck(ack: chorus.IStateAck): void {
+    const provider = this.ctx.table.get(ack.group ?? '')?.members.find((m) => m.client === (ack.provider ?? ''));
+    if (provider === undefined) return;
+    if (provider.daemon === this.self) this.onStateAck(ack);
+    else {
+      const key = this.daemonKey(provider.daemon);
+      if (key !== undefined) this.sends.push({ to: key, frame: { stateAck: ack } });
+    }
+  }
+}
