@@ -102,6 +102,7 @@ const KNOWN_CODES: Record<ChorusErrorCode, true> = {
   ERR_BAD_GROUP_NAME: true,
   ERR_NOT_SUPPORTED: true,
   ERR_LEFT: true,
+  ERR_LIMIT: true,
   ERR_DISCONNECTED: true,
   ERR_CLOSED: true,
   ERR_CONNECT: true,

@@ -18,6 +18,7 @@ export type ChorusErrorCode =
   | 'ERR_BAD_GROUP_NAME'
   | 'ERR_NOT_SUPPORTED'
   | 'ERR_LEFT'
+  | 'ERR_LIMIT'
   // connection
   | 'ERR_DISCONNECTED'
   | 'ERR_CLOSED'

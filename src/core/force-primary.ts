@@ -143,16 +143,17 @@ export class ForcePrimary {
       return { moved: true };
     }
     let maxId = this.ctx.maxViewIdSeen();
-    const groups = new Map<string, chorus.IGroupState>();
+    // Every group is emptied (its members rejoin): the forced table holds no group, only
+    // the highest group view id and seq anyone knew, above which every group continues,
+    // so group view ids and seqs never repeat.
+    let prunedViewId = 0;
+    let prunedTotalSeq = 0;
     const merge = (table: chorus.IGroupTable | null | undefined) => {
+      prunedViewId = Math.max(prunedViewId, table?.prunedViewId ?? 0);
+      prunedTotalSeq = Math.max(prunedTotalSeq, table?.prunedTotalSeq ?? 0);
       for (const g of table?.groups ?? []) {
-        const name = g.name ?? '';
-        const had = groups.get(name);
-        // The latest view of each group, emptied of members (they rejoin), with the
-        // highest seq anyone assigned: group view ids and seqs continue, never repeat.
-        const viewId = Math.max(had?.viewId ?? 0, g.viewId ?? 0);
-        const totalSeq = Math.max(had?.totalSeq ?? 0, g.totalSeq ?? 0);
-        groups.set(name, { name, viewId, totalSeq, members: [] });
+        prunedViewId = Math.max(prunedViewId, g.viewId ?? 0);
+        prunedTotalSeq = Math.max(prunedTotalSeq, g.totalSeq ?? 0);
       }
     };
     merge(this.ctx.lastGroups);
@@ -167,7 +168,7 @@ export class ForcePrimary {
       newViewId: id,
       members: [memberToProto({ id: this.ctx.selfId, key: selfKey, advertise: this.ctx.advertise, joinedView: id })],
       lastGlobal: 0,
-      groups: { groups: [...groups.values()].sort((a, b) => ((a.name ?? '') < (b.name ?? '') ? -1 : 1)) },
+      groups: { groups: [], prunedViewId, prunedTotalSeq },
     };
     this.ctx.trace({ type: 'view-change-start', ballot: install.ballot!.counter!, proposer: selfKey, members: [selfKey] });
     this.answer(true, `forced primary view ${id} with this daemon (ids above those of ${f.infos.size} of ${f.asked.size} daemons asked); the others rejoin it`);

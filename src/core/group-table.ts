@@ -107,9 +107,45 @@ export function causeFromProto(c: chorus.Cause): LeaveCause {
 }
 
 export const MAX_GROUP_NAME_LENGTH = 200;
+/**
+ * Bounds on the replicated table, checked by a client's daemon when it asks to join (so
+ * the Install that carries the table stays far below the frame limit: 100,000
+ * memberships of ~80 bytes is 8 MB). Concurrent joins at several daemons may overshoot
+ * by what they have in flight.
+ */
+export const MAX_GROUPS = 10_000;
+export const MAX_GROUPS_PER_CLIENT = 1_000;
+export const MAX_MEMBERSHIPS = 100_000;
 
 export class GroupTable {
   private readonly groups = new Map<string, GroupRecord>();
+  /**
+   * Empty groups are removed, so a table does not grow with every name ever used. The
+   * highest view id and seq they had are kept: a group created later (under any name)
+   * starts above them, so a group name never sees an id twice (guarantee 1) and its seqs
+   * never repeat either.
+   */
+  private prunedViewId = 0;
+  private prunedTotalSeq = 0;
+
+  /** Groups in the table. */
+  get size(): number {
+    return this.groups.size;
+  }
+
+  /** Members of all groups together (a scan: for join requests, not hot paths). */
+  membershipCount(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.members.length;
+    return n;
+  }
+
+  /** Groups `client` is a member of (a scan: for join requests, not hot paths). */
+  groupsOf(client: string): number {
+    let n = 0;
+    for (const g of this.groups.values()) if (g.members.some((m) => m.client === client)) n += 1;
+    return n;
+  }
 
   get(name: string): GroupRecord | undefined {
     return this.groups.get(name);
@@ -164,7 +200,7 @@ export class GroupTable {
       case chorus.Entry.Kind.GROUP_JOIN: {
         let g = this.groups.get(name);
         if (g === undefined) {
-          g = { name, viewId: 0, members: [], totalSeq: 0, change: undefined };
+          g = { name, viewId: this.prunedViewId, members: [], totalSeq: this.prunedTotalSeq, change: undefined };
           this.groups.set(name, g);
         }
         if (g.members.some((m) => m.client === client)) return;
@@ -292,6 +328,14 @@ export class GroupTable {
     g.viewId += 1;
     const transfers = this.planTransfers(g, previous, joined);
     fx.push({ kind: 'view-installed', change: { group: g, previous, joined, left, abortedJoins: aborted, transfers } });
+    if (members.length === 0) this.prune(g);
+  }
+
+  /** Removes an empty group, keeping its highest ids as the table's watermark. */
+  private prune(g: GroupRecord): void {
+    this.prunedViewId = Math.max(this.prunedViewId, g.viewId);
+    this.prunedTotalSeq = Math.max(this.prunedTotalSeq, g.totalSeq);
+    this.groups.delete(g.name);
   }
 
   /**
@@ -332,6 +376,8 @@ export class GroupTable {
   /** A deep copy, pending changes included. */
   clone(): GroupTable {
     const t = new GroupTable();
+    t.prunedViewId = this.prunedViewId;
+    t.prunedTotalSeq = this.prunedTotalSeq;
     for (const g of this.groups.values()) {
       const change = g.change === undefined ? undefined : { ops: g.change.ops.slice(), waiting: new Set(g.change.waiting) };
       const members = g.members.map((m) => ({ ...m }));
@@ -350,6 +396,8 @@ export class GroupTable {
 
   toProto(): chorus.IGroupTable {
     return {
+      prunedViewId: this.prunedViewId,
+      prunedTotalSeq: this.prunedTotalSeq,
       groups: this.sorted().map((g) => {
         invariant(g.change === undefined, `snapshot of group ${g.name} during a change`);
         return {
@@ -371,8 +419,17 @@ export class GroupTable {
 
   static fromProto(table: chorus.IGroupTable | null | undefined): GroupTable {
     const t = new GroupTable();
+    t.prunedViewId = table?.prunedViewId ?? 0;
+    t.prunedTotalSeq = table?.prunedTotalSeq ?? 0;
     for (const g of table?.groups ?? []) {
       const name = g.name ?? '';
+      // A forced primary's table lists every group it learned of, emptied of members:
+      // they only raise the watermark.
+      if ((g.members ?? []).length === 0) {
+        t.prunedViewId = Math.max(t.prunedViewId, g.viewId ?? 0);
+        t.prunedTotalSeq = Math.max(t.prunedTotalSeq, g.totalSeq ?? 0);
+        continue;
+      }
       t.groups.set(name, {
         name,
         viewId: g.viewId ?? 0,

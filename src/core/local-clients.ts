@@ -9,7 +9,7 @@
 import { chorus } from '../wire/gen/chorus.js';
 import type { ChorusErrorCode } from '../errors.js';
 import type { EarlyDelivery } from './early-delivery.js';
-import { type GroupRecord, type GroupTable, type GroupViewChange, MAX_GROUP_NAME_LENGTH, causeToProto } from './group-table.js';
+import { type GroupRecord, type GroupTable, type GroupViewChange, MAX_GROUPS, MAX_GROUPS_PER_CLIENT, MAX_GROUP_NAME_LENGTH, MAX_MEMBERSHIPS, causeToProto } from './group-table.js';
 import { entryBytes } from './receive-log.js';
 import type { ClientOutput, TraceEvent } from './types.js';
 import { ORDER_NAMES } from './types.js';
@@ -35,6 +35,14 @@ export interface LocalClient {
 export type StateRequest =
   | { readonly kind: 'chunk'; readonly client: LocalClient; readonly req: number; readonly chunk: chorus.IStateChunk }
   | { readonly kind: 'ack'; readonly client: LocalClient; readonly req: number; readonly ack: chorus.IStateAck };
+
+/** Why joining `group` would take the table past a bound (group-table.ts), or undefined. */
+function joinLimit(table: GroupTable, group: string, c: LocalClient): string | undefined {
+  if (table.get(group) === undefined && table.size >= MAX_GROUPS) return `the cluster has ${MAX_GROUPS} groups, the most it holds`;
+  if (table.groupsOf(c.id) + c.pendingJoins.size >= MAX_GROUPS_PER_CLIENT) return `a client may be in at most ${MAX_GROUPS_PER_CLIENT} groups`;
+  if (table.membershipCount() >= MAX_MEMBERSHIPS) return `the cluster has ${MAX_MEMBERSHIPS} group memberships, the most it holds`;
+  return undefined;
+}
 
 export function transferKey(group: string, joiner: string): string {
   return `${group}\u0000${joiner}`;
@@ -153,6 +161,11 @@ export class LocalClients {
       }
       if (table.isMember(group, c.id) || c.pendingJoins.has(group)) {
         this.reply(c.id, req, false, 'ERR_ALREADY_MEMBER', `already a member of ${group}`);
+        return undefined;
+      }
+      const limit = joinLimit(table, group, c);
+      if (limit !== undefined) {
+        this.reply(c.id, req, false, 'ERR_LIMIT', limit);
         return undefined;
       }
       c.pendingJoins.set(group, req);

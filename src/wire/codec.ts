@@ -268,6 +268,7 @@ function checkInstall(install: chorus.Install.$Properties, what: string): void {
   if (groups) {
     for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
   }
+  checkSeq(install.groups?.prunedTotalSeq ?? 0, 'GroupTable.prunedTotalSeq');
 }
 
 function validatePeerFrame(frame: DecodedPeerFrame): void {
@@ -350,6 +351,7 @@ function validatePeerFrame(frame: DecodedPeerFrame): void {
     case 'forceInfo': {
       const groups = frame.forceInfo.groups?.groups;
       if (groups) for (let i = 0; i < groups.length; i++) checkSeq(groups[i]!.totalSeq ?? 0, 'GroupState.totalSeq');
+      checkSeq(frame.forceInfo.groups?.prunedTotalSeq ?? 0, 'GroupTable.prunedTotalSeq');
       return;
     }
     case 'ready':
