@@ -31,14 +31,15 @@ export const USAGE = `Usage: chorus <command> [options]
 Commands:
   status [--admin host:port] [--json]
       Show the daemon view (coordinator marked *) and the process groups.
-  tail GROUP [--url ws://host:port] [--name tail] [--json] [--verbose] [--ca FILE]
+  tail GROUP [--url ws://host:port] [--name tail] [--json] [--verbose] [--ca FILE] [--token T]
       Join GROUP and print every view and message until Ctrl-C (then leave cleanly).
       --json: one JSON object per line; --verbose: also block/unblock signals.
-  send GROUP TEXT [--order total] [--url ws://host:port] [--name send] [--count N] [--ca FILE]
+  send GROUP TEXT [--order total] [--url ws://host:port] [--name send] [--count N] [--ca FILE] [--token T]
       Join GROUP, multicast TEXT (N times; "{i}" in TEXT becomes 1..N), leave.
       --order: fifo | causal | total | safe (default total).
       --ca (tail, send): PEM CA of a daemon started with --tls-*, for a wss:// --url
-      (default: the CHORUS_CA environment variable).
+      (default: the CHORUS_CA environment variable). --token (tail, send): the daemon's
+      --client-token (default: the CHORUS_TOKEN environment variable).
   force-primary [--admin host:port] [--token A]
       Operator: declare the reachable daemons the primary component. --token: the
       daemon's --admin-token (default: the CHORUS_ADMIN_TOKEN environment variable).
@@ -145,6 +146,12 @@ function positionals(got: string[], names: string[]): string[] {
 }
 
 /** `127.0.0.1:7400` → `ws://127.0.0.1:7400`; a URL with a scheme is kept. */
+/** `{ token }` from --token (or CHORUS_TOKEN, which keeps it out of `ps`), or nothing. */
+function tokenOption(flag: unknown): { token?: string } {
+  const token = (flag as string | undefined) ?? process.env.CHORUS_TOKEN;
+  return token !== undefined && token !== '' ? { token } : {};
+}
+
 /** `{ ca }` read from --ca FILE (or CHORUS_CA), or nothing. */
 function caOption(flag: unknown): { ca?: string } {
   const file = typeof flag === 'string' ? flag : process.env.CHORUS_CA;
@@ -421,6 +428,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parse(args, {
     url: { type: 'string', default: DEFAULT_URL },
     ca: { type: 'string' },
+    token: { type: 'string' },
     name: { type: 'string', default: 'tail' },
     json: { type: 'boolean', default: false },
     verbose: { type: 'boolean', short: 'v', default: false },
@@ -431,7 +439,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<number> {
   const print = (line: string, record: Json): void => io.out(json ? `${JSON.stringify(record)}\n` : `${line}\n`);
 
   const { connect } = await import('../client-sdk/index.js');
-  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca) });
+  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca), ...tokenOption(values.token) });
   // The daemon going away ends tail with an error; a close we asked for does not.
   let closing = false;
   const lost = new Promise<CliError>((resolve) => {
@@ -486,6 +494,7 @@ async function sendCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parse(args, {
     url: { type: 'string', default: DEFAULT_URL },
     ca: { type: 'string' },
+    token: { type: 'string' },
     name: { type: 'string', default: 'send' },
     order: { type: 'string', default: 'total' },
     count: { type: 'string', default: '1' },
@@ -502,7 +511,7 @@ async function sendCommand(args: string[], io: CliIo): Promise<number> {
   }
 
   const { connect } = await import('../client-sdk/index.js');
-  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca) });
+  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca), ...tokenOption(values.token) });
   try {
     const group = await client.join(groupName);
     const inFlight = new Set<Promise<unknown>>();
