@@ -3,6 +3,7 @@
 //
 // The SDK is imported lazily: `chorus status` and `chorus --help` must work even where
 // only the admin port is reachable, and must not pay for loading the client.
+import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
@@ -40,6 +41,7 @@ Commands:
       --ca (tail, send): PEM CA of a daemon started with --tls-*, for a wss:// --url
       (default: the CHORUS_CA environment variable). --token (tail, send): the daemon's
       --client-token (default: the CHORUS_TOKEN environment variable).
+  --version, -V: print the version; --help, -h: this help.
   force-primary [--admin host:port] [--token A]
       Operator: declare the reachable daemons the primary component. --token: the
       daemon's --admin-token (default: the CHORUS_ADMIN_TOKEN environment variable).
@@ -71,6 +73,10 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       case undefined:
         io.err(USAGE);
         return 2;
+      case '--version':
+      case '-V':
+        io.out(`chorus ${VERSION}\n`);
+        return 0;
       case '-h':
       case '--help':
       case 'help':

@@ -111,7 +111,8 @@ export const USAGE = `Usage: chorusd [options]
                              POST /force-primary; without it, only loopback callers may
   --config FILE              JSON config file (keys: name, cluster, listen, heartbeatMs, ...)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default: info)
-  --help                     print this help
+  --help, -h                 print this help
+  --version, -V              print the version
 
 Precedence: flags, then the config file, then CHORUS_* environment variables
 (CHORUS_NAME, CHORUS_LISTEN, CHORUS_SEEDS=a:1,b:2, CHORUS_HEARTBEAT_MS, ...), then defaults.

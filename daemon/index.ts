@@ -1,4 +1,5 @@
 // chorus/daemon: run chorusd programmatically (`startDaemon`) or as the CLI (`main`).
+import { VERSION } from './version.js';
 import { ConfigError } from '../src/errors.js';
 import { resolveConfig, USAGE, type DaemonConfig } from './config.js';
 import { Daemon, type DaemonAddresses } from './daemon.js';
@@ -28,12 +29,21 @@ export async function startDaemon(argv: readonly string[] = [], env: NodeJS.Proc
 
 /** The chorusd command: start, print the ready line, leave cleanly on SIGTERM/SIGINT. */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--version') || argv.includes('-V')) {
+    process.stdout.write(`chorusd ${VERSION}\n`);
+    return;
+  }
+  if (argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   let config: DaemonConfig;
   try {
     config = resolveConfig(argv, process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`chorusd: ${err.message}\n\n${USAGE}\n`);
+      // The error and where to look, not the whole usage (it buried the error).
+      process.stderr.write(`chorusd: ${err.message}\nRun "chorusd --help" for the flags.\n`);
       process.exit(2);
     }
     throw err;
