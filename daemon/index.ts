@@ -1,4 +1,4 @@
-// chorus/daemon: run chorusd programmatically (`startDaemon`) or as the CLI (`main`).
+// chorusd/daemon: run chorusd programmatically (`startDaemon`) or as the CLI (`main`).
 import { VERSION } from './version.js';
 import { ConfigError } from '../src/errors.js';
 import { resolveConfig, USAGE, type DaemonConfig } from './config.js';
