@@ -164,6 +164,8 @@ export interface PeerLinksStats {
   bytesReceived: number;
   /** Frames dropped by send(): too large, or the link's queue overflowed. */
   framesDropped: number;
+  /** Outbound links given up after MAX_FAILED_DIALS failed dials in a row. */
+  peersGivenUp: number;
   /** Inbound connections refused at the handshake. */
   handshakesRefused: number;
   /** Inbound connections dropped at once by a cap on handshaking connections. */
@@ -194,6 +196,10 @@ export const HANDSHAKE_MAX_FRAME_BYTES = 64 * 1024;
 /** Base of a link's queue bound (see PeerLinksOptions.maxQueueBytes). */
 export const MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 export const RETRY_MIN_MS = 250;
+/** Failed dials in a row (about 8 s with the backoff) before a link's queue is dropped. */
+export const MAX_FAILED_DIALS = 6;
+/** Peer addresses remembered (least recently set without a link forgotten first). */
+export const MAX_ADDRESSES = 4096;
 export const RETRY_MAX_MS = 2_000;
 /** Largest batch of whole frames in one socket.write: bounds the copy made by encodeLengthPrefixed. */
 const MAX_WRITE_BATCH_BYTES = 1024 * 1024;
@@ -621,6 +627,8 @@ interface OutboundLink {
   flushScheduled: boolean;
   /** The address of this peer was unknown when frames were queued (warned once). */
   warnedNoAddress: boolean;
+  /** Dials in a row that never completed a handshake (reset when one does). */
+  failedDials: number;
 }
 
 /** A seed: an address whose daemon we do not know yet. */
@@ -664,6 +672,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly authLogLimit = new LogLimiter();
   private readonly tlsLogLimit = new LogLimiter();
   private readonly capLogLimit = new LogLimiter(1);
+  private readonly giveUpLogLimit = new LogLimiter();
   private readonly maxQueueBytes: number;
   private readonly log: Logger;
   private selfKey: PeerKey;
@@ -688,6 +697,7 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     framesReceived: 0,
     bytesReceived: 0,
     framesDropped: 0,
+    peersGivenUp: 0,
     handshakesRefused: 0,
     connectionsRefused: 0,
     authFailures: 0,
@@ -794,7 +804,18 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   setAddress(peer: PeerKey, address: string): void {
     const normalized = this.checkAddress(address, peer);
     if (normalized === undefined) return;
+    this.addresses.delete(peer); // re-inserted: the map stays in order of last use
     this.addresses.set(peer, normalized);
+    if (this.addresses.size > MAX_ADDRESSES) {
+      // Addresses named by join requests of strangers must not grow without bound: forget
+      // the least recently set one that has no link (a later setAddress teaches it again).
+      for (const k of this.addresses.keys()) {
+        if (!this.links.has(k)) {
+          this.addresses.delete(k);
+          break;
+        }
+      }
+    }
     const link = this.links.get(peer);
     if (link && hasQueued(link) && !link.dial && !link.retryTimer) this.connectLink(link);
   }
@@ -1122,6 +1143,11 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
         if (link.dial !== dial) return;
         link.dial = undefined;
         this.logDialFailure(link, { peer: link.key, address }, failure, 'debug');
+        link.failedDials += 1;
+        if (link.failedDials >= MAX_FAILED_DIALS) {
+          this.giveUp(link, address, failure.code);
+          return;
+        }
         this.scheduleRetry(link);
       },
       onClose: () => {},
@@ -1129,8 +1155,29 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     link.dial = dial;
   }
 
+  /**
+   * A peer that no dial reached MAX_FAILED_DIALS times in a row: its queue is dropped and
+   * the link forgotten, so an address named by a stranger (a join request's advertise)
+   * is not redialled for ever with frames held for it. The core resends what matters
+   * (heartbeats, join status) and a later send dials again.
+   */
+  private giveUp(link: OutboundLink, address: string, code: string): void {
+    const dropped = dropQueue(link);
+    this.counters.framesDropped += dropped;
+    this.counters.peersGivenUp++;
+    if (this.links.get(link.key) === link) this.links.delete(link.key);
+    const left = this.giveUpLogLimit.take();
+    if (left !== undefined) {
+      this.log.warn(
+        { peer: link.key, address, code, dials: link.failedDials, frames: dropped, ...(left > 0 ? { suppressed: left } : {}) },
+        'giving up on a peer no dial reaches: its queued frames are dropped',
+      );
+    }
+  }
+
   private openLink(link: OutboundLink, dial: Dial, id: chorus.IDaemonId, address: string): void {
     link.dial = dial;
+    link.failedDials = 0;
     link.backoffMs = RETRY_MIN_MS;
     link.lastErrorCode = undefined;
     link.warnedNoAddress = false;
@@ -1713,6 +1760,7 @@ function newLink(key: PeerKey): OutboundLink {
     lastErrorCode: undefined,
     flushScheduled: false,
     warnedNoAddress: false,
+    failedDials: 0,
   };
 }
 

@@ -18,6 +18,11 @@ import { keyToId, memberFromProto, memberToProto } from './view-member.js';
 
 /** Addresses of daemons seen in views that a stepped-down daemon probes to find the primary. */
 const MAX_KNOWN_ADDRESSES = 256;
+/**
+ * Joiners whose evidence the coordinator keeps at once (least recently heard dropped
+ * first): a stranger sending join requests under many identities costs a bounded table.
+ */
+const MAX_JOIN_EVIDENCE = 256;
 
 export interface AdmissionContext {
   readonly nowMs: number;
@@ -131,10 +136,21 @@ export class Admission {
     let ev = this.joinEvidence.get(key);
     if (ev === undefined) {
       ev = { heardBy: new Map(), heard: new Set() };
-      this.joinEvidence.set(key, ev);
+      if (this.joinEvidence.size >= MAX_JOIN_EVIDENCE) this.joinEvidence.delete(this.joinEvidence.keys().next().value!);
+    } else {
+      this.joinEvidence.delete(key); // re-inserted below: the map stays in order of last request
     }
+    this.joinEvidence.set(key, ev);
     ev.heardBy.set(direct ? this.ctx.selfKey : from, nowMs);
-    if (direct) ev.heard = new Set((req.heard ?? []).map((id) => peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' })));
+    if (direct) {
+      // Only the members of the view count (at most the view's size is kept, whatever the request lists).
+      const members = new Set(view.members.map((m) => m.key));
+      ev.heard = new Set();
+      for (const id of req.heard ?? []) {
+        const k = peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' });
+        if (members.has(k)) ev.heard.add(k);
+      }
+    }
     const fresh = nowMs - 3 * this.joinRetryMs;
     const heardBy = ev.heardBy;
     const heard = ev.heard;

@@ -3,7 +3,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { createLogger, type Logger } from '../../daemon/logger.js';
-import { MAX_HANDSHAKING_PEERS_PER_SOURCE, MAX_QUEUE_BYTES, PeerLinks, helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
+import { MAX_FAILED_DIALS, MAX_HANDSHAKING_PEERS_PER_SOURCE, MAX_QUEUE_BYTES, PeerLinks, helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
 import { parseHostPort } from '../../daemon/config.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -326,6 +326,25 @@ describe('PeerLinks', () => {
     a.links.send(b.key, heartbeat(1));
     await until(() => got.length === 1);
   });
+
+  it(`gives up on a peer no dial reaches after ${MAX_FAILED_DIALS} tries: its queue is dropped and nothing is redialled`, async () => {
+    const a = await makeLinks('a');
+    // A stranger's join request names an address nobody answers on.
+    const closedPort = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as AddressInfo).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    a.links.setAddress('ghost#1', `127.0.0.1:${closedPort}`);
+    a.links.send('ghost#1', heartbeat(1));
+    a.links.send('ghost#1', heartbeat(2));
+    await until(() => a.links.stats.peersGivenUp === 1, 20_000);
+    expect(a.links.linkedPeers).not.toContain('ghost#1');
+    expect(a.links.stats.framesDropped).toBe(2);
+    expect(a.log.lines.some((l) => l.msg === 'giving up on a peer no dial reaches: its queued frames are dropped')).toBe(true);
+  }, 30_000);
 
   it('closes a connection that never says hello within 5 s', async () => {
     const b = await makeLinks('b');
