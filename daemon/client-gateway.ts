@@ -149,7 +149,11 @@ interface ClientConn {
   closeTimer: NodeJS.Timeout | undefined;
   /** Frames read and not yet fully applied (the first one in progress); see drainInbox. */
   inbox: InboxFrame[];
-  /** The socket is paused while a frame is applied in slices. */
+  /** A frame is being applied in slices (drainInbox). */
+  slicing: boolean;
+  /** The core asked to stop reading this client (its credit is used up). */
+  flowPaused: boolean;
+  /** The socket is paused (slicing or flowPaused). */
   paused: boolean;
 }
 
@@ -353,6 +357,8 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       helloTimer: undefined,
       closeTimer: undefined,
       inbox: [],
+      slicing: false,
+      flowPaused: false,
       paused: false,
     };
     this.conns.add(conn);
@@ -476,19 +482,37 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       }
       frame.next = end;
       if (end < count) {
-        if (!conn.paused) {
-          conn.paused = true;
-          conn.ws.pause();
-        }
+        conn.slicing = true;
+        this.updatePause(conn);
         setImmediate(() => this.drainInbox(conn));
         return;
       }
       conn.inbox.shift();
     }
-    if (conn.paused && !conn.closing) {
-      conn.paused = false;
-      conn.ws.resume();
-    }
+    conn.slicing = false;
+    this.updatePause(conn);
+  }
+
+  /**
+   * Flow control from the core: while `paused`, the client's socket is not read (TCP
+   * pushes back on the application), because its accepted requests not yet sent passed
+   * its credit.
+   */
+  setFlowPaused(clientId: string, paused: boolean): void {
+    const conn = this.clients.get(clientId);
+    if (!conn) return;
+    conn.flowPaused = paused;
+    this.updatePause(conn);
+  }
+
+  /** The socket is read unless a frame is being applied in slices or flow control holds it. */
+  private updatePause(conn: ClientConn): void {
+    if (conn.closing) return;
+    const want = conn.slicing || conn.flowPaused;
+    if (want === conn.paused) return;
+    conn.paused = want;
+    if (want) conn.ws.pause();
+    else conn.ws.resume();
   }
 
   /** Checks the hello; on success registers the client and answers helloOk. */
@@ -650,6 +674,11 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
   private pingAll(): void {
     for (const conn of this.conns) {
       if (conn.closing) continue;
+      // A paused socket is not read, so its pongs are not either: not a dead client.
+      if (conn.paused) {
+        conn.alive = true;
+        continue;
+      }
       if (!conn.alive) {
         this.log.warn({ client: conn.id, remote: conn.remote }, 'client did not answer ping; terminating it');
         conn.ws.terminate();

@@ -248,6 +248,10 @@ export class Daemon {
     for (const s of out.sends) this.peers.send(s.to, s.frame);
     this.m.framesOut.inc(undefined, out.sends.length);
     for (const ce of out.clientEvents) {
+      if (ce.flow !== undefined) {
+        this.gateway.setFlowPaused(ce.client, ce.flow === 'pause');
+        continue;
+      }
       if (ce.event.delivery) this.m.deliveries.inc();
       this.gateway.send(ce.client, ce.event);
     }

@@ -44,6 +44,9 @@ function joinLimit(table: GroupTable, group: string, c: LocalClient): string | u
   return undefined;
 }
 
+/** A client's credit beyond one largest message (see LocalClients.updateFlow). */
+const CREDIT_EXTRA_BYTES = 1024 * 1024;
+
 export function transferKey(group: string, joiner: string): string {
   return `${group}\u0000${joiner}`;
 }
@@ -61,6 +64,10 @@ export class LocalClients {
   private readonly clients = new Map<string, LocalClient>();
   /** Accepted requests not yet in the sending stream, in arrival order. */
   readonly pending: LocalEntry[] = [];
+  /** Bytes of `pending` per local client, `pending`'s length when they were last right, and the paused clients. */
+  private readonly queuedBy = new Map<string, number>();
+  private pendingKnown = 0;
+  private readonly paused = new Set<string>();
   /** Bytes of `pending` (they count against the buffer bound for flow control). */
   pendingBytes = 0;
   /** Local joins that failed for want of state, until the leave that undoes them installs. */
@@ -95,9 +102,54 @@ export class LocalClients {
 
   /** The events for clients made since the last call, in order. */
   takeEvents(): ClientOutput[] {
+    this.updateFlow();
     const events = this.events;
     this.events = [];
     return events;
+  }
+
+  /**
+   * Per-client credit: a client whose requests accepted here and not yet in the sending
+   * stream pass `creditBytes` is paused (its socket is not read) until they fall to half
+   * of it. The daemon's buffer bound alone let one client queue without bound while a
+   * member was frozen. The per-client sums are kept by `queue` and `pump`, and counted
+   * again from `pending` whenever it was changed elsewhere (a step-down keeps the joins).
+   */
+  private updateFlow(): void {
+    if (this.pending.length !== this.pendingKnown) {
+      this.queuedBy.clear();
+      for (const item of this.pending) this.addQueued(item.entry, entryBytes(item.entry));
+      this.pendingKnown = this.pending.length;
+    }
+    const credit = this.creditBytes;
+    for (const [client, bytes] of this.queuedBy) {
+      if (!this.clients.has(client)) {
+        this.queuedBy.delete(client); // gone: its leftovers (a disconnect's entries) pause nobody
+        continue;
+      }
+      if (bytes > credit && !this.paused.has(client) && this.clients.has(client)) {
+        this.paused.add(client);
+        this.events.push({ client, flow: 'pause' });
+      }
+    }
+    for (const client of this.paused) {
+      if ((this.queuedBy.get(client) ?? 0) <= credit / 2 || !this.clients.has(client)) {
+        this.paused.delete(client);
+        if (this.clients.has(client)) this.events.push({ client, flow: 'resume' });
+      }
+    }
+  }
+
+  private addQueued(entry: chorus.IEntry, bytes: number): void {
+    const client = entry.client ?? '';
+    const sum = (this.queuedBy.get(client) ?? 0) + bytes;
+    if (sum <= 0) this.queuedBy.delete(client);
+    else this.queuedBy.set(client, sum);
+  }
+
+  /** Clients paused by the credit rule (for tests and status). */
+  get pausedClients(): ReadonlySet<string> {
+    return this.paused;
   }
 
   toClient(client: string, event: chorus.IDaemonEvent): void {
@@ -131,7 +183,17 @@ export class LocalClients {
 
   queue(entry: chorus.IEntry, replyTo: LocalEntry['replyTo']): void {
     this.pending.push({ entry, replyTo });
-    this.pendingBytes += entryBytes(entry);
+    const bytes = entryBytes(entry);
+    this.pendingBytes += bytes;
+    if (this.pendingKnown === this.pending.length - 1) {
+      this.pendingKnown += 1;
+      this.addQueued(entry, bytes);
+    }
+  }
+
+  /** A client's credit: one message of the largest size plus 1 MiB of smaller ones. */
+  private get creditBytes(): number {
+    return this.options.maxMessageBytes + CREDIT_EXTRA_BYTES;
   }
 
   /**
@@ -260,6 +322,7 @@ export class LocalClients {
         continue;
       }
       this.pendingBytes -= entryBytes(e);
+      this.addQueued(e, -entryBytes(e));
       if (e.kind === chorus.Entry.Kind.DATA) {
         if (g === undefined || !g.members.some((m) => m.client === e.client)) {
           // The sender left (or was expelled) before its message could be sent.
@@ -288,6 +351,7 @@ export class LocalClients {
       budget -= entryBytes(e);
     }
     for (; i < pending.length; i++) pending[keep++] = pending[i]!;
+    if (this.pendingKnown === pending.length) this.pendingKnown = keep;
     pending.length = keep;
     return { entries, traces };
   }

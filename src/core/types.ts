@@ -94,10 +94,14 @@ export type TraceEvent =
   /** A peer frame dropped at the boundary (src/core/frame-guard.ts), or an ordered entry the group table refused. */
   | { readonly type: 'frame-rejected'; readonly from: PeerKey; readonly reason: RejectReason };
 
-export interface ClientOutput {
-  readonly client: string;
-  readonly event: chorus.IDaemonEvent;
-}
+/**
+ * For a client: an event to send it, or (flow) whether to stop reading its requests: a
+ * client whose accepted requests not yet sent pass its credit is paused at the socket,
+ * so flow control reaches the application instead of the daemon's memory.
+ */
+export type ClientOutput =
+  | { readonly client: string; readonly event: chorus.IDaemonEvent; readonly flow?: undefined }
+  | { readonly client: string; readonly event?: undefined; readonly flow: 'pause' | 'resume' };
 
 export interface PeerOutput {
   readonly to: PeerKey;

@@ -39,6 +39,8 @@ export class SimClient {
   private reqSeq = 0;
   readonly events: SimClientEvent[] = [];
   readonly replies = new Map<number, chorus.IReply>();
+  /** Flow-control signals for this client, in order ('pause': chorusd stops reading its socket). */
+  readonly flow: Array<'pause' | 'resume'> = [];
   private readonly leaveReqs = new Map<number, string>();
   private readonly stateOptions = new Map<string, SimStateOptions>();
   /** Per group: the replicated state (message ids). */
@@ -529,7 +531,10 @@ export class SimCluster {
       const target = address.split(':')[0]!;
       if (this.nodes.has(target) && target !== daemon) this.introduce(daemon, target);
     }
-    for (const ce of out.clientEvents) this.clients.get(ce.client)?.receive(ce.event);
+    for (const ce of out.clientEvents) {
+      if (ce.flow !== undefined) this.clients.get(ce.client)?.flow.push(ce.flow);
+      else this.clients.get(ce.client)?.receive(ce.event);
+    }
     if (out.left) this.left.add(daemon);
     if (out.wakeAtMs !== undefined) {
       const prev = this.timers.get(daemon);

@@ -108,6 +108,22 @@ describe('client frames are applied in slices', () => {
   });
 });
 
+describe('flow control reaches the socket', () => {
+  it('reads nothing from a client the core paused, and everything once it resumes it', async () => {
+    const h = await start();
+    const c = await open(h.url);
+    c.ws.send(encodeClientFrame({ requests: [hello] }));
+    await until(() => h.events.length === 1);
+    const id = h.events[0]!.slice('connect '.length);
+    h.gateway.setFlowPaused(id, true);
+    c.ws.send(encodeClientFrame({ requests: [{ req: 2, leave: { group: 'g' } }] }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.requests).toEqual([]);
+    h.gateway.setFlowPaused(id, false);
+    await until(() => h.requests.length === 1);
+  });
+});
+
 describe('client connection caps', () => {
   it(`refuses the ${MAX_HANDSHAKING_PER_SOURCE + 1}th connection without a hello from one address (1013), and serves the rest`, async () => {
     const h = await start();
