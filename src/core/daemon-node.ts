@@ -37,12 +37,9 @@ import {
 import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
-import { EarlyDelivery } from './early-delivery.js';
 import { runFromProto } from './order-log.js';
 import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
-import { ReceiveLog, entryBytes, uniform } from './receive-log.js';
-import { Sequencer } from './sequencer.js';
-import { StabilityTracker } from './stability.js';
+import { entryBytes, uniform } from './receive-log.js';
 import { StateTransfer } from './state-transfer.js';
 import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
@@ -51,6 +48,7 @@ import { ForcePrimary } from './force-primary.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
 import { memberFromProto } from './view-member.js';
+import { CurrentEarlyDelivery, ViewState } from './view-state.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -100,25 +98,9 @@ export class DaemonNode {
   private nowMs: number;
   private out: CoreOutput = emptyOutput();
 
-  private view: DaemonView | undefined;
-  private myIndex = -1;
+  /** Everything of the current daemon view (view-state.ts), replaced at install. */
+  private vs = ViewState.none();
   private table = new GroupTable();
-
-  // Sending stream of this view.
-  private sentSeq = 0;
-  private outbox: chorus.IEntry[] = [];
-
-  // Receiving: every member's stream of this view, until stable.
-  private readonly rlog = new ReceiveLog();
-  // Early (fifo/causal) delivery.
-  private readonly earlyDelivery = new EarlyDelivery(this.rlog);
-
-  // Ordering and delivery.
-  private readonly sequencer = new Sequencer(this.rlog);
-  private nextDeliver = 1;
-
-  // What the other members hold (from heartbeats), for stability and repair.
-  private readonly stability = new StabilityTracker();
 
   // Failure detection.
   private readonly fd: FailureDetector;
@@ -172,7 +154,7 @@ export class DaemonNode {
     this.fd = new FailureDetector(this.suspectMs, this.heartbeatMs);
     this.local = new LocalClients(
       { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
-      this.earlyDelivery,
+      new CurrentEarlyDelivery(() => this.vs.earlyDelivery),
     );
     const node = this;
     const context = {
@@ -180,7 +162,7 @@ export class DaemonNode {
         return node.nowMs;
       },
       get view() {
-        return node.view;
+        return node.vs.view;
       },
       get table() {
         return node.table;
@@ -201,7 +183,7 @@ export class DaemonNode {
         },
         advertise: this.advertise,
         get mayFound() {
-          return node.fresh && node.view === undefined;
+          return node.fresh && node.vs.view === undefined;
         },
         send: (to, frame) => this.send(to, frame),
         trace: (event) => this.out.traces.push(event),
@@ -217,10 +199,10 @@ export class DaemonNode {
         return node.key;
       },
       get view() {
-        return node.view;
+        return node.vs.view;
       },
       get received() {
-        return node.rlog.received;
+        return node.vs.rlog.received;
       },
       send: (to, frame) => this.send(to, frame),
       promised: (ballot, from, first) => this.onPromised(ballot, from, first),
@@ -265,16 +247,16 @@ export class DaemonNode {
           return node.mode === 'joining';
         },
         get view() {
-          return node.view;
+          return node.vs.view;
         },
         get myIndex() {
-          return node.myIndex;
+          return node.vs.myIndex;
         },
         get received() {
-          return node.rlog.received;
+          return node.vs.rlog.received;
         },
         get delivered() {
-          return node.nextDeliver - 1;
+          return node.vs.nextDeliver - 1;
         },
         joinQueue: this.joinQueue,
         leaveQueue: this.leaveQueue,
@@ -320,7 +302,7 @@ export class DaemonNode {
         },
         advertise: this.advertise,
         get primaryViewId() {
-          return node.view?.id;
+          return node.vs.view?.id;
         },
         get fresh() {
           return node.fresh;
@@ -329,7 +311,7 @@ export class DaemonNode {
           return node.flushMember.highest.counter;
         },
         maxViewIdSeen: () => Math.max(this.lastViewId, this.maxViewIdSeen()),
-        groupsNow: () => (this.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
+        groupsNow: () => (this.vs.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
         get lastGroups() {
           return node.lastGroups;
         },
@@ -361,7 +343,7 @@ export class DaemonNode {
     return this.key;
   }
   get currentView(): DaemonView | undefined {
-    return this.view;
+    return this.vs.view;
   }
   get state(): Mode {
     return this.mode;
@@ -370,10 +352,10 @@ export class DaemonNode {
     return this.table;
   }
   get isCoordinator(): boolean {
-    return this.view !== undefined && this.myIndex === 0;
+    return this.vs.isCoordinator;
   }
   get bufferedBytes(): number {
-    return this.rlog.retainedBytes;
+    return this.vs.rlog.retainedBytes;
   }
 
   // ------------------------------------------------------------------ step
@@ -511,7 +493,7 @@ export class DaemonNode {
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     // The boundary: a frame the receiver cannot act on safely is dropped (src/core/frame-guard.ts).
-    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposer.proposal };
+    const ctx = { selfKey: this.key, view: this.vs.view, delivered: this.vs.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposer.proposal };
     const rejected = checkPeerFrame(ctx, from, frame);
     if (rejected !== undefined) {
       this.out.traces.push({ type: 'frame-rejected', from, reason: rejected });
@@ -540,7 +522,7 @@ export class DaemonNode {
 
   /** Frames of a view this daemon has not installed yet wait for it. */
   private deferIfFuture(from: PeerKey, viewId: number, frame: chorus.IPeerFrame): boolean {
-    if (this.view === undefined || viewId > this.view.id) {
+    if (this.vs.view === undefined || viewId > this.vs.view.id) {
       if (this.futureFrames.length < 100_000) this.futureFrames.push({ from, frame });
       return true;
     }
@@ -548,54 +530,51 @@ export class DaemonNode {
   }
 
   private memberIndex(key: PeerKey): number {
-    const members = this.view?.members;
-    if (members === undefined) return -1;
-    for (let i = 0; i < members.length; i++) if (members[i]!.key === key) return i;
-    return -1;
+    return this.vs.memberIndex(key);
   }
 
   private onData(from: PeerKey, batch: chorus.IDataBatch, frame: chorus.IPeerFrame): void {
     const viewId = batch.viewId ?? 0;
     if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.view!.id) return; // old view: settled by its flush
+    if (viewId < this.vs.view!.id) return; // old view: settled by its flush
     const link = this.memberIndex(from);
     if (link < 0) return;
     const s = batch.relayed ? (batch.origin ?? 0) : link;
-    if (s >= this.view!.members.length) return;
+    if (s >= this.vs.view!.members.length) return;
     if (!batch.relayed && batch.received !== undefined && batch.received !== null) {
-      this.stability.note(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
+      this.vs.stability.note(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
     }
     const firstSeq = batch.firstSeq ?? 0;
     const entries = batch.entries ?? [];
-    if (firstSeq > this.rlog.received[s]! + 1) {
+    if (firstSeq > this.vs.rlog.received[s]! + 1) {
       // Frames were lost (a broken connection): ask for the gap and what follows.
-      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.rlog.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
+      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.vs.rlog.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
       return;
     }
     this.receiveEntries(s, firstSeq, entries);
   }
 
   private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
-    if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequencer.sequenceAll();
+    if (this.vs.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.vs.sequencer.sequenceAll();
   }
 
   /** Broadcast what the sequencer ordered in this step. */
   private flushOrders(): boolean {
-    if (this.view === undefined) return false;
-    const ranges = this.sequencer.takeOutbox();
+    if (this.vs.view === undefined) return false;
+    const ranges = this.vs.sequencer.takeOutbox();
     if (ranges === undefined) return false;
-    const frame: chorus.IPeerFrame = { order: { viewId: this.view.id, ranges } };
-    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
+    const frame: chorus.IPeerFrame = { order: { viewId: this.vs.view.id, ranges } };
+    for (const m of this.vs.view.members) if (m.key !== this.key) this.send(m.key, frame);
     return true;
   }
 
   private onOrder(from: PeerKey, batch: chorus.IOrderBatch, frame: chorus.IPeerFrame): void {
     const viewId = batch.viewId ?? 0;
     if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.view!.id) return;
+    if (viewId < this.vs.view!.id) return;
     if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
     if (this.flushMember.flush !== undefined) return; // after acknowledging a flush, the cut decides
-    const missing = this.sequencer.accept(batch.ranges ?? []);
+    const missing = this.vs.sequencer.accept(batch.ranges ?? []);
     if (missing !== undefined) this.send(from, { fetch: { viewId, ordersFrom: missing } });
   }
 
@@ -606,11 +585,11 @@ export class DaemonNode {
       this.admission.onHeartbeat(from);
       return;
     }
-    if (this.view === undefined || viewId !== this.view.id) {
-      if (this.view !== undefined && viewId > this.view.id) this.deferIfFuture(from, viewId, frame);
+    if (this.vs.view === undefined || viewId !== this.vs.view.id) {
+      if (this.vs.view !== undefined && viewId > this.vs.view.id) this.deferIfFuture(from, viewId, frame);
       // Still in a view we left behind: its Install did not reach it (lost on a cut link,
       // or its proposer crashed midway). Any daemon that installed the view tells it.
-      else if (this.view !== undefined) this.pushInstall(from, viewId);
+      else if (this.vs.view !== undefined) this.pushInstall(from, viewId);
       return;
     }
     const i = this.memberIndex(from);
@@ -618,33 +597,33 @@ export class DaemonNode {
     const theirs = hb.received ?? [];
     // What the sender had sent by its previous heartbeat and is still missing here was
     // lost with a broken connection.
-    const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
+    const due = this.vs.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
     this.fd.peerReported(i, hb.suspects ?? []);
-    if (this.flushMember.flush === undefined && due > this.rlog.received[i]!) {
-      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.rlog.received[i]! + 1, toSeq: due } });
+    if (this.flushMember.flush === undefined && due > this.vs.rlog.received[i]!) {
+      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.vs.rlog.received[i]! + 1, toSeq: due } });
     }
-    if (i === 0 && this.flushMember.flush === undefined && (hb.ordered ?? 0) > this.sequencer.order.known) {
-      this.send(from, { fetch: { viewId, ordersFrom: this.sequencer.order.known + 1 } });
+    if (i === 0 && this.flushMember.flush === undefined && (hb.ordered ?? 0) > this.vs.sequencer.order.known) {
+      this.send(from, { fetch: { viewId, ordersFrom: this.vs.sequencer.order.known + 1 } });
     }
   }
 
   private onFetch(from: PeerKey, f: chorus.IFetch): void {
-    if (this.view === undefined || (f.viewId ?? 0) !== this.view.id) return;
+    if (this.vs.view === undefined || (f.viewId ?? 0) !== this.vs.view.id) return;
     if ((f.ordersFrom ?? 0) > 0) {
-      const runs = this.sequencer.order.from(f.ordersFrom ?? 0);
-      if (runs.length > 0) this.send(from, { order: { viewId: this.view.id, ranges: runs } });
+      const runs = this.vs.sequencer.order.from(f.ordersFrom ?? 0);
+      if (runs.length > 0) this.send(from, { order: { viewId: this.vs.view.id, ranges: runs } });
       return;
     }
     const s = f.origin ?? 0;
-    if (s >= this.view.members.length) return;
-    const answer = this.rlog.range(s, f.fromSeq ?? 0, f.toSeq ?? 0);
+    if (s >= this.vs.view.members.length) return;
+    const answer = this.vs.rlog.range(s, f.fromSeq ?? 0, f.toSeq ?? 0);
     if (answer === undefined) return;
-    this.send(from, { data: { viewId: this.view.id, firstSeq: answer.firstSeq, entries: answer.entries, origin: s, relayed: true } });
+    this.send(from, { data: { viewId: this.vs.view.id, firstSeq: answer.firstSeq, entries: answer.entries, origin: s, relayed: true } });
   }
 
   /** Deliver, in global order, every entry whose data and place are both known. */
   private deliverReady(): boolean {
-    if (this.view === undefined || this.flushMember.flush !== undefined) return false;
+    if (this.vs.view === undefined || this.flushMember.flush !== undefined) return false;
     if (this.transfer.holding()) return false;
     return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
   }
@@ -654,17 +633,17 @@ export class DaemonNode {
    * beyond the cut is skipped: no survivor holds it.
    */
   private deliverThrough(limit: number, cutSeqs: readonly number[] | undefined): boolean {
-    const before = this.nextDeliver;
-    while (this.nextDeliver <= limit) {
-      const slot = this.sequencer.order.slot(this.nextDeliver);
+    const before = this.vs.nextDeliver;
+    while (this.vs.nextDeliver <= limit) {
+      const slot = this.vs.sequencer.order.slot(this.vs.nextDeliver);
       if (slot === undefined) break;
       const { sender: s, seq } = slot;
       if (cutSeqs !== undefined && seq > (cutSeqs[s] ?? 0)) {
-        this.nextDeliver += 1;
+        this.vs.nextDeliver += 1;
         continue;
       }
-      if (this.rlog.received[s]! < seq) break; // data not here yet
-      const entry = this.rlog.entry(s, seq);
+      if (this.vs.rlog.received[s]! < seq) break; // data not here yet
+      const entry = this.vs.rlog.entry(s, seq);
       invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
       const order = entry.order ?? chorus.Order.ORDER_TOTAL;
       // `safe` messages and every group-table entry (joins, leaves, end-of-view markers,
@@ -672,19 +651,19 @@ export class DaemonNode {
       // delivery): a sequencer that delivered a group view change alone and crashed
       // would otherwise leave a view id that the survivors then use with other members.
       // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      if (uniform(entry) && cutSeqs === undefined && !this.stability.safeStable(s, seq, this.nextDeliver, this.rlog.deliveredSeq)) break;
-      this.nextDeliver += 1;
-      this.rlog.markDelivered(s, seq, entry);
-      const sender = this.view!.members[s]!;
+      if (uniform(entry) && cutSeqs === undefined && !this.vs.stability.safeStable(s, seq, this.vs.nextDeliver, this.vs.rlog.deliveredSeq)) break;
+      this.vs.nextDeliver += 1;
+      this.vs.rlog.markDelivered(s, seq, entry);
+      const sender = this.vs.view!.members[s]!;
       const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
       // An entry already delivered here early is applied to the table, not delivered again.
-      const early = seq <= this.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
+      const early = seq <= this.vs.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
       const effects = this.table.apply(entry, sender.id.name, messageId);
       for (const fx of effects) if (fx.kind === 'rejected') this.out.traces.push({ type: 'frame-rejected', from: sender.key, reason: fx.reason });
       this.onGroupEffects(effects, early);
       if (this.mode === 'left') break;
     }
-    return this.nextDeliver !== before;
+    return this.vs.nextDeliver !== before;
   }
 
   /**
@@ -692,52 +671,52 @@ export class DaemonNode {
    * (see EarlyDelivery). Not during a flush: then the install says what is delivered.
    */
   private deliverEarly(): boolean {
-    if (this.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return false;
+    if (this.vs.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return false;
     if (this.transfer.holding()) return false;
-    const { progress, due } = this.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.nextDeliver - 1);
+    const { progress, due } = this.vs.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.vs.nextDeliver - 1);
     for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
     return progress;
   }
 
   /** While uniform entries wait, tell every member at once what this daemon holds and knows. */
   private acknowledgeSafe(): void {
-    if (this.rlog.uniformHeld <= 0 || this.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return;
-    if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.sequencer.order.known)) return;
-    for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
+    if (this.vs.rlog.uniformHeld <= 0 || this.vs.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return;
+    if (!this.vs.stability.acknowledgeDue(this.vs.rlog.totalReceived(), this.vs.sequencer.order.known)) return;
+    for (let i = 0; i < this.vs.view.members.length; i++) if (i !== this.vs.myIndex) this.sendHeartbeat(i);
   }
 
   /** Drop entries every member has and this daemon delivered; forget delivered order. */
   private collectGarbage(): void {
-    if (this.view === undefined || this.flushMember.flush !== undefined || this.proposer.proposal !== undefined) return;
-    this.rlog.collect((s) => this.stability.othersReceived(s));
-    this.sequencer.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
+    if (this.vs.view === undefined || this.flushMember.flush !== undefined || this.proposer.proposal !== undefined) return;
+    this.vs.rlog.collect((s) => this.vs.stability.othersReceived(s));
+    this.vs.sequencer.order.forgetThrough(Math.min(this.vs.nextDeliver - 1, this.vs.stability.othersDelivered()));
   }
 
   // ------------------------------------------------------------------ failure detection
 
   private heartbeats(): void {
-    if (this.view === undefined || !this.fd.heartbeatDue(this.nowMs)) return;
-    for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
+    if (this.vs.view === undefined || !this.fd.heartbeatDue(this.nowMs)) return;
+    for (let i = 0; i < this.vs.view.members.length; i++) if (i !== this.vs.myIndex) this.sendHeartbeat(i);
   }
 
   private sendHeartbeat(i: number): void {
-    const view = this.view!;
+    const view = this.vs.view!;
     this.send(view.members[i]!.key, {
       heartbeat: {
         viewId: view.id,
-        received: this.rlog.received.slice(),
+        received: this.vs.rlog.received.slice(),
         suspects: [...this.fd.suspects],
-        ordered: this.sequencer.order.known,
-        delivered: this.nextDeliver - 1,
+        ordered: this.vs.sequencer.order.known,
+        delivered: this.vs.nextDeliver - 1,
         holding: this.transfer.holding(),
       },
     });
   }
 
   private detectFailures(): boolean {
-    if (this.view === undefined) return false;
+    if (this.vs.view === undefined) return false;
     const suspected = this.fd.detect(this.nowMs);
-    for (const i of suspected) this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
+    for (const i of suspected) this.out.traces.push({ type: 'suspect', member: this.vs.view.members[i]!.key });
     return this.excludeLaggard() || suspected.length > 0;
   }
 
@@ -748,14 +727,14 @@ export class DaemonNode {
    * coordinator decides, so the slow member (not its reporter) is the one dropped.
    */
   private excludeLaggard(): boolean {
-    const coordinating = this.myIndex === 0 && this.flushMember.flush === undefined && this.proposer.proposal === undefined;
-    if (!this.fd.bufferFullTooLong(coordinating && this.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
-    const n = this.view!.members.length;
+    const coordinating = this.vs.myIndex === 0 && this.flushMember.flush === undefined && this.proposer.proposal === undefined;
+    if (!this.fd.bufferFullTooLong(coordinating && this.vs.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
+    const n = this.vs.view!.members.length;
     let laggard = -1;
     let least = Number.POSITIVE_INFINITY;
     for (let m = 1; m < n; m++) {
-      if (this.fd.suspects.has(m) || this.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
-      const acked = this.stability.backlog(m, this.rlog.received);
+      if (this.fd.suspects.has(m) || this.vs.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
+      const acked = this.vs.stability.backlog(m, this.vs.rlog.received);
       // Larger backlog = more behind.
       if (-acked < least) {
         least = -acked;
@@ -763,14 +742,14 @@ export class DaemonNode {
       }
     }
     if (laggard < 0) return false;
-    this.fd.excludeLaggard(laggard, this.view!.members[laggard]!.key);
-    this.out.traces.push({ type: 'suspect', member: this.view!.members[laggard]!.key });
+    this.fd.excludeLaggard(laggard, this.vs.view!.members[laggard]!.key);
+    this.out.traces.push({ type: 'suspect', member: this.vs.view!.members[laggard]!.key });
     return true;
   }
 
   /** The members to keep in a view change (see FailureDetector.clique). */
   private clique(): ViewMember[] {
-    const view = this.view!;
+    const view = this.vs.view!;
     return this.fd.clique().map((i) => view.members[i]!);
   }
 
@@ -810,7 +789,7 @@ export class DaemonNode {
     // The marker follows every entry this daemon stamped with the old view. During a
     // daemon flush it is not needed: the daemon view boundary completes the change.
     if (this.mode === 'normal' && this.flushMember.flush === undefined) {
-      this.outbox.push({ kind: chorus.Entry.Kind.END_OF_VIEW, group: g.name, groupView: g.viewId });
+      this.vs.outbox.push({ kind: chorus.Entry.Kind.END_OF_VIEW, group: g.name, groupView: g.viewId });
     }
   }
 
@@ -842,7 +821,7 @@ export class DaemonNode {
   // ------------------------------------------------------------------ clients
 
   private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
-    const state = this.local.request(clientId, request, this.table, this.rlog.retainedBytes, this.leaveRequested);
+    const state = this.local.request(clientId, request, this.table, this.vs.rlog.retainedBytes, this.leaveRequested);
     if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
     else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
   }
@@ -855,32 +834,32 @@ export class DaemonNode {
   /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
   private pump(): boolean {
     if (this.mode !== 'normal' || this.flushMember.flush !== undefined || this.local.pending.length === 0) return false;
-    const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.rlog.retainedBytes);
+    const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.vs.rlog.retainedBytes);
     for (const t of traces) this.out.traces.push(t);
-    for (const e of entries) this.outbox.push(e);
+    for (const e of entries) this.vs.outbox.push(e);
     return entries.length > 0;
   }
 
   private flushOutbox(): boolean {
-    if (this.outbox.length === 0 || this.view === undefined || this.mode === 'joining') return false;
-    const entries = this.outbox;
-    this.outbox = [];
+    if (this.vs.outbox.length === 0 || this.vs.view === undefined || this.mode === 'joining') return false;
+    const entries = this.vs.outbox;
+    this.vs.outbox = [];
     // Causal barrier: everything delivered here so far happened before these entries.
-    entries[0]!.dep = this.nextDeliver - 1;
-    const firstSeq = this.sentSeq + 1;
-    this.sentSeq += entries.length;
-    this.receiveEntries(this.myIndex, firstSeq, entries);
+    entries[0]!.dep = this.vs.nextDeliver - 1;
+    const firstSeq = this.vs.sentSeq + 1;
+    this.vs.sentSeq += entries.length;
+    this.receiveEntries(this.vs.myIndex, firstSeq, entries);
     const frame: chorus.IPeerFrame = {
       data: {
-        viewId: this.view.id,
+        viewId: this.vs.view.id,
         firstSeq,
         entries,
-        received: this.rlog.received.slice(),
-        delivered: this.nextDeliver - 1,
-        ordered: this.sequencer.order.known,
+        received: this.vs.rlog.received.slice(),
+        delivered: this.vs.nextDeliver - 1,
+        ordered: this.vs.sequencer.order.known,
       },
     };
-    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
+    for (const m of this.vs.view.members) if (m.key !== this.key) this.send(m.key, frame);
     return true;
   }
 
@@ -890,7 +869,7 @@ export class DaemonNode {
     const who = req.who;
     if (!who?.name || !who.incarnation) return;
     const key = peerKey({ name: who.name, incarnation: who.incarnation });
-    if (this.view === undefined || this.mode === 'joining') {
+    if (this.vs.view === undefined || this.mode === 'joining') {
       // No primary here: another fresh daemon looking for one is a bootstrap candidate.
       if (this.fresh && req.fresh && from === key && key !== this.key) {
         this.admission.onFreshPeer(key, req.advertise ?? '');
@@ -902,37 +881,37 @@ export class DaemonNode {
     if (direct) {
       // Answer the joiner straight away: it learns that the link toward it works.
       this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-      this.send(key, { heartbeat: { viewId: this.view.id } });
+      this.send(key, { heartbeat: { viewId: this.vs.view.id } });
     }
     if (!this.isCoordinator) {
-      if (direct) this.send(this.view.members[0]!.key, { joinRequest: req });
+      if (direct) this.send(this.vs.view.members[0]!.key, { joinRequest: req });
       return;
     }
     if (this.memberIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
     if (this.proposer.proposal?.newView.members.some((m) => m.key === key)) return; // being added now
     // A name already in the view under another incarnation: that run is gone (a daemon
     // restarted). Exclude it first; the newcomer's retries get it in afterwards.
-    const old = this.view.members.findIndex((m) => m.id.name === who.name);
+    const old = this.vs.view.members.findIndex((m) => m.id.name === who.name);
     if (old >= 0) {
-      if (old !== this.myIndex && this.fd.suspect(old)) {
-        this.out.traces.push({ type: 'suspect', member: this.view.members[old]!.key });
+      if (old !== this.vs.myIndex && this.fd.suspect(old)) {
+        this.out.traces.push({ type: 'suspect', member: this.vs.view.members[old]!.key });
       }
       return;
     }
     // Admit a joiner only once every member hears it and it hears every member (see Admission).
-    if (!this.admission.onJoinRequest(this.view, key, from, direct, req)) return;
+    if (!this.admission.onJoinRequest(this.vs.view, key, from, direct, req)) return;
     this.joinQueue.set(key, { id: { name: who.name, incarnation: who.incarnation }, key, advertise: req.advertise ?? '', joinedView: 0 });
     this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
   }
 
   private onLeaveRequest(req: chorus.ILeaveRequest): void {
-    if (this.view === undefined) return;
+    if (this.vs.view === undefined) return;
     const who = req.who;
     if (!who?.name || !who.incarnation) return;
     const key = peerKey({ name: who.name, incarnation: who.incarnation });
     if (this.memberIndex(key) < 0) return;
     if (!this.isCoordinator) {
-      this.send(this.view.members[0]!.key, { leaveRequest: req });
+      this.send(this.vs.view.members[0]!.key, { leaveRequest: req });
       return;
     }
     this.leaveQueue.add(key);
@@ -941,12 +920,12 @@ export class DaemonNode {
   private onLeave(): void {
     if (this.leaveRequested) return;
     this.leaveRequested = true;
-    if (this.view === undefined || this.view.members.length === 1) {
+    if (this.vs.view === undefined || this.vs.view.members.length === 1) {
       this.leaveNow();
       return;
     }
     if (this.isCoordinator) this.leaveQueue.add(this.key);
-    else this.send(this.view.members[0]!.key, { leaveRequest: { who: this.selfId } });
+    else this.send(this.vs.view.members[0]!.key, { leaveRequest: { who: this.selfId } });
   }
 
   private leaveNow(viewId?: number): void {
@@ -960,7 +939,7 @@ export class DaemonNode {
 
   /** The highest daemon view id this daemon has seen: installed, accepted or acknowledged. */
   private maxViewIdSeen(): number {
-    let id = Math.max(this.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0);
+    let id = Math.max(this.vs.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0);
     for (const i of this.recentInstalls) id = Math.max(id, i.newViewId ?? 0);
     return id;
   }
@@ -982,12 +961,12 @@ export class DaemonNode {
       this.bootstrap.onPropose(from, p);
       return;
     }
-    if (this.view === undefined) return;
-    if (oldViewId > this.view.id) {
+    if (this.vs.view === undefined) return;
+    if (oldViewId > this.vs.view.id) {
       this.deferIfFuture(from, oldViewId, { propose: p });
       return;
     }
-    if (oldViewId < this.view.id) {
+    if (oldViewId < this.vs.view.id) {
       // We already installed a later view: if it is the one this flush is about, say so.
       const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
       if (install !== undefined) this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: install } });
@@ -1017,18 +996,18 @@ export class DaemonNode {
   /** What this member holds of the old view, for its acknowledgement of a flush. */
   private holdings(): chorus.IProposeAck {
     return {
-      sent: this.sentSeq,
-      received: this.rlog.received.slice(),
-      delivered: this.nextDeliver - 1,
-      orders: this.sequencer.order.from(0).map((r) => ({ ...r })),
-      deliveredSeqs: this.rlog.deliveredSeq.slice(),
-      depMarks: this.rlog.depMarks(),
-      earlyPassed: this.earlyDelivery.delivered.slice(),
+      sent: this.vs.sentSeq,
+      received: this.vs.rlog.received.slice(),
+      delivered: this.vs.nextDeliver - 1,
+      orders: this.vs.sequencer.order.from(0).map((r) => ({ ...r })),
+      deliveredSeqs: this.vs.rlog.deliveredSeq.slice(),
+      depMarks: this.vs.rlog.depMarks(),
+      earlyPassed: this.vs.earlyDelivery.delivered.slice(),
     };
   }
 
   private onInstall(from: PeerKey, install: chorus.IInstall): void {
-    if (this.view === undefined) {
+    if (this.vs.view === undefined) {
       // Joiner: only an Install that names it matters; a founding view 1 only from the
       // founder this daemon agreed to.
       const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
@@ -1041,7 +1020,7 @@ export class DaemonNode {
     // An Install exists only once every participant of its ballot accepted its decision,
     // so it is the one successor of this view, whoever forwards it (the proposer, a later
     // proposer completing it, or a member that installed it and hears us still in the old view).
-    if ((install.oldViewId ?? 0) !== this.view.id) return;
+    if ((install.oldViewId ?? 0) !== this.vs.view.id) return;
     this.pendingInstall = install;
   }
 
@@ -1057,13 +1036,13 @@ export class DaemonNode {
 
   /** Adopt the final order of the old view and deliver up to the cut. */
   private applyCut(orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]): void {
-    const delivered = this.nextDeliver - 1;
-    this.sequencer.order.truncateAfter(delivered);
+    const delivered = this.vs.nextDeliver - 1;
+    this.vs.sequencer.order.truncateAfter(delivered);
     for (const r of orders) {
       const run = runFromProto(r);
       const end = run.firstGlobal + run.count - 1;
       if (end <= delivered) continue;
-      this.sequencer.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
+      this.vs.sequencer.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
     }
     this.deliverThrough(Number.POSITIVE_INFINITY, cutSeqs);
   }
@@ -1074,7 +1053,7 @@ export class DaemonNode {
     if (install === undefined) return false;
     this.pendingInstall = undefined;
     const members = (install.members ?? []).map(memberFromProto);
-    if (this.view !== undefined && !members.some((m) => m.key === this.key)) {
+    if (this.vs.view !== undefined && !members.some((m) => m.key === this.key)) {
       // A view without us (we were excluded, or we leave): its cut was computed without
       // us, so we deliver nothing more of the old view.
       this.lastInstall = install;
@@ -1082,23 +1061,23 @@ export class DaemonNode {
       else this.stepDown('excluded from the new view');
       return true;
     }
-    if (this.view !== undefined && !this.flushMember.holdsCut(install.cutSeqs ?? [])) {
+    if (this.vs.view !== undefined && !this.flushMember.holdsCut(install.cutSeqs ?? [])) {
       // A member of the new view that never accepted its decision (a later proposer
       // completed it without us): we cannot deliver its cut, so we leave and rejoin.
       this.lastInstall = install;
       this.stepDown(`missing entries of the cut of view ${install.newViewId ?? 0}`);
       return true;
     }
-    if (this.view !== undefined) {
+    if (this.vs.view !== undefined) {
       this.applyCut(install.orders ?? [], install.cutSeqs ?? []);
       if (this.mode === 'left') return true;
       invariant(
-        this.nextDeliver - 1 >= (install.lastGlobal ?? 0),
-        `install of view ${install.newViewId ?? 0}: delivered ${this.nextDeliver - 1} of ${install.lastGlobal ?? 0}`,
+        this.vs.nextDeliver - 1 >= (install.lastGlobal ?? 0),
+        `install of view ${install.newViewId ?? 0}: delivered ${this.vs.nextDeliver - 1} of ${install.lastGlobal ?? 0}`,
       );
     }
     this.lastInstall = install;
-    if (this.view !== undefined) {
+    if (this.vs.view !== undefined) {
       this.recentInstalls.push(install);
       if (this.recentInstalls.length > 4) this.recentInstalls.shift();
     }
@@ -1108,7 +1087,7 @@ export class DaemonNode {
       else this.stepDown('excluded from the new view');
       return true;
     }
-    if (this.view === undefined) {
+    if (this.vs.view === undefined) {
       this.table = GroupTable.fromProto(install.groups);
     } else {
       const departed = new Map<string, LeaveCause>();
@@ -1134,24 +1113,15 @@ export class DaemonNode {
   }
 
   private installView(view: DaemonView, forced = false): void {
-    this.view = view;
+    this.vs = ViewState.install(view, this.key);
     this.fresh = false;
     this.bootstrap.reset();
-    this.myIndex = view.members.findIndex((m) => m.key === this.key);
-    invariant(this.myIndex >= 0, 'installing a view without this daemon');
-    invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);
     this.mode = 'normal';
     this.flushMember.reset();
     this.proposer.reset();
     this.lastViewId = Math.max(this.lastViewId, view.id);
     const n = view.members.length;
-    this.sentSeq = 0;
-    this.rlog.reset(n);
-    this.earlyDelivery.reset(n);
-    this.sequencer.reset(n);
-    this.nextDeliver = 1;
-    this.stability.reset(n, this.myIndex);
-    this.fd.reset(n, this.myIndex, this.nowMs);
+    this.fd.reset(n, this.vs.myIndex, this.nowMs);
     this.admission.installed(view);
     // Join requests of members now in the view are done; others stay queued.
     for (const m of view.members) this.joinQueue.delete(m.key);
@@ -1161,7 +1131,7 @@ export class DaemonNode {
     this.forcedInstall = undefined;
     if (this.leaveRequested) {
       if (n === 1) this.leaveNow();
-      else if (this.myIndex === 0) this.leaveQueue.add(this.key);
+      else if (this.vs.myIndex === 0) this.leaveQueue.add(this.key);
       else this.send(view.members[0]!.key, { leaveRequest: { who: this.selfId } });
     }
   }
@@ -1172,7 +1142,7 @@ export class DaemonNode {
    * of the last view (keeps guarantee 5).
    */
   private stepDown(reason: string): void {
-    const old = this.view;
+    const old = this.vs.view;
     this.out.traces.push({ type: 'step-down', reason });
     this.transfer.installing.clear(); // joiners are expelled with everyone else
     this.transfer.earlyChunks.clear();
@@ -1205,8 +1175,8 @@ export class DaemonNode {
         if (op.kind === 'join') sent.set(transferKey(g.name, op.member.client), { wantState: op.member.awaitingState, offerState: op.member.offersState });
       }
     }
-    const own = this.myIndex >= 0 ? (this.rlog.range(this.myIndex, 1, this.rlog.received[this.myIndex] ?? 0)?.entries ?? []) : [];
-    for (const e of [...own, ...this.outbox]) {
+    const own = this.vs.myIndex >= 0 ? (this.vs.rlog.range(this.vs.myIndex, 1, this.vs.rlog.received[this.vs.myIndex] ?? 0)?.entries ?? []) : [];
+    for (const e of [...own, ...this.vs.outbox]) {
       if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.local.all.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
       sent.set(transferKey(e.group ?? '', e.client ?? ''), e);
     }
@@ -1226,7 +1196,6 @@ export class DaemonNode {
     this.local.pending.length = 0;
     this.local.pending.push(...keep);
     this.local.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
-    this.outbox = [];
     // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
     // founded from here continues them instead of starting over (ids never repeat).
     const kept = this.table.clone();
@@ -1235,8 +1204,7 @@ export class DaemonNode {
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
     this.flushBlocked.clear();
-    this.view = undefined;
-    this.myIndex = -1;
+    this.vs = this.vs.leftBehind();
     this.flushMember.reset();
     this.proposer.drop();
     this.pendingInstall = undefined;
@@ -1285,8 +1253,8 @@ export class DaemonNode {
       name: this.selfId.name,
       incarnation: this.selfId.incarnation,
       mode: this.mode,
-      viewId: this.view?.id,
-      members: (this.view?.members ?? []).map((m, i) => ({
+      viewId: this.vs.view?.id,
+      members: (this.vs.view?.members ?? []).map((m, i) => ({
         name: m.id.name,
         incarnation: m.id.incarnation,
         advertise: m.advertise,
@@ -1295,7 +1263,7 @@ export class DaemonNode {
       })),
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
       clients: this.local.size,
-      bufferedBytes: this.rlog.retainedBytes,
+      bufferedBytes: this.vs.rlog.retainedBytes,
     };
   }
 }
