@@ -37,9 +37,8 @@ import {
 import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
-import { runFromProto } from './order-log.js';
 import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
-import { entryBytes, uniform } from './receive-log.js';
+import { entryBytes } from './receive-log.js';
 import { StateTransfer } from './state-transfer.js';
 import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
@@ -48,7 +47,8 @@ import { ForcePrimary } from './force-primary.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
 import { memberFromProto } from './view-member.js';
-import { CurrentEarlyDelivery, ViewState } from './view-state.js';
+import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
+import { DataPath } from './data-path.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -75,8 +75,6 @@ export interface DaemonNodeOptions {
   /** Time at creation. */
   readonly nowMs: number;
 }
-
-type Mode = 'joining' | 'normal' | 'flushing' | 'left';
 
 export class DaemonNode {
   readonly baseIncarnation: string;
@@ -140,6 +138,8 @@ export class DaemonNode {
 
   private readonly local: LocalClients;
   private readonly transfer: StateTransfer;
+  /** Data batches, order, delivery, heartbeats and stability of the current view. */
+  private readonly data: DataPath;
 
   constructor(options: DaemonNodeOptions) {
     this.selfId = options.self;
@@ -266,7 +266,7 @@ export class DaemonNode {
         send: (to, frame) => this.send(to, frame),
         trace: (event) => this.out.traces.push(event),
         proposeToSelf: (propose) => this.onPropose(this.key, propose),
-        applyCut: (orders, cutSeqs) => this.applyCut(orders, cutSeqs),
+        applyCut: (orders, cutSeqs) => this.data.applyCut(orders, cutSeqs),
         tableAfter: (departed) => {
           const snapshot = this.table.clone();
           snapshot.applyBoundary(departed); // a copy: its effects concern nobody
@@ -320,6 +320,41 @@ export class DaemonNode {
         probe: (address) => this.out.probes.push(address),
       },
       this.suspectMs,
+    );
+    this.data = new DataPath(
+      {
+        get nowMs() {
+          return node.nowMs;
+        },
+        get selfKey() {
+          return node.key;
+        },
+        get vs() {
+          return node.vs;
+        },
+        get mode() {
+          return node.mode;
+        },
+        get flushing() {
+          return node.flushMember.flush !== undefined;
+        },
+        get proposing() {
+          return node.proposer.proposal !== undefined;
+        },
+        get holding() {
+          return node.transfer.holding();
+        },
+        get table() {
+          return node.table;
+        },
+        send: (to, frame) => this.send(to, frame),
+        trace: (event) => this.out.traces.push(event),
+        deferIfFuture: (from, viewId, frame) => this.deferIfFuture(from, viewId, frame),
+        groupEffects: (effects, early) => this.onGroupEffects(effects, early),
+        hasLocalMember: (g) => this.local.hasLocalMember(g),
+        deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
+      },
+      this.fd,
     );
     this.nowMs = options.nowMs;
     this.mode = options.join ? 'joining' : 'normal';
@@ -401,10 +436,10 @@ export class DaemonNode {
     for (let progress = true, rounds = 0; progress && this.mode !== 'left'; rounds++) {
       invariant(rounds < 10_000, 'step does not settle');
       progress = this.pump();
-      progress = this.flushOutbox() || progress;
-      progress = this.flushOrders() || progress;
-      progress = this.deliverReady() || progress;
-      progress = this.deliverEarly() || progress;
+      progress = this.data.flushOutbox() || progress;
+      progress = this.data.flushOrders() || progress;
+      progress = this.data.deliverReady() || progress;
+      progress = this.data.deliverEarly() || progress;
       progress = this.detectFailures() || progress;
       progress = this.proposer.maybePropose() || progress;
       progress = this.proposer.progress() || progress;
@@ -416,16 +451,16 @@ export class DaemonNode {
       this.out.wakeAtMs = undefined;
       return this.handOut();
     }
-    this.heartbeats();
+    this.data.heartbeats();
     if (this.transfer.installing.size > 0) {
       this.failStalledTransfers();
       if (this.local.pending.length > 0) {
         this.pump();
-        this.flushOutbox();
+        this.data.flushOutbox();
       }
     }
-    this.acknowledgeSafe();
-    this.collectGarbage();
+    this.data.acknowledgeSafe();
+    this.data.collectGarbage();
     this.out.wakeAtMs = this.nextWake();
     return this.handOut();
   }
@@ -475,7 +510,7 @@ export class DaemonNode {
     // A member's link came back: tell it at once what we hold, so it resends what
     // the broken connection lost (and we do the same on its heartbeat).
     const i = this.memberIndex(peer);
-    if (i >= 0) this.sendHeartbeat(i);
+    if (i >= 0) this.data.sendHeartbeat(i);
   }
 
   private onJoinStatus(status: chorus.IJoinStatus): void {
@@ -501,10 +536,10 @@ export class DaemonNode {
     }
     const i = this.memberIndex(from);
     if (i >= 0) this.fd.heard(i, this.nowMs);
-    if (frame.data) this.onData(from, frame.data, frame);
-    else if (frame.order) this.onOrder(from, frame.order, frame);
+    if (frame.data) this.data.onData(from, frame.data, frame);
+    else if (frame.order) this.data.onOrder(from, frame.order, frame);
     else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
-    else if (frame.fetch) this.onFetch(from, frame.fetch);
+    else if (frame.fetch) this.data.onFetch(from, frame.fetch);
     else if (frame.joinRequest) this.onJoinRequest(from, frame.joinRequest);
     else if (frame.leaveRequest) this.onLeaveRequest(frame.leaveRequest);
     else if (frame.propose) this.onPropose(from, frame.propose);
@@ -533,51 +568,6 @@ export class DaemonNode {
     return this.vs.memberIndex(key);
   }
 
-  private onData(from: PeerKey, batch: chorus.IDataBatch, frame: chorus.IPeerFrame): void {
-    const viewId = batch.viewId ?? 0;
-    if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.vs.view!.id) return; // old view: settled by its flush
-    const link = this.memberIndex(from);
-    if (link < 0) return;
-    const s = batch.relayed ? (batch.origin ?? 0) : link;
-    if (s >= this.vs.view!.members.length) return;
-    if (!batch.relayed && batch.received !== undefined && batch.received !== null) {
-      this.vs.stability.note(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
-    }
-    const firstSeq = batch.firstSeq ?? 0;
-    const entries = batch.entries ?? [];
-    if (firstSeq > this.vs.rlog.received[s]! + 1) {
-      // Frames were lost (a broken connection): ask for the gap and what follows.
-      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.vs.rlog.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
-      return;
-    }
-    this.receiveEntries(s, firstSeq, entries);
-  }
-
-  private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
-    if (this.vs.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.vs.sequencer.sequenceAll();
-  }
-
-  /** Broadcast what the sequencer ordered in this step. */
-  private flushOrders(): boolean {
-    if (this.vs.view === undefined) return false;
-    const ranges = this.vs.sequencer.takeOutbox();
-    if (ranges === undefined) return false;
-    const frame: chorus.IPeerFrame = { order: { viewId: this.vs.view.id, ranges } };
-    for (const m of this.vs.view.members) if (m.key !== this.key) this.send(m.key, frame);
-    return true;
-  }
-
-  private onOrder(from: PeerKey, batch: chorus.IOrderBatch, frame: chorus.IPeerFrame): void {
-    const viewId = batch.viewId ?? 0;
-    if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.vs.view!.id) return;
-    if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
-    if (this.flushMember.flush !== undefined) return; // after acknowledging a flush, the cut decides
-    const missing = this.vs.sequencer.accept(batch.ranges ?? []);
-    if (missing !== undefined) this.send(from, { fetch: { viewId, ordersFrom: missing } });
-  }
-
   private onHeartbeat(from: PeerKey, hb: chorus.IHeartbeat, frame: chorus.IPeerFrame): void {
     const viewId = hb.viewId ?? 0;
     if (this.mode === 'joining') {
@@ -593,125 +583,10 @@ export class DaemonNode {
       return;
     }
     const i = this.memberIndex(from);
-    if (i < 0) return;
-    const theirs = hb.received ?? [];
-    // What the sender had sent by its previous heartbeat and is still missing here was
-    // lost with a broken connection.
-    const due = this.vs.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
-    this.fd.peerReported(i, hb.suspects ?? []);
-    if (this.flushMember.flush === undefined && due > this.vs.rlog.received[i]!) {
-      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.vs.rlog.received[i]! + 1, toSeq: due } });
-    }
-    if (i === 0 && this.flushMember.flush === undefined && (hb.ordered ?? 0) > this.vs.sequencer.order.known) {
-      this.send(from, { fetch: { viewId, ordersFrom: this.vs.sequencer.order.known + 1 } });
-    }
-  }
-
-  private onFetch(from: PeerKey, f: chorus.IFetch): void {
-    if (this.vs.view === undefined || (f.viewId ?? 0) !== this.vs.view.id) return;
-    if ((f.ordersFrom ?? 0) > 0) {
-      const runs = this.vs.sequencer.order.from(f.ordersFrom ?? 0);
-      if (runs.length > 0) this.send(from, { order: { viewId: this.vs.view.id, ranges: runs } });
-      return;
-    }
-    const s = f.origin ?? 0;
-    if (s >= this.vs.view.members.length) return;
-    const answer = this.vs.rlog.range(s, f.fromSeq ?? 0, f.toSeq ?? 0);
-    if (answer === undefined) return;
-    this.send(from, { data: { viewId: this.vs.view.id, firstSeq: answer.firstSeq, entries: answer.entries, origin: s, relayed: true } });
-  }
-
-  /** Deliver, in global order, every entry whose data and place are both known. */
-  private deliverReady(): boolean {
-    if (this.vs.view === undefined || this.flushMember.flush !== undefined) return false;
-    if (this.transfer.holding()) return false;
-    return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
-  }
-
-  /**
-   * Deliver up to `limit` (inclusive). With `cutSeqs` (a flush), a slot whose entry is
-   * beyond the cut is skipped: no survivor holds it.
-   */
-  private deliverThrough(limit: number, cutSeqs: readonly number[] | undefined): boolean {
-    const before = this.vs.nextDeliver;
-    while (this.vs.nextDeliver <= limit) {
-      const slot = this.vs.sequencer.order.slot(this.vs.nextDeliver);
-      if (slot === undefined) break;
-      const { sender: s, seq } = slot;
-      if (cutSeqs !== undefined && seq > (cutSeqs[s] ?? 0)) {
-        this.vs.nextDeliver += 1;
-        continue;
-      }
-      if (this.vs.rlog.received[s]! < seq) break; // data not here yet
-      const entry = this.vs.rlog.entry(s, seq);
-      invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
-      const order = entry.order ?? chorus.Order.ORDER_TOTAL;
-      // `safe` messages and every group-table entry (joins, leaves, end-of-view markers,
-      // transfer outcomes) wait until every member has the entry and its place (uniform
-      // delivery): a sequencer that delivered a group view change alone and crashed
-      // would otherwise leave a view id that the survivors then use with other members.
-      // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      if (uniform(entry) && cutSeqs === undefined && !this.vs.stability.safeStable(s, seq, this.vs.nextDeliver, this.vs.rlog.deliveredSeq)) break;
-      this.vs.nextDeliver += 1;
-      this.vs.rlog.markDelivered(s, seq, entry);
-      const sender = this.vs.view!.members[s]!;
-      const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
-      // An entry already delivered here early is applied to the table, not delivered again.
-      const early = seq <= this.vs.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
-      const effects = this.table.apply(entry, sender.id.name, messageId);
-      for (const fx of effects) if (fx.kind === 'rejected') this.out.traces.push({ type: 'frame-rejected', from: sender.key, reason: fx.reason });
-      this.onGroupEffects(effects, early);
-      if (this.mode === 'left') break;
-    }
-    return this.vs.nextDeliver !== before;
-  }
-
-  /**
-   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer
-   * (see EarlyDelivery). Not during a flush: then the install says what is delivered.
-   */
-  private deliverEarly(): boolean {
-    if (this.vs.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return false;
-    if (this.transfer.holding()) return false;
-    const { progress, due } = this.vs.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.vs.nextDeliver - 1);
-    for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
-    return progress;
-  }
-
-  /** While uniform entries wait, tell every member at once what this daemon holds and knows. */
-  private acknowledgeSafe(): void {
-    if (this.vs.rlog.uniformHeld <= 0 || this.vs.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return;
-    if (!this.vs.stability.acknowledgeDue(this.vs.rlog.totalReceived(), this.vs.sequencer.order.known)) return;
-    for (let i = 0; i < this.vs.view.members.length; i++) if (i !== this.vs.myIndex) this.sendHeartbeat(i);
-  }
-
-  /** Drop entries every member has and this daemon delivered; forget delivered order. */
-  private collectGarbage(): void {
-    if (this.vs.view === undefined || this.flushMember.flush !== undefined || this.proposer.proposal !== undefined) return;
-    this.vs.rlog.collect((s) => this.vs.stability.othersReceived(s));
-    this.vs.sequencer.order.forgetThrough(Math.min(this.vs.nextDeliver - 1, this.vs.stability.othersDelivered()));
+    if (i >= 0) this.data.onHeartbeat(from, i, viewId, hb);
   }
 
   // ------------------------------------------------------------------ failure detection
-
-  private heartbeats(): void {
-    if (this.vs.view === undefined || !this.fd.heartbeatDue(this.nowMs)) return;
-    for (let i = 0; i < this.vs.view.members.length; i++) if (i !== this.vs.myIndex) this.sendHeartbeat(i);
-  }
-
-  private sendHeartbeat(i: number): void {
-    const view = this.vs.view!;
-    this.send(view.members[i]!.key, {
-      heartbeat: {
-        viewId: view.id,
-        received: this.vs.rlog.received.slice(),
-        suspects: [...this.fd.suspects],
-        ordered: this.vs.sequencer.order.known,
-        delivered: this.vs.nextDeliver - 1,
-        holding: this.transfer.holding(),
-      },
-    });
-  }
 
   private detectFailures(): boolean {
     if (this.vs.view === undefined) return false;
@@ -840,29 +715,6 @@ export class DaemonNode {
     return entries.length > 0;
   }
 
-  private flushOutbox(): boolean {
-    if (this.vs.outbox.length === 0 || this.vs.view === undefined || this.mode === 'joining') return false;
-    const entries = this.vs.outbox;
-    this.vs.outbox = [];
-    // Causal barrier: everything delivered here so far happened before these entries.
-    entries[0]!.dep = this.vs.nextDeliver - 1;
-    const firstSeq = this.vs.sentSeq + 1;
-    this.vs.sentSeq += entries.length;
-    this.receiveEntries(this.vs.myIndex, firstSeq, entries);
-    const frame: chorus.IPeerFrame = {
-      data: {
-        viewId: this.vs.view.id,
-        firstSeq,
-        entries,
-        received: this.vs.rlog.received.slice(),
-        delivered: this.vs.nextDeliver - 1,
-        ordered: this.vs.sequencer.order.known,
-      },
-    };
-    for (const m of this.vs.view.members) if (m.key !== this.key) this.send(m.key, frame);
-    return true;
-  }
-
   // ------------------------------------------------------------------ joins and leaves
 
   private onJoinRequest(from: PeerKey, req: chorus.IJoinRequest): void {
@@ -981,7 +833,7 @@ export class DaemonNode {
     // Stop sending in the old view: everything stamped so far goes out first, so the
     // proposer has it before it has our acknowledgement (links are FIFO).
     if (first) {
-      this.flushOutbox();
+      this.data.flushOutbox();
       // Sends are held until the new view: tell every local member (block/unblock).
       for (const g of this.table.sorted()) {
         const local = this.localMembers(g);
@@ -1034,19 +886,6 @@ export class DaemonNode {
     this.send(to, { install });
   }
 
-  /** Adopt the final order of the old view and deliver up to the cut. */
-  private applyCut(orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]): void {
-    const delivered = this.vs.nextDeliver - 1;
-    this.vs.sequencer.order.truncateAfter(delivered);
-    for (const r of orders) {
-      const run = runFromProto(r);
-      const end = run.firstGlobal + run.count - 1;
-      if (end <= delivered) continue;
-      this.vs.sequencer.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
-    }
-    this.deliverThrough(Number.POSITIVE_INFINITY, cutSeqs);
-  }
-
   /** Install a pending view once every entry up to its cut is delivered here. */
   private maybeInstall(): boolean {
     const install = this.pendingInstall;
@@ -1069,7 +908,7 @@ export class DaemonNode {
       return true;
     }
     if (this.vs.view !== undefined) {
-      this.applyCut(install.orders ?? [], install.cutSeqs ?? []);
+      this.data.applyCut(install.orders ?? [], install.cutSeqs ?? []);
       if (this.mode === 'left') return true;
       invariant(
         this.vs.nextDeliver - 1 >= (install.lastGlobal ?? 0),

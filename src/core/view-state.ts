@@ -19,6 +19,9 @@ import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
 import type { DaemonView, PeerKey } from './types.js';
 
+/** What the daemon is doing: joining a primary, in a view, in a flush of its view, or gone. */
+export type Mode = 'joining' | 'normal' | 'flushing' | 'left';
+
 export class ViewState {
   /** The daemon view (undefined outside one). */
   readonly view: DaemonView | undefined;
