@@ -26,14 +26,7 @@
 import { chorus } from '../wire/gen/chorus.js';
 import { type ChorusErrorCode, invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
-import {
-  type GroupEffect,
-  type GroupRecord,
-  GroupTable,
-  type GroupViewChange,
-  type LeaveCause,
-  causeFromProto,
-} from './group-table.js';
+import { type GroupEffect, type GroupRecord, GroupTable, type GroupViewChange } from './group-table.js';
 import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
@@ -46,9 +39,9 @@ import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
-import { memberFromProto } from './view-member.js';
 import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
 import { DataPath } from './data-path.js';
+import { ViewInstall } from './view-install.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -108,30 +101,16 @@ export class DaemonNode {
   private readonly proposer: ViewChangeProposer;
   /** The member's side: the ballot promised, the flush taken part in, the decision accepted. */
   private readonly flushMember: ViewChangeMember;
-  private pendingInstall: chorus.IInstall | undefined;
-  private lastInstall: chorus.IInstall | undefined;
-  /**
-   * Installs this daemon installed lately (newest last): a member still in an older view
-   * learns the view it missed from any member that installed it (an Install lost on a
-   * short cut must not leave it flushing for good).
-   */
-  private readonly recentInstalls: chorus.IInstall[] = [];
-  private readonly installPushedMs = new Map<PeerKey, number>();
-  /** The Install force-primary built (its daemon-view trace says `forced`). */
-  private forcedInstall: chorus.IInstall | undefined;
+  /** The next view: the pending Install, the views installed lately, frames of views to come. */
+  private readonly installs: ViewInstall;
   /** force-primary: the operator's way back after the majority was lost for good. */
   private readonly forcePrimary: ForcePrimary;
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
   private lastGroups: chorus.IGroupTable | undefined;
   private lastViewId = 0;
-  /** Groups whose local members got `block` when a daemon flush started. */
-  private readonly flushBlocked = new Set<string>();
-  /** Groups that installed a view at the last daemon view boundary. */
-  private readonly boundaryViews = new Set<string>();
   private readonly joinQueue = new Map<PeerKey, ViewMember>();
   private readonly leaveQueue = new Set<PeerKey>();
   private leaveRequested = false;
-  private readonly futureFrames: Array<{ from: PeerKey; frame: chorus.IPeerFrame }> = [];
 
   // Joining: finding the primary and getting in.
   private readonly admission: Admission;
@@ -272,11 +251,8 @@ export class DaemonNode {
           snapshot.applyBoundary(departed); // a copy: its effects concern nobody
           return snapshot.toProto();
         },
-        installLater: (install) => {
-          this.pendingInstall = install;
-        },
+        installLater: (install) => this.installs.later(install),
         excluded: (install, reason) => {
-          this.lastInstall = install;
           if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
           else this.stepDown(reason);
         },
@@ -321,6 +297,49 @@ export class DaemonNode {
       },
       this.suspectMs,
     );
+    this.installs = new ViewInstall(
+      {
+        get nowMs() {
+          return node.nowMs;
+        },
+        get selfId() {
+          return node.selfId;
+        },
+        get selfKey() {
+          return node.key;
+        },
+        get vs() {
+          return node.vs;
+        },
+        get mode() {
+          return node.mode;
+        },
+        get table() {
+          return node.table;
+        },
+        get leaveRequested() {
+          return node.leaveRequested;
+        },
+        send: (to, frame) => this.send(to, frame),
+        votedFor: (from) => this.bootstrap.votedFor(from),
+        holdsCut: (cutSeqs) => this.flushMember.holdsCut(cutSeqs),
+        applyCut: (orders, cutSeqs) => this.data.applyCut(orders, cutSeqs),
+        adoptTable: (groups) => {
+          this.table = GroupTable.fromProto(groups);
+        },
+        groupEffects: (effects) => this.onGroupEffects(effects),
+        installView: (view, forced) => this.installView(view, forced),
+        unblock: (name) => {
+          const g = this.table.get(name);
+          if (g === undefined) return;
+          for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
+        },
+        leaveNow: (viewId) => this.leaveNow(viewId),
+        stepDown: (reason) => this.stepDown(reason),
+        replay: (from, frame) => this.onFrame(from, frame),
+      },
+      this.heartbeatMs,
+    );
     this.data = new DataPath(
       {
         get nowMs() {
@@ -349,7 +368,7 @@ export class DaemonNode {
         },
         send: (to, frame) => this.send(to, frame),
         trace: (event) => this.out.traces.push(event),
-        deferIfFuture: (from, viewId, frame) => this.deferIfFuture(from, viewId, frame),
+        deferIfFuture: (from, viewId, frame) => this.installs.deferIfFuture(from, viewId, frame),
         groupEffects: (effects, early) => this.onGroupEffects(effects, early),
         hasLocalMember: (g) => this.local.hasLocalMember(g),
         deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
@@ -444,7 +463,7 @@ export class DaemonNode {
       progress = this.proposer.maybePropose() || progress;
       progress = this.proposer.progress() || progress;
       progress = this.flushMember.progress() || progress;
-      progress = this.maybeInstall() || progress;
+      progress = this.installs.maybeInstall() || progress;
       progress = this.forceProgress() || progress;
     }
     if (this.mode === 'left') {
@@ -490,8 +509,8 @@ export class DaemonNode {
   private maybeFoundPrimary(): boolean {
     const install = this.bootstrap.maybeFound();
     if (install === undefined) return false;
-    this.pendingInstall = install;
-    this.maybeInstall();
+    this.installs.later(install);
+    this.installs.maybeInstall();
     return true;
   }
 
@@ -546,22 +565,13 @@ export class DaemonNode {
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
     else if (frame.cut) this.flushMember.onCut(from, frame.cut);
     else if (frame.ready) this.proposer.onReady(from, frame.ready);
-    else if (frame.install) this.onInstall(from, frame.install);
+    else if (frame.install) this.installs.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
     else if (frame.stateChunk) this.sendAll(this.transfer.onStateChunk(frame.stateChunk));
     else if (frame.stateAck) this.transfer.onStateAck(frame.stateAck);
     else if (frame.forceQuery) this.forcePrimary.onForceQuery(from);
     else if (frame.forceInfo) this.forcePrimary.onForceInfo(from, frame.forceInfo);
     else if (frame.foundingRelease) this.bootstrap.onFoundingRelease(from, frame.foundingRelease);
-  }
-
-  /** Frames of a view this daemon has not installed yet wait for it. */
-  private deferIfFuture(from: PeerKey, viewId: number, frame: chorus.IPeerFrame): boolean {
-    if (this.vs.view === undefined || viewId > this.vs.view.id) {
-      if (this.futureFrames.length < 100_000) this.futureFrames.push({ from, frame });
-      return true;
-    }
-    return false;
   }
 
   private memberIndex(key: PeerKey): number {
@@ -576,10 +586,10 @@ export class DaemonNode {
       return;
     }
     if (this.vs.view === undefined || viewId !== this.vs.view.id) {
-      if (this.vs.view !== undefined && viewId > this.vs.view.id) this.deferIfFuture(from, viewId, frame);
+      if (this.vs.view !== undefined && viewId > this.vs.view.id) this.installs.deferIfFuture(from, viewId, frame);
       // Still in a view we left behind: its Install did not reach it (lost on a cut link,
       // or its proposer crashed midway). Any daemon that installed the view tells it.
-      else if (this.vs.view !== undefined) this.pushInstall(from, viewId);
+      else if (this.vs.view !== undefined) this.installs.pushInstall(from, viewId);
       return;
     }
     const i = this.memberIndex(from);
@@ -670,7 +680,7 @@ export class DaemonNode {
 
   private onGroupViewInstalled(change: GroupViewChange): void {
     const g = change.group;
-    this.boundaryViews.add(g.name);
+    this.installs.groupViewInstalled(g.name);
     const view = this.local.groupViewInstalled(change);
     this.out.traces.push({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left! });
     for (const l of change.left) {
@@ -791,9 +801,7 @@ export class DaemonNode {
 
   /** The highest daemon view id this daemon has seen: installed, accepted or acknowledged. */
   private maxViewIdSeen(): number {
-    let id = Math.max(this.vs.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0);
-    for (const i of this.recentInstalls) id = Math.max(id, i.newViewId ?? 0);
-    return id;
+    return this.installs.maxViewId(Math.max(this.vs.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0));
   }
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
@@ -815,12 +823,12 @@ export class DaemonNode {
     }
     if (this.vs.view === undefined) return;
     if (oldViewId > this.vs.view.id) {
-      this.deferIfFuture(from, oldViewId, { propose: p });
+      this.installs.deferIfFuture(from, oldViewId, { propose: p });
       return;
     }
     if (oldViewId < this.vs.view.id) {
       // We already installed a later view: if it is the one this flush is about, say so.
-      const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
+      const install = this.installs.installedAfter(oldViewId);
       if (install !== undefined) this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: install } });
       return;
     }
@@ -838,7 +846,7 @@ export class DaemonNode {
       for (const g of this.table.sorted()) {
         const local = this.localMembers(g);
         if (local.length === 0) continue;
-        this.flushBlocked.add(g.name);
+        this.installs.blocked(g.name);
         for (const c of local) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
       }
     }
@@ -858,99 +866,6 @@ export class DaemonNode {
     };
   }
 
-  private onInstall(from: PeerKey, install: chorus.IInstall): void {
-    if (this.vs.view === undefined) {
-      // Joiner: only an Install that names it matters; a founding view 1 only from the
-      // founder this daemon agreed to.
-      const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
-      if ((install.oldViewId ?? 0) === 0 && !this.bootstrap.votedFor(from)) return;
-      // Without the group table (a proposer that completed a view leaving itself out had
-      // none to give) a joiner cannot install: it waits to be admitted again.
-      if (named && this.mode === 'joining' && install.groups != null) this.pendingInstall = install;
-      return;
-    }
-    // An Install exists only once every participant of its ballot accepted its decision,
-    // so it is the one successor of this view, whoever forwards it (the proposer, a later
-    // proposer completing it, or a member that installed it and hears us still in the old view).
-    if ((install.oldViewId ?? 0) !== this.vs.view.id) return;
-    this.pendingInstall = install;
-  }
-
-  /** Tell a member still in an older view the view it missed (its Install was lost). */
-  private pushInstall(to: PeerKey, oldViewId: number): void {
-    const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
-    if (install === undefined) return;
-    const last = this.installPushedMs.get(to) ?? -Infinity;
-    if (this.nowMs - last < 2 * this.heartbeatMs) return;
-    this.installPushedMs.set(to, this.nowMs);
-    this.send(to, { install });
-  }
-
-  /** Install a pending view once every entry up to its cut is delivered here. */
-  private maybeInstall(): boolean {
-    const install = this.pendingInstall;
-    if (install === undefined) return false;
-    this.pendingInstall = undefined;
-    const members = (install.members ?? []).map(memberFromProto);
-    if (this.vs.view !== undefined && !members.some((m) => m.key === this.key)) {
-      // A view without us (we were excluded, or we leave): its cut was computed without
-      // us, so we deliver nothing more of the old view.
-      this.lastInstall = install;
-      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
-      else this.stepDown('excluded from the new view');
-      return true;
-    }
-    if (this.vs.view !== undefined && !this.flushMember.holdsCut(install.cutSeqs ?? [])) {
-      // A member of the new view that never accepted its decision (a later proposer
-      // completed it without us): we cannot deliver its cut, so we leave and rejoin.
-      this.lastInstall = install;
-      this.stepDown(`missing entries of the cut of view ${install.newViewId ?? 0}`);
-      return true;
-    }
-    if (this.vs.view !== undefined) {
-      this.data.applyCut(install.orders ?? [], install.cutSeqs ?? []);
-      if (this.mode === 'left') return true;
-      invariant(
-        this.vs.nextDeliver - 1 >= (install.lastGlobal ?? 0),
-        `install of view ${install.newViewId ?? 0}: delivered ${this.vs.nextDeliver - 1} of ${install.lastGlobal ?? 0}`,
-      );
-    }
-    this.lastInstall = install;
-    if (this.vs.view !== undefined) {
-      this.recentInstalls.push(install);
-      if (this.recentInstalls.length > 4) this.recentInstalls.shift();
-    }
-    const inView = members.some((m) => m.key === this.key);
-    if (!inView) {
-      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
-      else this.stepDown('excluded from the new view');
-      return true;
-    }
-    if (this.vs.view === undefined) {
-      this.table = GroupTable.fromProto(install.groups);
-    } else {
-      const departed = new Map<string, LeaveCause>();
-      const causes = install.leftCauses ?? [];
-      (install.left ?? []).forEach((id, i) => departed.set(id.name ?? '', causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE)));
-      this.boundaryViews.clear();
-      this.onGroupEffects(this.table.applyBoundary(departed));
-    }
-    this.installView({ id: install.newViewId ?? 0, members }, install === this.forcedInstall);
-    // Groups blocked by the flush whose view did not change: unblock them now.
-    for (const name of this.flushBlocked) {
-      if (this.boundaryViews.has(name)) continue;
-      const g = this.table.get(name);
-      if (g === undefined) continue;
-      for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
-    }
-    this.flushBlocked.clear();
-    this.boundaryViews.clear();
-    // Frames that arrived early for this view.
-    const future = this.futureFrames.splice(0);
-    for (const f of future) this.onFrame(f.from, f.frame);
-    return true;
-  }
-
   private installView(view: DaemonView, forced = false): void {
     this.vs = ViewState.install(view, this.key);
     this.fresh = false;
@@ -967,7 +882,6 @@ export class DaemonNode {
     for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
     this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
-    this.forcedInstall = undefined;
     if (this.leaveRequested) {
       if (n === 1) this.leaveNow();
       else if (this.vs.myIndex === 0) this.leaveQueue.add(this.key);
@@ -1042,13 +956,10 @@ export class DaemonNode {
     this.lastGroups = kept.toProto();
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
-    this.flushBlocked.clear();
     this.vs = this.vs.leftBehind();
     this.flushMember.reset();
     this.proposer.drop();
-    this.pendingInstall = undefined;
-    this.recentInstalls.length = 0;
-    this.futureFrames.length = 0;
+    this.installs.steppedDown();
     this.joinQueue.clear();
     this.leaveQueue.clear();
     this.mode = 'joining';
@@ -1072,8 +983,7 @@ export class DaemonNode {
 
   private installForced(install: chorus.IInstall | undefined): void {
     if (install === undefined) return;
-    this.pendingInstall = install;
-    this.forcedInstall = install;
+    this.installs.forcedLater(install);
   }
 
   // ------------------------------------------------------------------ status
