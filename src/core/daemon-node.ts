@@ -31,7 +31,6 @@ import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
 import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
-import { entryBytes } from './receive-log.js';
 import { StateTransfer } from './state-transfer.js';
 import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
@@ -42,6 +41,7 @@ import { emptyOutput, peerKey } from './types.js';
 import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
 import { DataPath } from './data-path.js';
 import { ViewInstall } from './view-install.js';
+import { expelLocalClients, groupsAfterPartition } from './step-down.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -899,61 +899,8 @@ export class DaemonNode {
     this.out.traces.push({ type: 'step-down', reason });
     this.transfer.installing.clear(); // joiners are expelled with everyone else
     this.transfer.earlyChunks.clear();
-    this.local.failedJoins.clear();
-    for (const { client, request } of this.local.deferredJoins.values()) {
-      this.reply(client, request.req ?? 0, false, 'ERR_NOT_MEMBER', 'expelled: partitioned (join again)');
-    }
-    this.local.deferredJoins.clear();
-    for (const g of this.table.sorted()) {
-      for (const c of this.localMembers(g)) {
-        this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });
-        const leaveReq = c.pendingLeaves.get(g.name);
-        if (leaveReq !== undefined) {
-          c.pendingLeaves.delete(g.name);
-          this.reply(c.id, leaveReq, true);
-        }
-      }
-    }
-    for (const c of this.local.all.values()) {
-      for (const [id, req] of c.waitDelivered) this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `expelled before ${id} was delivered`);
-      c.waitDelivered.clear();
-    }
-    // Joins wait for the primary; everything else of the lost membership is dropped.
-    const keep = this.local.pending.filter((e) => e.entry.kind === chorus.Entry.Kind.GROUP_JOIN);
-    // A join already sent in this view (or ordered, its group view not installed yet) is
-    // lost with the view, and its client still waits for it: send it again (as new).
-    const sent = new Map<string, chorus.IEntry>();
-    for (const g of this.table.sorted()) {
-      for (const op of g.change?.ops ?? []) {
-        if (op.kind === 'join') sent.set(transferKey(g.name, op.member.client), { wantState: op.member.awaitingState, offerState: op.member.offersState });
-      }
-    }
-    const own = this.vs.myIndex >= 0 ? (this.vs.rlog.range(this.vs.myIndex, 1, this.vs.rlog.received[this.vs.myIndex] ?? 0)?.entries ?? []) : [];
-    for (const e of [...own, ...this.vs.outbox]) {
-      if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.local.all.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
-      sent.set(transferKey(e.group ?? '', e.client ?? ''), e);
-    }
-    for (const c of this.local.all.values()) {
-      for (const [group, req] of c.pendingJoins) {
-        if (keep.some((e) => e.entry.client === c.id && e.entry.group === group)) continue;
-        const e = sent.get(transferKey(group, c.id));
-        const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
-        if (e?.wantState) entry.wantState = true;
-        if (e?.offerState) entry.offerState = true;
-        keep.push({ entry, replyTo: undefined });
-      }
-    }
-    for (const e of this.local.pending) {
-      if (e.replyTo) this.reply(e.replyTo.client, e.replyTo.req, false, 'ERR_NOT_MEMBER', 'expelled: partitioned');
-    }
-    this.local.pending.length = 0;
-    this.local.pending.push(...keep);
-    this.local.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
-    // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
-    // founded from here continues them instead of starting over (ids never repeat).
-    const kept = this.table.clone();
-    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))));
-    this.lastGroups = kept.toProto();
+    expelLocalClients(this.local, this.table, this.vs.ownEntries());
+    this.lastGroups = groupsAfterPartition(this.table);
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
     this.vs = this.vs.leftBehind();

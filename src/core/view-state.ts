@@ -96,6 +96,12 @@ export class ViewState {
     return this.nextDeliver - 1;
   }
 
+  /** This daemon's entries of the view, in stream order: sent (still in the log), then stamped and not sent. */
+  ownEntries(): Array<chorus.IEntry | undefined> {
+    const own = this.myIndex >= 0 ? (this.rlog.range(this.myIndex, 1, this.rlog.received[this.myIndex] ?? 0)?.entries ?? []) : [];
+    return [...own, ...this.outbox];
+  }
+
   /** Index of member `key` in the view (-1: not a member, or no view). */
   memberIndex(key: PeerKey): number {
     const members = this.view?.members;
