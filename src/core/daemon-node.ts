@@ -239,7 +239,7 @@ export class DaemonNode {
         },
         joinQueue: this.joinQueue,
         leaveQueue: this.leaveQueue,
-        clique: () => this.clique(),
+        clique: () => this.data.clique(),
         memberIndex: (key) => this.memberIndex(key),
         maxViewIdSeen: () => this.maxViewIdSeen(),
         send: (to, frame) => this.send(to, frame),
@@ -374,6 +374,7 @@ export class DaemonNode {
         deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
       },
       this.fd,
+      this.maxBufferBytes,
     );
     this.nowMs = options.nowMs;
     this.mode = options.join ? 'joining' : 'normal';
@@ -459,7 +460,7 @@ export class DaemonNode {
       progress = this.data.flushOrders() || progress;
       progress = this.data.deliverReady() || progress;
       progress = this.data.deliverEarly() || progress;
-      progress = this.detectFailures() || progress;
+      progress = this.data.detectFailures() || progress;
       progress = this.proposer.maybePropose() || progress;
       progress = this.proposer.progress() || progress;
       progress = this.flushMember.progress() || progress;
@@ -594,48 +595,6 @@ export class DaemonNode {
     }
     const i = this.memberIndex(from);
     if (i >= 0) this.data.onHeartbeat(from, i, viewId, hb);
-  }
-
-  // ------------------------------------------------------------------ failure detection
-
-  private detectFailures(): boolean {
-    if (this.vs.view === undefined) return false;
-    const suspected = this.fd.detect(this.nowMs);
-    for (const i of suspected) this.out.traces.push({ type: 'suspect', member: this.vs.view.members[i]!.key });
-    return this.excludeLaggard() || suspected.length > 0;
-  }
-
-  /**
-   * A member that keeps the buffer of unstable entries over half its bound for longer
-   * than twice the suspect timeout (it does not acknowledge what it receives) is
-   * excluded like a crashed one: one slow daemon must not stall the cluster. The
-   * coordinator decides, so the slow member (not its reporter) is the one dropped.
-   */
-  private excludeLaggard(): boolean {
-    const coordinating = this.vs.myIndex === 0 && this.flushMember.flush === undefined && this.proposer.proposal === undefined;
-    if (!this.fd.bufferFullTooLong(coordinating && this.vs.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
-    const n = this.vs.view!.members.length;
-    let laggard = -1;
-    let least = Number.POSITIVE_INFINITY;
-    for (let m = 1; m < n; m++) {
-      if (this.fd.suspects.has(m) || this.vs.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
-      const acked = this.vs.stability.backlog(m, this.vs.rlog.received);
-      // Larger backlog = more behind.
-      if (-acked < least) {
-        least = -acked;
-        laggard = m;
-      }
-    }
-    if (laggard < 0) return false;
-    this.fd.excludeLaggard(laggard, this.vs.view!.members[laggard]!.key);
-    this.out.traces.push({ type: 'suspect', member: this.vs.view!.members[laggard]!.key });
-    return true;
-  }
-
-  /** The members to keep in a view change (see FailureDetector.clique). */
-  private clique(): ViewMember[] {
-    const view = this.vs.view!;
-    return this.fd.clique().map((i) => view.members[i]!);
   }
 
   // ------------------------------------------------------------------ group effects

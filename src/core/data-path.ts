@@ -10,7 +10,8 @@
 //   a flush, delivery up to the cut the install prescribes;
 // - heartbeats (what this daemon holds, suspects, ordered and delivered), their
 //   acknowledgement role while uniform entries wait, and garbage collection of what is
-//   stable.
+//   stable;
+// - failure detection on the view's members: silence, and a coordinator's laggard.
 //
 // The component keeps no state of its own: the per-view state is the node's ViewState
 // (read through the context at every call, since an install replaces it). What the data
@@ -22,7 +23,7 @@ import type { FailureDetector } from './failure-detector.js';
 import type { GroupEffect, GroupRecord, GroupTable } from './group-table.js';
 import { runFromProto } from './order-log.js';
 import { uniform } from './receive-log.js';
-import type { CoreOutput, PeerKey } from './types.js';
+import type { CoreOutput, PeerKey, ViewMember } from './types.js';
 import type { Mode, ViewState } from './view-state.js';
 
 export interface DataPathContext {
@@ -54,6 +55,7 @@ export class DataPath {
   constructor(
     private readonly ctx: DataPathContext,
     private readonly fd: FailureDetector,
+    private readonly maxBufferBytes: number,
   ) {}
 
   // ------------------------------------------------------------------ sending
@@ -280,5 +282,50 @@ export class DataPath {
     if (vs.view === undefined || this.ctx.flushing || this.ctx.proposing) return;
     vs.rlog.collect((s) => vs.stability.othersReceived(s));
     vs.sequencer.order.forgetThrough(Math.min(vs.nextDeliver - 1, vs.stability.othersDelivered()));
+  }
+
+  // ------------------------------------------------------------------ failure detection
+
+  /** Suspect the members silent too long, and a laggard (see excludeLaggard). */
+  detectFailures(): boolean {
+    const view = this.ctx.vs.view;
+    if (view === undefined) return false;
+    const suspected = this.fd.detect(this.ctx.nowMs);
+    for (const i of suspected) this.ctx.trace({ type: 'suspect', member: view.members[i]!.key });
+    return this.excludeLaggard() || suspected.length > 0;
+  }
+
+  /**
+   * A member that keeps the buffer of unstable entries over half its bound for longer
+   * than twice the suspect timeout (it does not acknowledge what it receives) is
+   * excluded like a crashed one: one slow daemon must not stall the cluster. The
+   * coordinator decides, so the slow member (not its reporter) is the one dropped.
+   */
+  private excludeLaggard(): boolean {
+    const vs = this.ctx.vs;
+    const coordinating = vs.myIndex === 0 && !this.ctx.flushing && !this.ctx.proposing;
+    if (!this.fd.bufferFullTooLong(coordinating && vs.rlog.retainedBytes > this.maxBufferBytes / 2, this.ctx.nowMs)) return false;
+    const n = vs.view!.members.length;
+    let laggard = -1;
+    let least = Number.POSITIVE_INFINITY;
+    for (let m = 1; m < n; m++) {
+      if (this.fd.suspects.has(m) || vs.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
+      const acked = vs.stability.backlog(m, vs.rlog.received);
+      // Larger backlog = more behind.
+      if (-acked < least) {
+        least = -acked;
+        laggard = m;
+      }
+    }
+    if (laggard < 0) return false;
+    this.fd.excludeLaggard(laggard, vs.view!.members[laggard]!.key);
+    this.ctx.trace({ type: 'suspect', member: vs.view!.members[laggard]!.key });
+    return true;
+  }
+
+  /** The members to keep in a view change (see FailureDetector.clique). */
+  clique(): ViewMember[] {
+    const view = this.ctx.vs.view!;
+    return this.fd.clique().map((i) => view.members[i]!);
   }
 }
