@@ -41,6 +41,7 @@ import { emptyOutput, peerKey } from './types.js';
 import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
 import { DataPath } from './data-path.js';
 import { ViewInstall } from './view-install.js';
+import { MembershipRequests } from './membership-requests.js';
 import { expelLocalClients, groupsAfterPartition } from './step-down.js';
 
 export interface DaemonNodeOptions {
@@ -108,9 +109,8 @@ export class DaemonNode {
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
   private lastGroups: chorus.IGroupTable | undefined;
   private lastViewId = 0;
-  private readonly joinQueue = new Map<PeerKey, ViewMember>();
-  private readonly leaveQueue = new Set<PeerKey>();
-  private leaveRequested = false;
+  /** Join and leave requests of daemons (the coordinator's queues), and this daemon's own leave. */
+  private readonly requests: MembershipRequests;
 
   // Joining: finding the primary and getting in.
   private readonly admission: Admission;
@@ -211,6 +211,34 @@ export class DaemonNode {
       },
       this.joinRetryMs,
     );
+    this.requests = new MembershipRequests({
+      get selfId() {
+        return node.selfId;
+      },
+      get selfKey() {
+        return node.key;
+      },
+      get vs() {
+        return node.vs;
+      },
+      get mode() {
+        return node.mode;
+      },
+      get fresh() {
+        return node.fresh;
+      },
+      send: (to, frame) => this.send(to, frame),
+      address: (peer, advertise) => this.out.addresses.push({ peer, advertise }),
+      trace: (event) => this.out.traces.push(event),
+      freshPeer: (key, advertise) => {
+        this.admission.onFreshPeer(key, advertise);
+        this.bootstrap.notePeer(key, advertise);
+      },
+      admit: (view, key, from, direct, req) => this.admission.onJoinRequest(view, key, from, direct, req),
+      beingAdded: (key) => this.proposer.proposal?.newView.members.some((m) => m.key === key) === true,
+      suspect: (i) => this.fd.suspect(i),
+      leaveNow: (viewId) => this.leaveNow(viewId),
+    });
     this.proposer = new ViewChangeProposer(
       {
         get nowMs() {
@@ -237,8 +265,8 @@ export class DaemonNode {
         get delivered() {
           return node.vs.nextDeliver - 1;
         },
-        joinQueue: this.joinQueue,
-        leaveQueue: this.leaveQueue,
+        joinQueue: this.requests.joinQueue,
+        leaveQueue: this.requests.leaveQueue,
         clique: () => this.data.clique(),
         memberIndex: (key) => this.memberIndex(key),
         maxViewIdSeen: () => this.maxViewIdSeen(),
@@ -253,7 +281,7 @@ export class DaemonNode {
         },
         installLater: (install) => this.installs.later(install),
         excluded: (install, reason) => {
-          if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
+          if (this.requests.leaveRequested) this.leaveNow(install.newViewId ?? 0);
           else this.stepDown(reason);
         },
         stepDown: (reason) => this.stepDown(reason),
@@ -318,7 +346,7 @@ export class DaemonNode {
           return node.table;
         },
         get leaveRequested() {
-          return node.leaveRequested;
+          return node.requests.leaveRequested;
         },
         send: (to, frame) => this.send(to, frame),
         votedFor: (from) => this.bootstrap.votedFor(from),
@@ -440,7 +468,7 @@ export class DaemonNode {
         this.onClientDisconnect(input.client, input.expelled === true);
         break;
       case 'leave':
-        this.onLeave();
+        this.requests.onLeave();
         break;
       case 'force-primary':
         this.onForcePrimary();
@@ -560,8 +588,8 @@ export class DaemonNode {
     else if (frame.order) this.data.onOrder(from, frame.order, frame);
     else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
     else if (frame.fetch) this.data.onFetch(from, frame.fetch);
-    else if (frame.joinRequest) this.onJoinRequest(from, frame.joinRequest);
-    else if (frame.leaveRequest) this.onLeaveRequest(frame.leaveRequest);
+    else if (frame.joinRequest) this.requests.onJoinRequest(from, frame.joinRequest);
+    else if (frame.leaveRequest) this.requests.onLeaveRequest(frame.leaveRequest);
     else if (frame.propose) this.onPropose(from, frame.propose);
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
     else if (frame.cut) this.flushMember.onCut(from, frame.cut);
@@ -665,7 +693,7 @@ export class DaemonNode {
   // ------------------------------------------------------------------ clients
 
   private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
-    const state = this.local.request(clientId, request, this.table, this.vs.rlog.retainedBytes, this.leaveRequested);
+    const state = this.local.request(clientId, request, this.table, this.vs.rlog.retainedBytes, this.requests.leaveRequested);
     if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
     else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
   }
@@ -685,69 +713,6 @@ export class DaemonNode {
   }
 
   // ------------------------------------------------------------------ joins and leaves
-
-  private onJoinRequest(from: PeerKey, req: chorus.IJoinRequest): void {
-    const who = req.who;
-    if (!who?.name || !who.incarnation) return;
-    const key = peerKey({ name: who.name, incarnation: who.incarnation });
-    if (this.vs.view === undefined || this.mode === 'joining') {
-      // No primary here: another fresh daemon looking for one is a bootstrap candidate.
-      if (this.fresh && req.fresh && from === key && key !== this.key) {
-        this.admission.onFreshPeer(key, req.advertise ?? '');
-        this.bootstrap.notePeer(key, req.advertise ?? '');
-      }
-      return;
-    }
-    const direct = from === key;
-    if (direct) {
-      // Answer the joiner straight away: it learns that the link toward it works.
-      this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-      this.send(key, { heartbeat: { viewId: this.vs.view.id } });
-    }
-    if (!this.isCoordinator) {
-      if (direct) this.send(this.vs.view.members[0]!.key, { joinRequest: req });
-      return;
-    }
-    if (this.memberIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
-    if (this.proposer.proposal?.newView.members.some((m) => m.key === key)) return; // being added now
-    // A name already in the view under another incarnation: that run is gone (a daemon
-    // restarted). Exclude it first; the newcomer's retries get it in afterwards.
-    const old = this.vs.view.members.findIndex((m) => m.id.name === who.name);
-    if (old >= 0) {
-      if (old !== this.vs.myIndex && this.fd.suspect(old)) {
-        this.out.traces.push({ type: 'suspect', member: this.vs.view.members[old]!.key });
-      }
-      return;
-    }
-    // Admit a joiner only once every member hears it and it hears every member (see Admission).
-    if (!this.admission.onJoinRequest(this.vs.view, key, from, direct, req)) return;
-    this.joinQueue.set(key, { id: { name: who.name, incarnation: who.incarnation }, key, advertise: req.advertise ?? '', joinedView: 0 });
-    this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-  }
-
-  private onLeaveRequest(req: chorus.ILeaveRequest): void {
-    if (this.vs.view === undefined) return;
-    const who = req.who;
-    if (!who?.name || !who.incarnation) return;
-    const key = peerKey({ name: who.name, incarnation: who.incarnation });
-    if (this.memberIndex(key) < 0) return;
-    if (!this.isCoordinator) {
-      this.send(this.vs.view.members[0]!.key, { leaveRequest: req });
-      return;
-    }
-    this.leaveQueue.add(key);
-  }
-
-  private onLeave(): void {
-    if (this.leaveRequested) return;
-    this.leaveRequested = true;
-    if (this.vs.view === undefined || this.vs.view.members.length === 1) {
-      this.leaveNow();
-      return;
-    }
-    if (this.isCoordinator) this.leaveQueue.add(this.key);
-    else this.send(this.vs.view.members[0]!.key, { leaveRequest: { who: this.selfId } });
-  }
 
   private leaveNow(viewId?: number): void {
     this.mode = 'left';
@@ -833,19 +798,12 @@ export class DaemonNode {
     this.flushMember.reset();
     this.proposer.reset();
     this.lastViewId = Math.max(this.lastViewId, view.id);
-    const n = view.members.length;
-    this.fd.reset(n, this.vs.myIndex, this.nowMs);
+    this.fd.reset(view.members.length, this.vs.myIndex, this.nowMs);
     this.admission.installed(view);
-    // Join requests of members now in the view are done; others stay queued.
-    for (const m of view.members) this.joinQueue.delete(m.key);
-    for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
+    this.requests.installed(view);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
     this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
-    if (this.leaveRequested) {
-      if (n === 1) this.leaveNow();
-      else if (this.vs.myIndex === 0) this.leaveQueue.add(this.key);
-      else this.send(view.members[0]!.key, { leaveRequest: { who: this.selfId } });
-    }
+    this.requests.leaveAgain();
   }
 
   /**
@@ -866,8 +824,7 @@ export class DaemonNode {
     this.flushMember.reset();
     this.proposer.drop();
     this.installs.steppedDown();
-    this.joinQueue.clear();
-    this.leaveQueue.clear();
+    this.requests.steppedDown();
     this.mode = 'joining';
     this.epoch += 1;
     this.selfId = { name: this.selfId.name, incarnation: `${this.baseIncarnation}.${this.epoch}` };
