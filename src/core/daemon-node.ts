@@ -24,23 +24,24 @@
 // proposal that may have been installed (dynamic voting): a daemon that cannot gather
 // one steps down, expels its clients ('partitioned') and rejoins as a new incarnation.
 import { chorus } from '../wire/gen/chorus.js';
-import { type ChorusErrorCode, invariant } from '../errors.js';
+import { invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
-import { type GroupEffect, type GroupRecord, GroupTable, type GroupViewChange } from './group-table.js';
+import { GroupTable } from './group-table.js';
 import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
-import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
+import { LocalClients } from './local-clients.js';
 import { StateTransfer } from './state-transfer.js';
 import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
 import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
-import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
+import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
 import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
 import { DataPath } from './data-path.js';
 import { ViewInstall } from './view-install.js';
+import { ClientPath } from './client-path.js';
 import { MembershipRequests } from './membership-requests.js';
 import { expelLocalClients, groupsAfterPartition } from './step-down.js';
 
@@ -117,6 +118,8 @@ export class DaemonNode {
 
   private readonly local: LocalClients;
   private readonly transfer: StateTransfer;
+  /** Client requests, the pump into the outbox, group effects routed to local clients. */
+  private readonly clients: ClientPath;
   /** Data batches, order, delivery, heartbeats and stability of the current view. */
   private readonly data: DataPath;
 
@@ -355,13 +358,9 @@ export class DaemonNode {
         adoptTable: (groups) => {
           this.table = GroupTable.fromProto(groups);
         },
-        groupEffects: (effects) => this.onGroupEffects(effects),
+        groupEffects: (effects) => this.clients.onGroupEffects(effects),
         installView: (view, forced) => this.installView(view, forced),
-        unblock: (name) => {
-          const g = this.table.get(name);
-          if (g === undefined) return;
-          for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
-        },
+        unblock: (name) => this.clients.unblock(name),
         leaveNow: (viewId) => this.leaveNow(viewId),
         stepDown: (reason) => this.stepDown(reason),
         replay: (from, frame) => this.onFrame(from, frame),
@@ -397,11 +396,40 @@ export class DaemonNode {
         send: (to, frame) => this.send(to, frame),
         trace: (event) => this.out.traces.push(event),
         deferIfFuture: (from, viewId, frame) => this.installs.deferIfFuture(from, viewId, frame),
-        groupEffects: (effects, early) => this.onGroupEffects(effects, early),
+        groupEffects: (effects, early) => this.clients.onGroupEffects(effects, early),
         hasLocalMember: (g) => this.local.hasLocalMember(g),
-        deliver: (g, entry, id, seq) => this.onDeliver(g, entry, id, seq),
+        deliver: (g, entry, id, seq) => this.clients.deliver(g, entry, id, seq),
       },
       this.fd,
+      this.maxBufferBytes,
+    );
+    this.clients = new ClientPath(
+      {
+        get selfId() {
+          return node.selfId;
+        },
+        get vs() {
+          return node.vs;
+        },
+        get mode() {
+          return node.mode;
+        },
+        get flushing() {
+          return node.flushMember.flush !== undefined;
+        },
+        get table() {
+          return node.table;
+        },
+        get leaveRequested() {
+          return node.requests.leaveRequested;
+        },
+        sendAll: (sends) => this.sendAll(sends),
+        trace: (event) => this.out.traces.push(event),
+        groupViewInstalled: (name) => this.installs.groupViewInstalled(name),
+        flushBlocked: (name) => this.installs.blocked(name),
+      },
+      this.local,
+      this.transfer,
       this.maxBufferBytes,
     );
     this.nowMs = options.nowMs;
@@ -462,10 +490,10 @@ export class DaemonNode {
         this.local.connect(input.client, input.name);
         break;
       case 'client-request':
-        this.onClientRequest(input.client, input.request);
+        this.clients.onClientRequest(input.client, input.request);
         break;
       case 'client-disconnect':
-        this.onClientDisconnect(input.client, input.expelled === true);
+        this.clients.onClientDisconnect(input.client, input.expelled === true);
         break;
       case 'leave':
         this.requests.onLeave();
@@ -483,7 +511,7 @@ export class DaemonNode {
     // go out; an install releases held requests).
     for (let progress = true, rounds = 0; progress && this.mode !== 'left'; rounds++) {
       invariant(rounds < 10_000, 'step does not settle');
-      progress = this.pump();
+      progress = this.clients.pump();
       progress = this.data.flushOutbox() || progress;
       progress = this.data.flushOrders() || progress;
       progress = this.data.deliverReady() || progress;
@@ -501,9 +529,9 @@ export class DaemonNode {
     }
     this.data.heartbeats();
     if (this.transfer.installing.size > 0) {
-      this.failStalledTransfers();
+      this.clients.failStalledTransfers();
       if (this.local.pending.length > 0) {
-        this.pump();
+        this.clients.pump();
         this.data.flushOutbox();
       }
     }
@@ -625,93 +653,6 @@ export class DaemonNode {
     if (i >= 0) this.data.onHeartbeat(from, i, viewId, hb);
   }
 
-  // ------------------------------------------------------------------ group effects
-
-  private localMembers(g: GroupRecord): LocalClient[] {
-    return this.local.localMembers(g);
-  }
-
-  private toClient(client: string, event: chorus.IDaemonEvent): void {
-    this.local.toClient(client, event);
-  }
-
-  private reply(client: string, req: number, ok: boolean, code?: ChorusErrorCode, message?: string, messageId?: string): void {
-    this.local.reply(client, req, ok, code, message, messageId);
-  }
-
-  /** Route what the group table did to the local clients (`deliveredEarly`: the entry was delivered here already). */
-  private onGroupEffects(effects: readonly GroupEffect[], deliveredEarly = false): void {
-    for (const fx of effects) {
-      if (fx.kind === 'deliver') {
-        if (!deliveredEarly) this.onDeliver(fx.group, fx.entry, fx.messageId, fx.seq);
-      } else if (fx.kind === 'change-started') this.onGroupChangeStarted(fx.group, fx.hosts);
-      else if (fx.kind === 'view-installed') this.onGroupViewInstalled(fx.change);
-      // 'rejected': reported where the entry was applied (deliverThrough)
-    }
-  }
-
-  private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
-    this.local.deliver(g, entry, id, seq);
-    this.transfer.delivered(g, entry.data?.length ?? 0);
-  }
-
-  private onGroupChangeStarted(g: GroupRecord, hosts: ReadonlySet<string>): void {
-    if (!hosts.has(this.selfId.name)) return;
-    this.local.signal(g, chorus.GroupSignal.Kind.BLOCK);
-    // The marker follows every entry this daemon stamped with the old view. During a
-    // daemon flush it is not needed: the daemon view boundary completes the change.
-    if (this.mode === 'normal' && this.flushMember.flush === undefined) {
-      this.vs.outbox.push({ kind: chorus.Entry.Kind.END_OF_VIEW, group: g.name, groupView: g.viewId });
-    }
-  }
-
-  private onGroupViewInstalled(change: GroupViewChange): void {
-    const g = change.group;
-    this.installs.groupViewInstalled(g.name);
-    const view = this.local.groupViewInstalled(change);
-    this.out.traces.push({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left! });
-    for (const l of change.left) {
-      const key = transferKey(g.name, l.member.client);
-      this.transfer.joinerLeft(g.name, l.member.client);
-      if (!this.local.failedJoins.delete(key)) continue;
-      const retry = this.local.deferredJoins.get(key);
-      this.local.deferredJoins.delete(key);
-      if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
-    }
-    this.sendAll(this.transfer.dropStaleEarlyChunks(g, change.transfers));
-    for (const plan of change.transfers) this.sendAll(this.transfer.start(g, plan));
-  }
-
-  // ------------------------------------------------------------------ state transfer
-
-  /** Report transfers whose provider went silent (see StateTransfer.failStalled). */
-  private failStalledTransfers(): void {
-    if (this.mode !== 'normal' || this.flushMember.flush !== undefined) return;
-    for (const t of this.transfer.failStalled()) this.out.traces.push(t);
-  }
-
-  // ------------------------------------------------------------------ clients
-
-  private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
-    const state = this.local.request(clientId, request, this.table, this.vs.rlog.retainedBytes, this.requests.leaveRequested);
-    if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
-    else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
-  }
-
-  private onClientDisconnect(clientId: string, expelled: boolean): void {
-    if (!this.local.disconnect(clientId, expelled, this.table)) return;
-    this.transfer.forgetClient(clientId);
-  }
-
-  /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
-  private pump(): boolean {
-    if (this.mode !== 'normal' || this.flushMember.flush !== undefined || this.local.pending.length === 0) return false;
-    const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.vs.rlog.retainedBytes);
-    for (const t of traces) this.out.traces.push(t);
-    for (const e of entries) this.vs.outbox.push(e);
-    return entries.length > 0;
-  }
-
   // ------------------------------------------------------------------ joins and leaves
 
   private leaveNow(viewId?: number): void {
@@ -766,13 +707,7 @@ export class DaemonNode {
     // proposer has it before it has our acknowledgement (links are FIFO).
     if (first) {
       this.data.flushOutbox();
-      // Sends are held until the new view: tell every local member (block/unblock).
-      for (const g of this.table.sorted()) {
-        const local = this.localMembers(g);
-        if (local.length === 0) continue;
-        this.installs.blocked(g.name);
-        for (const c of local) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
-      }
+      this.clients.blockForFlush();
     }
     this.mode = 'flushing';
   }
