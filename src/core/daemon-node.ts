@@ -26,7 +26,7 @@
 import { chorus } from '../wire/gen/chorus.js';
 import { invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
-import { GroupTable } from './group-table.js';
+import { type GroupEffect, type GroupRecord, GroupTable, type LeaveCause } from './group-table.js';
 import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
@@ -36,7 +36,7 @@ import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
 import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
-import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput } from './types.js';
+import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, TraceEvent, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
 import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
 import { DataPath } from './data-path.js';
@@ -138,47 +138,27 @@ export class DaemonNode {
       { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
       new CurrentEarlyDelivery(() => this.vs.earlyDelivery),
     );
+    // What every component's context reads of the node (each gets it with its own additions).
     const node = this;
-    const context = {
+    const shared = {
       get nowMs() {
         return node.nowMs;
       },
-      get view() {
-        return node.vs.view;
-      },
-      get table() {
-        return node.table;
-      },
-    };
-    this.transfer = new StateTransfer(context, this.local, options.self.name, this.maxBufferBytes);
-    this.fresh = options.join;
-    this.bootstrap = new Bootstrap(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        advertise: this.advertise,
-        get mayFound() {
-          return node.fresh && node.vs.view === undefined;
-        },
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-      },
-      options.expect,
-      this.joinRetryMs,
-    );
-    this.flushMember = new ViewChangeMember({
-      get nowMs() {
-        return node.nowMs;
+      get selfId() {
+        return node.selfId;
       },
       get selfKey() {
         return node.key;
+      },
+      advertise: this.advertise,
+      get fresh() {
+        return node.fresh;
+      },
+      get mode() {
+        return node.mode;
+      },
+      get vs() {
+        return node.vs;
       },
       get view() {
         return node.vs.view;
@@ -186,84 +166,71 @@ export class DaemonNode {
       get received() {
         return node.vs.rlog.received;
       },
-      send: (to, frame) => this.send(to, frame),
-      promised: (ballot, from, first) => this.onPromised(ballot, from, first),
-      holdings: () => this.holdings(),
-      maxViewIdSeen: () => this.maxViewIdSeen(),
-      ackToSelf: (ack) => this.onProposeAck(this.key, ack),
-      readyToSelf: (ready) => this.proposer.onReady(this.key, ready),
-    });
-    this.admission = new Admission(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        advertise: this.advertise,
-        get fresh() {
-          return node.fresh;
-        },
-        send: (to, frame) => this.send(to, frame),
-        address: (peer, advertise) => this.out.addresses.push({ peer, advertise }),
-        probe: (address) => this.out.probes.push(address),
+      get table() {
+        return node.table;
       },
+      get flushing() {
+        return node.flushMember.flush !== undefined;
+      },
+      get leaveRequested() {
+        return node.requests.leaveRequested;
+      },
+      send: (to: PeerKey, frame: chorus.IPeerFrame) => this.send(to, frame),
+      sendAll: (sends: readonly PeerOutput[]) => this.sendAll(sends),
+      trace: (event: TraceEvent) => {
+        this.out.traces.push(event);
+      },
+      address: (peer: PeerKey, advertise: string) => {
+        this.out.addresses.push({ peer, advertise });
+      },
+      probe: (address: string) => {
+        this.out.probes.push(address);
+      },
+      maxViewIdSeen: () => this.maxViewIdSeen(),
+      applyCut: (orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]) => this.data.applyCut(orders, cutSeqs),
+      groupEffects: (effects: readonly GroupEffect[], early = false) => this.clients.onGroupEffects(effects, early),
+      leaveNow: (viewId?: number) => this.leaveNow(viewId),
+      stepDown: (reason: string) => this.stepDown(reason),
+    };
+    const ctx = <T extends object>(own: T): typeof shared & T => Object.defineProperties(Object.create(shared), Object.getOwnPropertyDescriptors(own));
+    this.transfer = new StateTransfer(shared, this.local, options.self.name, this.maxBufferBytes);
+    this.fresh = options.join;
+    this.bootstrap = new Bootstrap(
+      ctx({
+        get mayFound() {
+          return node.fresh && node.vs.view === undefined;
+        },
+      }),
+      options.expect,
       this.joinRetryMs,
     );
-    this.requests = new MembershipRequests({
-      get selfId() {
-        return node.selfId;
-      },
-      get selfKey() {
-        return node.key;
-      },
-      get vs() {
-        return node.vs;
-      },
-      get mode() {
-        return node.mode;
-      },
-      get fresh() {
-        return node.fresh;
-      },
-      send: (to, frame) => this.send(to, frame),
-      address: (peer, advertise) => this.out.addresses.push({ peer, advertise }),
-      trace: (event) => this.out.traces.push(event),
-      freshPeer: (key, advertise) => {
-        this.admission.onFreshPeer(key, advertise);
-        this.bootstrap.notePeer(key, advertise);
-      },
-      admit: (view, key, from, direct, req) => this.admission.onJoinRequest(view, key, from, direct, req),
-      beingAdded: (key) => this.proposer.proposal?.newView.members.some((m) => m.key === key) === true,
-      suspect: (i) => this.fd.suspect(i),
-      leaveNow: (viewId) => this.leaveNow(viewId),
-    });
+    this.flushMember = new ViewChangeMember(
+      ctx({
+        promised: (ballot: Ballot, from: PeerKey, first: boolean) => this.onPromised(ballot, from, first),
+        holdings: () => this.vs.holdings(),
+        ackToSelf: (ack: chorus.IProposeAck) => this.onProposeAck(this.key, ack),
+        readyToSelf: (ready: chorus.IReady) => this.proposer.onReady(this.key, ready),
+      }),
+    );
+    this.admission = new Admission(shared, this.joinRetryMs);
+    this.requests = new MembershipRequests(
+      ctx({
+        freshPeer: (key: PeerKey, advertise: string) => {
+          this.admission.onFreshPeer(key, advertise);
+          this.bootstrap.notePeer(key, advertise);
+        },
+        admit: (view: DaemonView, key: PeerKey, from: PeerKey, direct: boolean, req: chorus.IJoinRequest) => this.admission.onJoinRequest(view, key, from, direct, req),
+        beingAdded: (key: PeerKey) => this.proposer.proposal?.newView.members.some((m) => m.key === key) === true,
+        suspect: (i: number) => this.fd.suspect(i),
+      }),
+    );
     this.proposer = new ViewChangeProposer(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
+      ctx({
         get joining() {
           return node.mode === 'joining';
         },
-        get view() {
-          return node.vs.view;
-        },
         get myIndex() {
           return node.vs.myIndex;
-        },
-        get received() {
-          return node.vs.rlog.received;
         },
         get delivered() {
           return node.vs.nextDeliver - 1;
@@ -271,25 +238,20 @@ export class DaemonNode {
         joinQueue: this.requests.joinQueue,
         leaveQueue: this.requests.leaveQueue,
         clique: () => this.data.clique(),
-        memberIndex: (key) => this.memberIndex(key),
-        maxViewIdSeen: () => this.maxViewIdSeen(),
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-        proposeToSelf: (propose) => this.onPropose(this.key, propose),
-        applyCut: (orders, cutSeqs) => this.data.applyCut(orders, cutSeqs),
-        tableAfter: (departed) => {
+        memberIndex: (key: PeerKey) => this.memberIndex(key),
+        proposeToSelf: (propose: chorus.IPropose) => this.onPropose(this.key, propose),
+        tableAfter: (departed: ReadonlyMap<string, LeaveCause>) => {
           const snapshot = this.table.clone();
           snapshot.applyBoundary(departed); // a copy: its effects concern nobody
           return snapshot.toProto();
         },
-        installLater: (install) => this.installs.later(install),
-        excluded: (install, reason) => {
+        installLater: (install: chorus.IInstall) => this.installs.later(install),
+        excluded: (install: chorus.IInstall, reason: string) => {
           if (this.requests.leaveRequested) this.leaveNow(install.newViewId ?? 0);
           else this.stepDown(reason);
         },
-        stepDown: (reason) => this.stepDown(reason),
-        learnAddress: (m) => this.out.addresses.push({ peer: m.key, advertise: m.advertise }),
-      },
+        learnAddress: (m: ViewMember) => this.out.addresses.push({ peer: m.key, advertise: m.advertise }),
+      }),
       this.fd,
       this.flushMember,
       this.heartbeatMs,
@@ -297,137 +259,53 @@ export class DaemonNode {
       this.flushTimeoutMs(),
     );
     this.forcePrimary = new ForcePrimary(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        advertise: this.advertise,
+      ctx({
         get primaryViewId() {
           return node.vs.view?.id;
-        },
-        get fresh() {
-          return node.fresh;
         },
         get highestCounter() {
           return node.flushMember.highest.counter;
         },
-        maxViewIdSeen: () => Math.max(this.lastViewId, this.maxViewIdSeen()),
         groupsNow: () => (this.vs.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
         get lastGroups() {
           return node.lastGroups;
         },
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-        probe: (address) => this.out.probes.push(address),
-      },
+      }),
       this.suspectMs,
     );
     this.installs = new ViewInstall(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        get vs() {
-          return node.vs;
-        },
-        get mode() {
-          return node.mode;
-        },
-        get table() {
-          return node.table;
-        },
-        get leaveRequested() {
-          return node.requests.leaveRequested;
-        },
-        send: (to, frame) => this.send(to, frame),
-        votedFor: (from) => this.bootstrap.votedFor(from),
-        holdsCut: (cutSeqs) => this.flushMember.holdsCut(cutSeqs),
-        applyCut: (orders, cutSeqs) => this.data.applyCut(orders, cutSeqs),
-        adoptTable: (groups) => {
+      ctx({
+        votedFor: (from: PeerKey) => this.bootstrap.votedFor(from),
+        holdsCut: (cutSeqs: readonly number[]) => this.flushMember.holdsCut(cutSeqs),
+        adoptTable: (groups: chorus.IGroupTable | null | undefined) => {
           this.table = GroupTable.fromProto(groups);
         },
-        groupEffects: (effects) => this.clients.onGroupEffects(effects),
-        installView: (view, forced) => this.installView(view, forced),
-        unblock: (name) => this.clients.unblock(name),
-        leaveNow: (viewId) => this.leaveNow(viewId),
-        stepDown: (reason) => this.stepDown(reason),
-        replay: (from, frame) => this.onFrame(from, frame),
-      },
+        installView: (view: DaemonView, forced: boolean) => this.installView(view, forced),
+        unblock: (name: string) => this.clients.unblock(name),
+        replay: (from: PeerKey, frame: chorus.IPeerFrame) => this.onFrame(from, frame),
+      }),
       this.heartbeatMs,
     );
     this.data = new DataPath(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        get vs() {
-          return node.vs;
-        },
-        get mode() {
-          return node.mode;
-        },
-        get flushing() {
-          return node.flushMember.flush !== undefined;
-        },
+      ctx({
         get proposing() {
           return node.proposer.proposal !== undefined;
         },
         get holding() {
           return node.transfer.holding();
         },
-        get table() {
-          return node.table;
-        },
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-        deferIfFuture: (from, viewId, frame) => this.installs.deferIfFuture(from, viewId, frame),
-        groupEffects: (effects, early) => this.clients.onGroupEffects(effects, early),
-        hasLocalMember: (g) => this.local.hasLocalMember(g),
-        deliver: (g, entry, id, seq) => this.clients.deliver(g, entry, id, seq),
-      },
+        deferIfFuture: (from: PeerKey, viewId: number, frame: chorus.IPeerFrame) => this.installs.deferIfFuture(from, viewId, frame),
+        hasLocalMember: (g: GroupRecord) => this.local.hasLocalMember(g),
+        deliver: (g: GroupRecord, entry: chorus.IEntry, id: string, seq: number) => this.clients.deliver(g, entry, id, seq),
+      }),
       this.fd,
       this.maxBufferBytes,
     );
     this.clients = new ClientPath(
-      {
-        get selfId() {
-          return node.selfId;
-        },
-        get vs() {
-          return node.vs;
-        },
-        get mode() {
-          return node.mode;
-        },
-        get flushing() {
-          return node.flushMember.flush !== undefined;
-        },
-        get table() {
-          return node.table;
-        },
-        get leaveRequested() {
-          return node.requests.leaveRequested;
-        },
-        sendAll: (sends) => this.sendAll(sends),
-        trace: (event) => this.out.traces.push(event),
-        groupViewInstalled: (name) => this.installs.groupViewInstalled(name),
-        flushBlocked: (name) => this.installs.blocked(name),
-      },
+      ctx({
+        groupViewInstalled: (name: string) => this.installs.groupViewInstalled(name),
+        flushBlocked: (name: string) => this.installs.blocked(name),
+      }),
       this.local,
       this.transfer,
       this.maxBufferBytes,
@@ -710,19 +588,6 @@ export class DaemonNode {
       this.clients.blockForFlush();
     }
     this.mode = 'flushing';
-  }
-
-  /** What this member holds of the old view, for its acknowledgement of a flush. */
-  private holdings(): chorus.IProposeAck {
-    return {
-      sent: this.vs.sentSeq,
-      received: this.vs.rlog.received.slice(),
-      delivered: this.vs.nextDeliver - 1,
-      orders: this.vs.sequencer.order.from(0).map((r) => ({ ...r })),
-      deliveredSeqs: this.vs.rlog.deliveredSeq.slice(),
-      depMarks: this.vs.rlog.depMarks(),
-      earlyPassed: this.vs.earlyDelivery.delivered.slice(),
-    };
   }
 
   private installView(view: DaemonView, forced = false): void {

@@ -102,6 +102,19 @@ export class ViewState {
     return [...own, ...this.outbox];
   }
 
+  /** What this member holds of the view, for its acknowledgement of a flush. */
+  holdings(): chorus.IProposeAck {
+    return {
+      sent: this.sentSeq,
+      received: this.rlog.received.slice(),
+      delivered: this.nextDeliver - 1,
+      orders: this.sequencer.order.from(0).map((r) => ({ ...r })),
+      deliveredSeqs: this.rlog.deliveredSeq.slice(),
+      depMarks: this.rlog.depMarks(),
+      earlyPassed: this.earlyDelivery.delivered.slice(),
+    };
+  }
+
   /** Index of member `key` in the view (-1: not a member, or no view). */
   memberIndex(key: PeerKey): number {
     const members = this.view?.members;
