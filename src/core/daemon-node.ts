@@ -23,6 +23,12 @@
 // higher ballot. A proposal needs a quorum of the last primary view and of every
 // proposal that may have been installed (dynamic voting): a daemon that cannot gather
 // one steps down, expels its clients ('partitioned') and rejoins as a new incarnation.
+//
+// This class keeps `step`, the dispatch and the role transitions (install, step-down,
+// leave). The state of the current daemon view is one ViewState (view-state.ts), replaced
+// at install; the data path (data-path.ts), the client path (client-path.ts), installing
+// the next view (view-install.ts), join and leave requests (membership-requests.ts) and
+// a step-down's clients (step-down.ts) are components that act through a shared context.
 import { chorus } from '../wire/gen/chorus.js';
 import { invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
@@ -531,8 +537,9 @@ export class DaemonNode {
     if (i >= 0) this.data.onHeartbeat(from, i, viewId, hb);
   }
 
-  // ------------------------------------------------------------------ joins and leaves
+  // ------------------------------------------------------------------ role transitions
 
+  /** Leave the cluster for good (asked to, and the view without this daemon installed). */
   private leaveNow(viewId?: number): void {
     this.mode = 'left';
     this.out.left = true;
@@ -590,6 +597,7 @@ export class DaemonNode {
     this.mode = 'flushing';
   }
 
+  /** Enter `view` (a fresh ViewState): every component starts the view. */
   private installView(view: DaemonView, forced = false): void {
     this.vs = ViewState.install(view, this.key);
     this.fresh = false;
