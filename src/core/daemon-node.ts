@@ -23,34 +23,33 @@
 // higher ballot. A proposal needs a quorum of the last primary view and of every
 // proposal that may have been installed (dynamic voting): a daemon that cannot gather
 // one steps down, expels its clients ('partitioned') and rejoins as a new incarnation.
+//
+// This class keeps `step`, the dispatch and the role transitions (install, step-down,
+// leave). The state of the current daemon view is one ViewState (view-state.ts), replaced
+// at install; the data path (data-path.ts), the client path (client-path.ts), installing
+// the next view (view-install.ts), join and leave requests (membership-requests.ts) and
+// a step-down's clients (step-down.ts) are components that act through a shared context.
 import { chorus } from '../wire/gen/chorus.js';
-import { type ChorusErrorCode, invariant } from '../errors.js';
+import { invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
-import {
-  type GroupEffect,
-  type GroupRecord,
-  GroupTable,
-  type GroupViewChange,
-  type LeaveCause,
-  causeFromProto,
-} from './group-table.js';
+import { type GroupEffect, type GroupRecord, GroupTable, type LeaveCause } from './group-table.js';
 import { type Ballot, ballotFromProto } from './ballot.js';
 import { Admission } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
-import { EarlyDelivery } from './early-delivery.js';
-import { runFromProto } from './order-log.js';
-import { type LocalClient, LocalClients, transferKey } from './local-clients.js';
-import { ReceiveLog, entryBytes, uniform } from './receive-log.js';
-import { Sequencer } from './sequencer.js';
-import { StabilityTracker } from './stability.js';
+import { LocalClients } from './local-clients.js';
 import { StateTransfer } from './state-transfer.js';
 import { ViewChangeProposer } from './view-change-proposer.js';
 import { ViewChangeMember } from './view-change-member.js';
 import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
-import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, ViewMember } from './types.js';
+import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, TraceEvent, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
-import { memberFromProto } from './view-member.js';
+import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
+import { DataPath } from './data-path.js';
+import { ViewInstall } from './view-install.js';
+import { ClientPath } from './client-path.js';
+import { MembershipRequests } from './membership-requests.js';
+import { expelLocalClients, groupsAfterPartition } from './step-down.js';
 
 export interface DaemonNodeOptions {
   readonly self: DaemonId;
@@ -78,8 +77,6 @@ export interface DaemonNodeOptions {
   readonly nowMs: number;
 }
 
-type Mode = 'joining' | 'normal' | 'flushing' | 'left';
-
 export class DaemonNode {
   readonly baseIncarnation: string;
   private selfId: DaemonId;
@@ -100,25 +97,9 @@ export class DaemonNode {
   private nowMs: number;
   private out: CoreOutput = emptyOutput();
 
-  private view: DaemonView | undefined;
-  private myIndex = -1;
+  /** Everything of the current daemon view (view-state.ts), replaced at install. */
+  private vs = ViewState.none();
   private table = new GroupTable();
-
-  // Sending stream of this view.
-  private sentSeq = 0;
-  private outbox: chorus.IEntry[] = [];
-
-  // Receiving: every member's stream of this view, until stable.
-  private readonly rlog = new ReceiveLog();
-  // Early (fifo/causal) delivery.
-  private readonly earlyDelivery = new EarlyDelivery(this.rlog);
-
-  // Ordering and delivery.
-  private readonly sequencer = new Sequencer(this.rlog);
-  private nextDeliver = 1;
-
-  // What the other members hold (from heartbeats), for stability and repair.
-  private readonly stability = new StabilityTracker();
 
   // Failure detection.
   private readonly fd: FailureDetector;
@@ -128,36 +109,25 @@ export class DaemonNode {
   private readonly proposer: ViewChangeProposer;
   /** The member's side: the ballot promised, the flush taken part in, the decision accepted. */
   private readonly flushMember: ViewChangeMember;
-  private pendingInstall: chorus.IInstall | undefined;
-  private lastInstall: chorus.IInstall | undefined;
-  /**
-   * Installs this daemon installed lately (newest last): a member still in an older view
-   * learns the view it missed from any member that installed it (an Install lost on a
-   * short cut must not leave it flushing for good).
-   */
-  private readonly recentInstalls: chorus.IInstall[] = [];
-  private readonly installPushedMs = new Map<PeerKey, number>();
-  /** The Install force-primary built (its daemon-view trace says `forced`). */
-  private forcedInstall: chorus.IInstall | undefined;
+  /** The next view: the pending Install, the views installed lately, frames of views to come. */
+  private readonly installs: ViewInstall;
   /** force-primary: the operator's way back after the majority was lost for good. */
   private readonly forcePrimary: ForcePrimary;
   /** What this daemon knew of the groups when it stepped down (so ids never repeat). */
   private lastGroups: chorus.IGroupTable | undefined;
   private lastViewId = 0;
-  /** Groups whose local members got `block` when a daemon flush started. */
-  private readonly flushBlocked = new Set<string>();
-  /** Groups that installed a view at the last daemon view boundary. */
-  private readonly boundaryViews = new Set<string>();
-  private readonly joinQueue = new Map<PeerKey, ViewMember>();
-  private readonly leaveQueue = new Set<PeerKey>();
-  private leaveRequested = false;
-  private readonly futureFrames: Array<{ from: PeerKey; frame: chorus.IPeerFrame }> = [];
+  /** Join and leave requests of daemons (the coordinator's queues), and this daemon's own leave. */
+  private readonly requests: MembershipRequests;
 
   // Joining: finding the primary and getting in.
   private readonly admission: Admission;
 
   private readonly local: LocalClients;
   private readonly transfer: StateTransfer;
+  /** Client requests, the pump into the outbox, group effects routed to local clients. */
+  private readonly clients: ClientPath;
+  /** Data batches, order, delivery, heartbeats and stability of the current view. */
+  private readonly data: DataPath;
 
   constructor(options: DaemonNodeOptions) {
     this.selfId = options.self;
@@ -172,135 +142,122 @@ export class DaemonNode {
     this.fd = new FailureDetector(this.suspectMs, this.heartbeatMs);
     this.local = new LocalClients(
       { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
-      this.earlyDelivery,
+      new CurrentEarlyDelivery(() => this.vs.earlyDelivery),
     );
+    // What every component's context reads of the node (each gets it with its own additions).
     const node = this;
-    const context = {
+    const shared = {
       get nowMs() {
         return node.nowMs;
       },
-      get view() {
-        return node.view;
-      },
-      get table() {
-        return node.table;
-      },
-    };
-    this.transfer = new StateTransfer(context, this.local, options.self.name, this.maxBufferBytes);
-    this.fresh = options.join;
-    this.bootstrap = new Bootstrap(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        advertise: this.advertise,
-        get mayFound() {
-          return node.fresh && node.view === undefined;
-        },
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-      },
-      options.expect,
-      this.joinRetryMs,
-    );
-    this.flushMember = new ViewChangeMember({
-      get nowMs() {
-        return node.nowMs;
+      get selfId() {
+        return node.selfId;
       },
       get selfKey() {
         return node.key;
       },
+      advertise: this.advertise,
+      get fresh() {
+        return node.fresh;
+      },
+      get mode() {
+        return node.mode;
+      },
+      get vs() {
+        return node.vs;
+      },
       get view() {
-        return node.view;
+        return node.vs.view;
       },
       get received() {
-        return node.rlog.received;
+        return node.vs.rlog.received;
       },
-      send: (to, frame) => this.send(to, frame),
-      promised: (ballot, from, first) => this.onPromised(ballot, from, first),
-      holdings: () => this.holdings(),
+      get table() {
+        return node.table;
+      },
+      get flushing() {
+        return node.flushMember.flush !== undefined;
+      },
+      get leaveRequested() {
+        return node.requests.leaveRequested;
+      },
+      send: (to: PeerKey, frame: chorus.IPeerFrame) => this.send(to, frame),
+      sendAll: (sends: readonly PeerOutput[]) => this.sendAll(sends),
+      trace: (event: TraceEvent) => {
+        this.out.traces.push(event);
+      },
+      address: (peer: PeerKey, advertise: string) => {
+        this.out.addresses.push({ peer, advertise });
+      },
+      probe: (address: string) => {
+        this.out.probes.push(address);
+      },
       maxViewIdSeen: () => this.maxViewIdSeen(),
-      ackToSelf: (ack) => this.onProposeAck(this.key, ack),
-      readyToSelf: (ready) => this.proposer.onReady(this.key, ready),
-    });
-    this.admission = new Admission(
-      {
-        get nowMs() {
-          return node.nowMs;
+      applyCut: (orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]) => this.data.applyCut(orders, cutSeqs),
+      groupEffects: (effects: readonly GroupEffect[], early = false) => this.clients.onGroupEffects(effects, early),
+      leaveNow: (viewId?: number) => this.leaveNow(viewId),
+      stepDown: (reason: string) => this.stepDown(reason),
+    };
+    const ctx = <T extends object>(own: T): typeof shared & T => Object.defineProperties(Object.create(shared), Object.getOwnPropertyDescriptors(own));
+    this.transfer = new StateTransfer(shared, this.local, options.self.name, this.maxBufferBytes);
+    this.fresh = options.join;
+    this.bootstrap = new Bootstrap(
+      ctx({
+        get mayFound() {
+          return node.fresh && node.vs.view === undefined;
         },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        advertise: this.advertise,
-        get fresh() {
-          return node.fresh;
-        },
-        send: (to, frame) => this.send(to, frame),
-        address: (peer, advertise) => this.out.addresses.push({ peer, advertise }),
-        probe: (address) => this.out.probes.push(address),
-      },
+      }),
+      options.expect,
       this.joinRetryMs,
     );
+    this.flushMember = new ViewChangeMember(
+      ctx({
+        promised: (ballot: Ballot, from: PeerKey, first: boolean) => this.onPromised(ballot, from, first),
+        holdings: () => this.vs.holdings(),
+        ackToSelf: (ack: chorus.IProposeAck) => this.onProposeAck(this.key, ack),
+        readyToSelf: (ready: chorus.IReady) => this.proposer.onReady(this.key, ready),
+      }),
+    );
+    this.admission = new Admission(shared, this.joinRetryMs);
+    this.requests = new MembershipRequests(
+      ctx({
+        freshPeer: (key: PeerKey, advertise: string) => {
+          this.admission.onFreshPeer(key, advertise);
+          this.bootstrap.notePeer(key, advertise);
+        },
+        admit: (view: DaemonView, key: PeerKey, from: PeerKey, direct: boolean, req: chorus.IJoinRequest) => this.admission.onJoinRequest(view, key, from, direct, req),
+        beingAdded: (key: PeerKey) => this.proposer.proposal?.newView.members.some((m) => m.key === key) === true,
+        suspect: (i: number) => this.fd.suspect(i),
+      }),
+    );
     this.proposer = new ViewChangeProposer(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
+      ctx({
         get joining() {
           return node.mode === 'joining';
         },
-        get view() {
-          return node.view;
-        },
         get myIndex() {
-          return node.myIndex;
-        },
-        get received() {
-          return node.rlog.received;
+          return node.vs.myIndex;
         },
         get delivered() {
-          return node.nextDeliver - 1;
+          return node.vs.nextDeliver - 1;
         },
-        joinQueue: this.joinQueue,
-        leaveQueue: this.leaveQueue,
-        clique: () => this.clique(),
-        memberIndex: (key) => this.memberIndex(key),
-        maxViewIdSeen: () => this.maxViewIdSeen(),
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-        proposeToSelf: (propose) => this.onPropose(this.key, propose),
-        applyCut: (orders, cutSeqs) => this.applyCut(orders, cutSeqs),
-        tableAfter: (departed) => {
+        joinQueue: this.requests.joinQueue,
+        leaveQueue: this.requests.leaveQueue,
+        clique: () => this.data.clique(),
+        memberIndex: (key: PeerKey) => this.memberIndex(key),
+        proposeToSelf: (propose: chorus.IPropose) => this.onPropose(this.key, propose),
+        tableAfter: (departed: ReadonlyMap<string, LeaveCause>) => {
           const snapshot = this.table.clone();
           snapshot.applyBoundary(departed); // a copy: its effects concern nobody
           return snapshot.toProto();
         },
-        installLater: (install) => {
-          this.pendingInstall = install;
-        },
-        excluded: (install, reason) => {
-          this.lastInstall = install;
-          if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
+        installLater: (install: chorus.IInstall) => this.installs.later(install),
+        excluded: (install: chorus.IInstall, reason: string) => {
+          if (this.requests.leaveRequested) this.leaveNow(install.newViewId ?? 0);
           else this.stepDown(reason);
         },
-        stepDown: (reason) => this.stepDown(reason),
-        learnAddress: (m) => this.out.addresses.push({ peer: m.key, advertise: m.advertise }),
-      },
+        learnAddress: (m: ViewMember) => this.out.addresses.push({ peer: m.key, advertise: m.advertise }),
+      }),
       this.fd,
       this.flushMember,
       this.heartbeatMs,
@@ -308,36 +265,56 @@ export class DaemonNode {
       this.flushTimeoutMs(),
     );
     this.forcePrimary = new ForcePrimary(
-      {
-        get nowMs() {
-          return node.nowMs;
-        },
-        get selfId() {
-          return node.selfId;
-        },
-        get selfKey() {
-          return node.key;
-        },
-        advertise: this.advertise,
+      ctx({
         get primaryViewId() {
-          return node.view?.id;
-        },
-        get fresh() {
-          return node.fresh;
+          return node.vs.view?.id;
         },
         get highestCounter() {
           return node.flushMember.highest.counter;
         },
-        maxViewIdSeen: () => Math.max(this.lastViewId, this.maxViewIdSeen()),
-        groupsNow: () => (this.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
+        groupsNow: () => (this.vs.view !== undefined ? this.table.toProto() : (this.lastGroups ?? { groups: [] })),
         get lastGroups() {
           return node.lastGroups;
         },
-        send: (to, frame) => this.send(to, frame),
-        trace: (event) => this.out.traces.push(event),
-        probe: (address) => this.out.probes.push(address),
-      },
+      }),
       this.suspectMs,
+    );
+    this.installs = new ViewInstall(
+      ctx({
+        votedFor: (from: PeerKey) => this.bootstrap.votedFor(from),
+        holdsCut: (cutSeqs: readonly number[]) => this.flushMember.holdsCut(cutSeqs),
+        adoptTable: (groups: chorus.IGroupTable | null | undefined) => {
+          this.table = GroupTable.fromProto(groups);
+        },
+        installView: (view: DaemonView, forced: boolean) => this.installView(view, forced),
+        unblock: (name: string) => this.clients.unblock(name),
+        replay: (from: PeerKey, frame: chorus.IPeerFrame) => this.onFrame(from, frame),
+      }),
+      this.heartbeatMs,
+    );
+    this.data = new DataPath(
+      ctx({
+        get proposing() {
+          return node.proposer.proposal !== undefined;
+        },
+        get holding() {
+          return node.transfer.holding();
+        },
+        deferIfFuture: (from: PeerKey, viewId: number, frame: chorus.IPeerFrame) => this.installs.deferIfFuture(from, viewId, frame),
+        hasLocalMember: (g: GroupRecord) => this.local.hasLocalMember(g),
+        deliver: (g: GroupRecord, entry: chorus.IEntry, id: string, seq: number) => this.clients.deliver(g, entry, id, seq),
+      }),
+      this.fd,
+      this.maxBufferBytes,
+    );
+    this.clients = new ClientPath(
+      ctx({
+        groupViewInstalled: (name: string) => this.installs.groupViewInstalled(name),
+        flushBlocked: (name: string) => this.installs.blocked(name),
+      }),
+      this.local,
+      this.transfer,
+      this.maxBufferBytes,
     );
     this.nowMs = options.nowMs;
     this.mode = options.join ? 'joining' : 'normal';
@@ -361,7 +338,7 @@ export class DaemonNode {
     return this.key;
   }
   get currentView(): DaemonView | undefined {
-    return this.view;
+    return this.vs.view;
   }
   get state(): Mode {
     return this.mode;
@@ -370,10 +347,10 @@ export class DaemonNode {
     return this.table;
   }
   get isCoordinator(): boolean {
-    return this.view !== undefined && this.myIndex === 0;
+    return this.vs.isCoordinator;
   }
   get bufferedBytes(): number {
-    return this.rlog.retainedBytes;
+    return this.vs.rlog.retainedBytes;
   }
 
   // ------------------------------------------------------------------ step
@@ -397,13 +374,13 @@ export class DaemonNode {
         this.local.connect(input.client, input.name);
         break;
       case 'client-request':
-        this.onClientRequest(input.client, input.request);
+        this.clients.onClientRequest(input.client, input.request);
         break;
       case 'client-disconnect':
-        this.onClientDisconnect(input.client, input.expelled === true);
+        this.clients.onClientDisconnect(input.client, input.expelled === true);
         break;
       case 'leave':
-        this.onLeave();
+        this.requests.onLeave();
         break;
       case 'force-primary':
         this.onForcePrimary();
@@ -418,32 +395,32 @@ export class DaemonNode {
     // go out; an install releases held requests).
     for (let progress = true, rounds = 0; progress && this.mode !== 'left'; rounds++) {
       invariant(rounds < 10_000, 'step does not settle');
-      progress = this.pump();
-      progress = this.flushOutbox() || progress;
-      progress = this.flushOrders() || progress;
-      progress = this.deliverReady() || progress;
-      progress = this.deliverEarly() || progress;
-      progress = this.detectFailures() || progress;
+      progress = this.clients.pump();
+      progress = this.data.flushOutbox() || progress;
+      progress = this.data.flushOrders() || progress;
+      progress = this.data.deliverReady() || progress;
+      progress = this.data.deliverEarly() || progress;
+      progress = this.data.detectFailures() || progress;
       progress = this.proposer.maybePropose() || progress;
       progress = this.proposer.progress() || progress;
       progress = this.flushMember.progress() || progress;
-      progress = this.maybeInstall() || progress;
+      progress = this.installs.maybeInstall() || progress;
       progress = this.forceProgress() || progress;
     }
     if (this.mode === 'left') {
       this.out.wakeAtMs = undefined;
       return this.handOut();
     }
-    this.heartbeats();
+    this.data.heartbeats();
     if (this.transfer.installing.size > 0) {
-      this.failStalledTransfers();
+      this.clients.failStalledTransfers();
       if (this.local.pending.length > 0) {
-        this.pump();
-        this.flushOutbox();
+        this.clients.pump();
+        this.data.flushOutbox();
       }
     }
-    this.acknowledgeSafe();
-    this.collectGarbage();
+    this.data.acknowledgeSafe();
+    this.data.collectGarbage();
     this.out.wakeAtMs = this.nextWake();
     return this.handOut();
   }
@@ -473,8 +450,8 @@ export class DaemonNode {
   private maybeFoundPrimary(): boolean {
     const install = this.bootstrap.maybeFound();
     if (install === undefined) return false;
-    this.pendingInstall = install;
-    this.maybeInstall();
+    this.installs.later(install);
+    this.installs.maybeInstall();
     return true;
   }
 
@@ -493,7 +470,7 @@ export class DaemonNode {
     // A member's link came back: tell it at once what we hold, so it resends what
     // the broken connection lost (and we do the same on its heartbeat).
     const i = this.memberIndex(peer);
-    if (i >= 0) this.sendHeartbeat(i);
+    if (i >= 0) this.data.sendHeartbeat(i);
   }
 
   private onJoinStatus(status: chorus.IJoinStatus): void {
@@ -511,7 +488,7 @@ export class DaemonNode {
 
   private onFrame(from: PeerKey, frame: chorus.IPeerFrame): void {
     // The boundary: a frame the receiver cannot act on safely is dropped (src/core/frame-guard.ts).
-    const ctx = { selfKey: this.key, view: this.view, delivered: this.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposer.proposal };
+    const ctx = { selfKey: this.key, view: this.vs.view, delivered: this.vs.nextDeliver - 1, flush: this.flushMember.flush, proposal: this.proposer.proposal };
     const rejected = checkPeerFrame(ctx, from, frame);
     if (rejected !== undefined) {
       this.out.traces.push({ type: 'frame-rejected', from, reason: rejected });
@@ -519,17 +496,17 @@ export class DaemonNode {
     }
     const i = this.memberIndex(from);
     if (i >= 0) this.fd.heard(i, this.nowMs);
-    if (frame.data) this.onData(from, frame.data, frame);
-    else if (frame.order) this.onOrder(from, frame.order, frame);
+    if (frame.data) this.data.onData(from, frame.data, frame);
+    else if (frame.order) this.data.onOrder(from, frame.order, frame);
     else if (frame.heartbeat) this.onHeartbeat(from, frame.heartbeat, frame);
-    else if (frame.fetch) this.onFetch(from, frame.fetch);
-    else if (frame.joinRequest) this.onJoinRequest(from, frame.joinRequest);
-    else if (frame.leaveRequest) this.onLeaveRequest(frame.leaveRequest);
+    else if (frame.fetch) this.data.onFetch(from, frame.fetch);
+    else if (frame.joinRequest) this.requests.onJoinRequest(from, frame.joinRequest);
+    else if (frame.leaveRequest) this.requests.onLeaveRequest(frame.leaveRequest);
     else if (frame.propose) this.onPropose(from, frame.propose);
     else if (frame.proposeAck) this.onProposeAck(from, frame.proposeAck);
     else if (frame.cut) this.flushMember.onCut(from, frame.cut);
     else if (frame.ready) this.proposer.onReady(from, frame.ready);
-    else if (frame.install) this.onInstall(from, frame.install);
+    else if (frame.install) this.installs.onInstall(from, frame.install);
     else if (frame.joinStatus) this.onJoinStatus(frame.joinStatus);
     else if (frame.stateChunk) this.sendAll(this.transfer.onStateChunk(frame.stateChunk));
     else if (frame.stateAck) this.transfer.onStateAck(frame.stateAck);
@@ -538,65 +515,8 @@ export class DaemonNode {
     else if (frame.foundingRelease) this.bootstrap.onFoundingRelease(from, frame.foundingRelease);
   }
 
-  /** Frames of a view this daemon has not installed yet wait for it. */
-  private deferIfFuture(from: PeerKey, viewId: number, frame: chorus.IPeerFrame): boolean {
-    if (this.view === undefined || viewId > this.view.id) {
-      if (this.futureFrames.length < 100_000) this.futureFrames.push({ from, frame });
-      return true;
-    }
-    return false;
-  }
-
   private memberIndex(key: PeerKey): number {
-    const members = this.view?.members;
-    if (members === undefined) return -1;
-    for (let i = 0; i < members.length; i++) if (members[i]!.key === key) return i;
-    return -1;
-  }
-
-  private onData(from: PeerKey, batch: chorus.IDataBatch, frame: chorus.IPeerFrame): void {
-    const viewId = batch.viewId ?? 0;
-    if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.view!.id) return; // old view: settled by its flush
-    const link = this.memberIndex(from);
-    if (link < 0) return;
-    const s = batch.relayed ? (batch.origin ?? 0) : link;
-    if (s >= this.view!.members.length) return;
-    if (!batch.relayed && batch.received !== undefined && batch.received !== null) {
-      this.stability.note(link, batch.received, batch.delivered ?? 0, batch.ordered ?? 0);
-    }
-    const firstSeq = batch.firstSeq ?? 0;
-    const entries = batch.entries ?? [];
-    if (firstSeq > this.rlog.received[s]! + 1) {
-      // Frames were lost (a broken connection): ask for the gap and what follows.
-      if (!batch.relayed) this.send(from, { fetch: { viewId, origin: s, fromSeq: this.rlog.received[s]! + 1, toSeq: firstSeq + entries.length - 1 } });
-      return;
-    }
-    this.receiveEntries(s, firstSeq, entries);
-  }
-
-  private receiveEntries(s: number, firstSeq: number, entries: readonly chorus.IEntry[]): void {
-    if (this.rlog.receive(s, firstSeq, entries) && this.isCoordinator && this.mode === 'normal') this.sequencer.sequenceAll();
-  }
-
-  /** Broadcast what the sequencer ordered in this step. */
-  private flushOrders(): boolean {
-    if (this.view === undefined) return false;
-    const ranges = this.sequencer.takeOutbox();
-    if (ranges === undefined) return false;
-    const frame: chorus.IPeerFrame = { order: { viewId: this.view.id, ranges } };
-    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
-    return true;
-  }
-
-  private onOrder(from: PeerKey, batch: chorus.IOrderBatch, frame: chorus.IPeerFrame): void {
-    const viewId = batch.viewId ?? 0;
-    if (this.deferIfFuture(from, viewId, frame)) return;
-    if (viewId < this.view!.id) return;
-    if (this.memberIndex(from) !== 0) return; // only the view's sequencer orders
-    if (this.flushMember.flush !== undefined) return; // after acknowledging a flush, the cut decides
-    const missing = this.sequencer.accept(batch.ranges ?? []);
-    if (missing !== undefined) this.send(from, { fetch: { viewId, ordersFrom: missing } });
+    return this.vs.memberIndex(key);
   }
 
   private onHeartbeat(from: PeerKey, hb: chorus.IHeartbeat, frame: chorus.IPeerFrame): void {
@@ -606,349 +526,20 @@ export class DaemonNode {
       this.admission.onHeartbeat(from);
       return;
     }
-    if (this.view === undefined || viewId !== this.view.id) {
-      if (this.view !== undefined && viewId > this.view.id) this.deferIfFuture(from, viewId, frame);
+    if (this.vs.view === undefined || viewId !== this.vs.view.id) {
+      if (this.vs.view !== undefined && viewId > this.vs.view.id) this.installs.deferIfFuture(from, viewId, frame);
       // Still in a view we left behind: its Install did not reach it (lost on a cut link,
       // or its proposer crashed midway). Any daemon that installed the view tells it.
-      else if (this.view !== undefined) this.pushInstall(from, viewId);
+      else if (this.vs.view !== undefined) this.installs.pushInstall(from, viewId);
       return;
     }
     const i = this.memberIndex(from);
-    if (i < 0) return;
-    const theirs = hb.received ?? [];
-    // What the sender had sent by its previous heartbeat and is still missing here was
-    // lost with a broken connection.
-    const due = this.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
-    this.fd.peerReported(i, hb.suspects ?? []);
-    if (this.flushMember.flush === undefined && due > this.rlog.received[i]!) {
-      this.send(from, { fetch: { viewId, origin: i, fromSeq: this.rlog.received[i]! + 1, toSeq: due } });
-    }
-    if (i === 0 && this.flushMember.flush === undefined && (hb.ordered ?? 0) > this.sequencer.order.known) {
-      this.send(from, { fetch: { viewId, ordersFrom: this.sequencer.order.known + 1 } });
-    }
+    if (i >= 0) this.data.onHeartbeat(from, i, viewId, hb);
   }
 
-  private onFetch(from: PeerKey, f: chorus.IFetch): void {
-    if (this.view === undefined || (f.viewId ?? 0) !== this.view.id) return;
-    if ((f.ordersFrom ?? 0) > 0) {
-      const runs = this.sequencer.order.from(f.ordersFrom ?? 0);
-      if (runs.length > 0) this.send(from, { order: { viewId: this.view.id, ranges: runs } });
-      return;
-    }
-    const s = f.origin ?? 0;
-    if (s >= this.view.members.length) return;
-    const answer = this.rlog.range(s, f.fromSeq ?? 0, f.toSeq ?? 0);
-    if (answer === undefined) return;
-    this.send(from, { data: { viewId: this.view.id, firstSeq: answer.firstSeq, entries: answer.entries, origin: s, relayed: true } });
-  }
+  // ------------------------------------------------------------------ role transitions
 
-  /** Deliver, in global order, every entry whose data and place are both known. */
-  private deliverReady(): boolean {
-    if (this.view === undefined || this.flushMember.flush !== undefined) return false;
-    if (this.transfer.holding()) return false;
-    return this.deliverThrough(Number.POSITIVE_INFINITY, undefined);
-  }
-
-  /**
-   * Deliver up to `limit` (inclusive). With `cutSeqs` (a flush), a slot whose entry is
-   * beyond the cut is skipped: no survivor holds it.
-   */
-  private deliverThrough(limit: number, cutSeqs: readonly number[] | undefined): boolean {
-    const before = this.nextDeliver;
-    while (this.nextDeliver <= limit) {
-      const slot = this.sequencer.order.slot(this.nextDeliver);
-      if (slot === undefined) break;
-      const { sender: s, seq } = slot;
-      if (cutSeqs !== undefined && seq > (cutSeqs[s] ?? 0)) {
-        this.nextDeliver += 1;
-        continue;
-      }
-      if (this.rlog.received[s]! < seq) break; // data not here yet
-      const entry = this.rlog.entry(s, seq);
-      invariant(entry !== undefined, `entry ${s}/${seq} collected before delivery`);
-      const order = entry.order ?? chorus.Order.ORDER_TOTAL;
-      // `safe` messages and every group-table entry (joins, leaves, end-of-view markers,
-      // transfer outcomes) wait until every member has the entry and its place (uniform
-      // delivery): a sequencer that delivered a group view change alone and crashed
-      // would otherwise leave a view id that the survivors then use with other members.
-      // A flush (cutSeqs) delivers what its install prescribes to every survivor.
-      if (uniform(entry) && cutSeqs === undefined && !this.stability.safeStable(s, seq, this.nextDeliver, this.rlog.deliveredSeq)) break;
-      this.nextDeliver += 1;
-      this.rlog.markDelivered(s, seq, entry);
-      const sender = this.view!.members[s]!;
-      const messageId = `${entry.client ?? ''}/${entry.clientSeq ?? 0}`;
-      // An entry already delivered here early is applied to the table, not delivered again.
-      const early = seq <= this.earlyDelivery.passed[s]! && (order === chorus.Order.ORDER_FIFO || order === chorus.Order.ORDER_CAUSAL);
-      const effects = this.table.apply(entry, sender.id.name, messageId);
-      for (const fx of effects) if (fx.kind === 'rejected') this.out.traces.push({ type: 'frame-rejected', from: sender.key, reason: fx.reason });
-      this.onGroupEffects(effects, early);
-      if (this.mode === 'left') break;
-    }
-    return this.nextDeliver !== before;
-  }
-
-  /**
-   * Early delivery of `fifo` and `causal` entries, without waiting for the sequencer
-   * (see EarlyDelivery). Not during a flush: then the install says what is delivered.
-   */
-  private deliverEarly(): boolean {
-    if (this.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return false;
-    if (this.transfer.holding()) return false;
-    const { progress, due } = this.earlyDelivery.run(this.table, (g) => this.local.hasLocalMember(g), this.nextDeliver - 1);
-    for (const { group, entry } of due) this.onDeliver(group, entry, `${entry.client ?? ''}/${entry.clientSeq ?? 0}`, 0);
-    return progress;
-  }
-
-  /** While uniform entries wait, tell every member at once what this daemon holds and knows. */
-  private acknowledgeSafe(): void {
-    if (this.rlog.uniformHeld <= 0 || this.view === undefined || this.flushMember.flush !== undefined || this.mode !== 'normal') return;
-    if (!this.stability.acknowledgeDue(this.rlog.totalReceived(), this.sequencer.order.known)) return;
-    for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
-  }
-
-  /** Drop entries every member has and this daemon delivered; forget delivered order. */
-  private collectGarbage(): void {
-    if (this.view === undefined || this.flushMember.flush !== undefined || this.proposer.proposal !== undefined) return;
-    this.rlog.collect((s) => this.stability.othersReceived(s));
-    this.sequencer.order.forgetThrough(Math.min(this.nextDeliver - 1, this.stability.othersDelivered()));
-  }
-
-  // ------------------------------------------------------------------ failure detection
-
-  private heartbeats(): void {
-    if (this.view === undefined || !this.fd.heartbeatDue(this.nowMs)) return;
-    for (let i = 0; i < this.view.members.length; i++) if (i !== this.myIndex) this.sendHeartbeat(i);
-  }
-
-  private sendHeartbeat(i: number): void {
-    const view = this.view!;
-    this.send(view.members[i]!.key, {
-      heartbeat: {
-        viewId: view.id,
-        received: this.rlog.received.slice(),
-        suspects: [...this.fd.suspects],
-        ordered: this.sequencer.order.known,
-        delivered: this.nextDeliver - 1,
-        holding: this.transfer.holding(),
-      },
-    });
-  }
-
-  private detectFailures(): boolean {
-    if (this.view === undefined) return false;
-    const suspected = this.fd.detect(this.nowMs);
-    for (const i of suspected) this.out.traces.push({ type: 'suspect', member: this.view.members[i]!.key });
-    return this.excludeLaggard() || suspected.length > 0;
-  }
-
-  /**
-   * A member that keeps the buffer of unstable entries over half its bound for longer
-   * than twice the suspect timeout (it does not acknowledge what it receives) is
-   * excluded like a crashed one: one slow daemon must not stall the cluster. The
-   * coordinator decides, so the slow member (not its reporter) is the one dropped.
-   */
-  private excludeLaggard(): boolean {
-    const coordinating = this.myIndex === 0 && this.flushMember.flush === undefined && this.proposer.proposal === undefined;
-    if (!this.fd.bufferFullTooLong(coordinating && this.rlog.retainedBytes > this.maxBufferBytes / 2, this.nowMs)) return false;
-    const n = this.view!.members.length;
-    let laggard = -1;
-    let least = Number.POSITIVE_INFINITY;
-    for (let m = 1; m < n; m++) {
-      if (this.fd.suspects.has(m) || this.stability.isHolding(m)) continue; // holding for a state transfer: lagging on purpose
-      const acked = this.stability.backlog(m, this.rlog.received);
-      // Larger backlog = more behind.
-      if (-acked < least) {
-        least = -acked;
-        laggard = m;
-      }
-    }
-    if (laggard < 0) return false;
-    this.fd.excludeLaggard(laggard, this.view!.members[laggard]!.key);
-    this.out.traces.push({ type: 'suspect', member: this.view!.members[laggard]!.key });
-    return true;
-  }
-
-  /** The members to keep in a view change (see FailureDetector.clique). */
-  private clique(): ViewMember[] {
-    const view = this.view!;
-    return this.fd.clique().map((i) => view.members[i]!);
-  }
-
-  // ------------------------------------------------------------------ group effects
-
-  private localMembers(g: GroupRecord): LocalClient[] {
-    return this.local.localMembers(g);
-  }
-
-  private toClient(client: string, event: chorus.IDaemonEvent): void {
-    this.local.toClient(client, event);
-  }
-
-  private reply(client: string, req: number, ok: boolean, code?: ChorusErrorCode, message?: string, messageId?: string): void {
-    this.local.reply(client, req, ok, code, message, messageId);
-  }
-
-  /** Route what the group table did to the local clients (`deliveredEarly`: the entry was delivered here already). */
-  private onGroupEffects(effects: readonly GroupEffect[], deliveredEarly = false): void {
-    for (const fx of effects) {
-      if (fx.kind === 'deliver') {
-        if (!deliveredEarly) this.onDeliver(fx.group, fx.entry, fx.messageId, fx.seq);
-      } else if (fx.kind === 'change-started') this.onGroupChangeStarted(fx.group, fx.hosts);
-      else if (fx.kind === 'view-installed') this.onGroupViewInstalled(fx.change);
-      // 'rejected': reported where the entry was applied (deliverThrough)
-    }
-  }
-
-  private onDeliver(g: GroupRecord, entry: chorus.IEntry, id: string, seq: number): void {
-    this.local.deliver(g, entry, id, seq);
-    this.transfer.delivered(g, entry.data?.length ?? 0);
-  }
-
-  private onGroupChangeStarted(g: GroupRecord, hosts: ReadonlySet<string>): void {
-    if (!hosts.has(this.selfId.name)) return;
-    this.local.signal(g, chorus.GroupSignal.Kind.BLOCK);
-    // The marker follows every entry this daemon stamped with the old view. During a
-    // daemon flush it is not needed: the daemon view boundary completes the change.
-    if (this.mode === 'normal' && this.flushMember.flush === undefined) {
-      this.outbox.push({ kind: chorus.Entry.Kind.END_OF_VIEW, group: g.name, groupView: g.viewId });
-    }
-  }
-
-  private onGroupViewInstalled(change: GroupViewChange): void {
-    const g = change.group;
-    this.boundaryViews.add(g.name);
-    const view = this.local.groupViewInstalled(change);
-    this.out.traces.push({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left! });
-    for (const l of change.left) {
-      const key = transferKey(g.name, l.member.client);
-      this.transfer.joinerLeft(g.name, l.member.client);
-      if (!this.local.failedJoins.delete(key)) continue;
-      const retry = this.local.deferredJoins.get(key);
-      this.local.deferredJoins.delete(key);
-      if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
-    }
-    this.sendAll(this.transfer.dropStaleEarlyChunks(g, change.transfers));
-    for (const plan of change.transfers) this.sendAll(this.transfer.start(g, plan));
-  }
-
-  // ------------------------------------------------------------------ state transfer
-
-  /** Report transfers whose provider went silent (see StateTransfer.failStalled). */
-  private failStalledTransfers(): void {
-    if (this.mode !== 'normal' || this.flushMember.flush !== undefined) return;
-    for (const t of this.transfer.failStalled()) this.out.traces.push(t);
-  }
-
-  // ------------------------------------------------------------------ clients
-
-  private onClientRequest(clientId: string, request: chorus.IClientRequest): void {
-    const state = this.local.request(clientId, request, this.table, this.rlog.retainedBytes, this.leaveRequested);
-    if (state?.kind === 'chunk') this.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, this.mode === 'normal'));
-    else if (state?.kind === 'ack') this.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
-  }
-
-  private onClientDisconnect(clientId: string, expelled: boolean): void {
-    if (!this.local.disconnect(clientId, expelled, this.table)) return;
-    this.transfer.forgetClient(clientId);
-  }
-
-  /** Move accepted requests into the sending stream (see LocalClients.pump), as far as the buffer has room. */
-  private pump(): boolean {
-    if (this.mode !== 'normal' || this.flushMember.flush !== undefined || this.local.pending.length === 0) return false;
-    const { entries, traces } = this.local.pump(this.table, this.maxBufferBytes - this.rlog.retainedBytes);
-    for (const t of traces) this.out.traces.push(t);
-    for (const e of entries) this.outbox.push(e);
-    return entries.length > 0;
-  }
-
-  private flushOutbox(): boolean {
-    if (this.outbox.length === 0 || this.view === undefined || this.mode === 'joining') return false;
-    const entries = this.outbox;
-    this.outbox = [];
-    // Causal barrier: everything delivered here so far happened before these entries.
-    entries[0]!.dep = this.nextDeliver - 1;
-    const firstSeq = this.sentSeq + 1;
-    this.sentSeq += entries.length;
-    this.receiveEntries(this.myIndex, firstSeq, entries);
-    const frame: chorus.IPeerFrame = {
-      data: {
-        viewId: this.view.id,
-        firstSeq,
-        entries,
-        received: this.rlog.received.slice(),
-        delivered: this.nextDeliver - 1,
-        ordered: this.sequencer.order.known,
-      },
-    };
-    for (const m of this.view.members) if (m.key !== this.key) this.send(m.key, frame);
-    return true;
-  }
-
-  // ------------------------------------------------------------------ joins and leaves
-
-  private onJoinRequest(from: PeerKey, req: chorus.IJoinRequest): void {
-    const who = req.who;
-    if (!who?.name || !who.incarnation) return;
-    const key = peerKey({ name: who.name, incarnation: who.incarnation });
-    if (this.view === undefined || this.mode === 'joining') {
-      // No primary here: another fresh daemon looking for one is a bootstrap candidate.
-      if (this.fresh && req.fresh && from === key && key !== this.key) {
-        this.admission.onFreshPeer(key, req.advertise ?? '');
-        this.bootstrap.notePeer(key, req.advertise ?? '');
-      }
-      return;
-    }
-    const direct = from === key;
-    if (direct) {
-      // Answer the joiner straight away: it learns that the link toward it works.
-      this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-      this.send(key, { heartbeat: { viewId: this.view.id } });
-    }
-    if (!this.isCoordinator) {
-      if (direct) this.send(this.view.members[0]!.key, { joinRequest: req });
-      return;
-    }
-    if (this.memberIndex(key) >= 0 || this.joinQueue.has(key)) return; // a repeat
-    if (this.proposer.proposal?.newView.members.some((m) => m.key === key)) return; // being added now
-    // A name already in the view under another incarnation: that run is gone (a daemon
-    // restarted). Exclude it first; the newcomer's retries get it in afterwards.
-    const old = this.view.members.findIndex((m) => m.id.name === who.name);
-    if (old >= 0) {
-      if (old !== this.myIndex && this.fd.suspect(old)) {
-        this.out.traces.push({ type: 'suspect', member: this.view.members[old]!.key });
-      }
-      return;
-    }
-    // Admit a joiner only once every member hears it and it hears every member (see Admission).
-    if (!this.admission.onJoinRequest(this.view, key, from, direct, req)) return;
-    this.joinQueue.set(key, { id: { name: who.name, incarnation: who.incarnation }, key, advertise: req.advertise ?? '', joinedView: 0 });
-    this.out.addresses.push({ peer: key, advertise: req.advertise ?? '' });
-  }
-
-  private onLeaveRequest(req: chorus.ILeaveRequest): void {
-    if (this.view === undefined) return;
-    const who = req.who;
-    if (!who?.name || !who.incarnation) return;
-    const key = peerKey({ name: who.name, incarnation: who.incarnation });
-    if (this.memberIndex(key) < 0) return;
-    if (!this.isCoordinator) {
-      this.send(this.view.members[0]!.key, { leaveRequest: req });
-      return;
-    }
-    this.leaveQueue.add(key);
-  }
-
-  private onLeave(): void {
-    if (this.leaveRequested) return;
-    this.leaveRequested = true;
-    if (this.view === undefined || this.view.members.length === 1) {
-      this.leaveNow();
-      return;
-    }
-    if (this.isCoordinator) this.leaveQueue.add(this.key);
-    else this.send(this.view.members[0]!.key, { leaveRequest: { who: this.selfId } });
-  }
-
+  /** Leave the cluster for good (asked to, and the view without this daemon installed). */
   private leaveNow(viewId?: number): void {
     this.mode = 'left';
     this.out.left = true;
@@ -960,9 +551,7 @@ export class DaemonNode {
 
   /** The highest daemon view id this daemon has seen: installed, accepted or acknowledged. */
   private maxViewIdSeen(): number {
-    let id = Math.max(this.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0);
-    for (const i of this.recentInstalls) id = Math.max(id, i.newViewId ?? 0);
-    return id;
+    return this.installs.maxViewId(Math.max(this.vs.view?.id ?? 0, this.lastViewId, this.flushMember.accepted?.newViewId ?? 0));
   }
 
   private onProposeAck(from: PeerKey, ack: chorus.IProposeAck): void {
@@ -982,14 +571,14 @@ export class DaemonNode {
       this.bootstrap.onPropose(from, p);
       return;
     }
-    if (this.view === undefined) return;
-    if (oldViewId > this.view.id) {
-      this.deferIfFuture(from, oldViewId, { propose: p });
+    if (this.vs.view === undefined) return;
+    if (oldViewId > this.vs.view.id) {
+      this.installs.deferIfFuture(from, oldViewId, { propose: p });
       return;
     }
-    if (oldViewId < this.view.id) {
+    if (oldViewId < this.vs.view.id) {
       // We already installed a later view: if it is the one this flush is about, say so.
-      const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
+      const install = this.installs.installedAfter(oldViewId);
       if (install !== undefined) this.send(from, { proposeAck: { ballot: p.ballot ?? null, oldViewId, installed: install } });
       return;
     }
@@ -1002,168 +591,27 @@ export class DaemonNode {
     // Stop sending in the old view: everything stamped so far goes out first, so the
     // proposer has it before it has our acknowledgement (links are FIFO).
     if (first) {
-      this.flushOutbox();
-      // Sends are held until the new view: tell every local member (block/unblock).
-      for (const g of this.table.sorted()) {
-        const local = this.localMembers(g);
-        if (local.length === 0) continue;
-        this.flushBlocked.add(g.name);
-        for (const c of local) this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.BLOCK } });
-      }
+      this.data.flushOutbox();
+      this.clients.blockForFlush();
     }
     this.mode = 'flushing';
   }
 
-  /** What this member holds of the old view, for its acknowledgement of a flush. */
-  private holdings(): chorus.IProposeAck {
-    return {
-      sent: this.sentSeq,
-      received: this.rlog.received.slice(),
-      delivered: this.nextDeliver - 1,
-      orders: this.sequencer.order.from(0).map((r) => ({ ...r })),
-      deliveredSeqs: this.rlog.deliveredSeq.slice(),
-      depMarks: this.rlog.depMarks(),
-      earlyPassed: this.earlyDelivery.delivered.slice(),
-    };
-  }
-
-  private onInstall(from: PeerKey, install: chorus.IInstall): void {
-    if (this.view === undefined) {
-      // Joiner: only an Install that names it matters; a founding view 1 only from the
-      // founder this daemon agreed to.
-      const named = (install.members ?? []).some((m) => m.id?.name === this.selfId.name && m.id?.incarnation === this.selfId.incarnation);
-      if ((install.oldViewId ?? 0) === 0 && !this.bootstrap.votedFor(from)) return;
-      // Without the group table (a proposer that completed a view leaving itself out had
-      // none to give) a joiner cannot install: it waits to be admitted again.
-      if (named && this.mode === 'joining' && install.groups != null) this.pendingInstall = install;
-      return;
-    }
-    // An Install exists only once every participant of its ballot accepted its decision,
-    // so it is the one successor of this view, whoever forwards it (the proposer, a later
-    // proposer completing it, or a member that installed it and hears us still in the old view).
-    if ((install.oldViewId ?? 0) !== this.view.id) return;
-    this.pendingInstall = install;
-  }
-
-  /** Tell a member still in an older view the view it missed (its Install was lost). */
-  private pushInstall(to: PeerKey, oldViewId: number): void {
-    const install = this.recentInstalls.find((i) => (i.oldViewId ?? 0) === oldViewId);
-    if (install === undefined) return;
-    const last = this.installPushedMs.get(to) ?? -Infinity;
-    if (this.nowMs - last < 2 * this.heartbeatMs) return;
-    this.installPushedMs.set(to, this.nowMs);
-    this.send(to, { install });
-  }
-
-  /** Adopt the final order of the old view and deliver up to the cut. */
-  private applyCut(orders: readonly chorus.IOrderRange[], cutSeqs: readonly number[]): void {
-    const delivered = this.nextDeliver - 1;
-    this.sequencer.order.truncateAfter(delivered);
-    for (const r of orders) {
-      const run = runFromProto(r);
-      const end = run.firstGlobal + run.count - 1;
-      if (end <= delivered) continue;
-      this.sequencer.order.append(run.firstGlobal > delivered ? run : { ...run, firstSeq: run.firstSeq + (delivered + 1 - run.firstGlobal), count: end - delivered, firstGlobal: delivered + 1 });
-    }
-    this.deliverThrough(Number.POSITIVE_INFINITY, cutSeqs);
-  }
-
-  /** Install a pending view once every entry up to its cut is delivered here. */
-  private maybeInstall(): boolean {
-    const install = this.pendingInstall;
-    if (install === undefined) return false;
-    this.pendingInstall = undefined;
-    const members = (install.members ?? []).map(memberFromProto);
-    if (this.view !== undefined && !members.some((m) => m.key === this.key)) {
-      // A view without us (we were excluded, or we leave): its cut was computed without
-      // us, so we deliver nothing more of the old view.
-      this.lastInstall = install;
-      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
-      else this.stepDown('excluded from the new view');
-      return true;
-    }
-    if (this.view !== undefined && !this.flushMember.holdsCut(install.cutSeqs ?? [])) {
-      // A member of the new view that never accepted its decision (a later proposer
-      // completed it without us): we cannot deliver its cut, so we leave and rejoin.
-      this.lastInstall = install;
-      this.stepDown(`missing entries of the cut of view ${install.newViewId ?? 0}`);
-      return true;
-    }
-    if (this.view !== undefined) {
-      this.applyCut(install.orders ?? [], install.cutSeqs ?? []);
-      if (this.mode === 'left') return true;
-      invariant(
-        this.nextDeliver - 1 >= (install.lastGlobal ?? 0),
-        `install of view ${install.newViewId ?? 0}: delivered ${this.nextDeliver - 1} of ${install.lastGlobal ?? 0}`,
-      );
-    }
-    this.lastInstall = install;
-    if (this.view !== undefined) {
-      this.recentInstalls.push(install);
-      if (this.recentInstalls.length > 4) this.recentInstalls.shift();
-    }
-    const inView = members.some((m) => m.key === this.key);
-    if (!inView) {
-      if (this.leaveRequested) this.leaveNow(install.newViewId ?? 0);
-      else this.stepDown('excluded from the new view');
-      return true;
-    }
-    if (this.view === undefined) {
-      this.table = GroupTable.fromProto(install.groups);
-    } else {
-      const departed = new Map<string, LeaveCause>();
-      const causes = install.leftCauses ?? [];
-      (install.left ?? []).forEach((id, i) => departed.set(id.name ?? '', causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE)));
-      this.boundaryViews.clear();
-      this.onGroupEffects(this.table.applyBoundary(departed));
-    }
-    this.installView({ id: install.newViewId ?? 0, members }, install === this.forcedInstall);
-    // Groups blocked by the flush whose view did not change: unblock them now.
-    for (const name of this.flushBlocked) {
-      if (this.boundaryViews.has(name)) continue;
-      const g = this.table.get(name);
-      if (g === undefined) continue;
-      for (const c of this.localMembers(g)) this.toClient(c.id, { signal: { group: name, kind: chorus.GroupSignal.Kind.UNBLOCK } });
-    }
-    this.flushBlocked.clear();
-    this.boundaryViews.clear();
-    // Frames that arrived early for this view.
-    const future = this.futureFrames.splice(0);
-    for (const f of future) this.onFrame(f.from, f.frame);
-    return true;
-  }
-
+  /** Enter `view` (a fresh ViewState): every component starts the view. */
   private installView(view: DaemonView, forced = false): void {
-    this.view = view;
+    this.vs = ViewState.install(view, this.key);
     this.fresh = false;
     this.bootstrap.reset();
-    this.myIndex = view.members.findIndex((m) => m.key === this.key);
-    invariant(this.myIndex >= 0, 'installing a view without this daemon');
-    invariant(new Set(view.members.map((m) => m.key)).size === view.members.length, `view ${view.id} lists a member twice`);
     this.mode = 'normal';
     this.flushMember.reset();
     this.proposer.reset();
     this.lastViewId = Math.max(this.lastViewId, view.id);
-    const n = view.members.length;
-    this.sentSeq = 0;
-    this.rlog.reset(n);
-    this.earlyDelivery.reset(n);
-    this.sequencer.reset(n);
-    this.nextDeliver = 1;
-    this.stability.reset(n, this.myIndex);
-    this.fd.reset(n, this.myIndex, this.nowMs);
+    this.fd.reset(view.members.length, this.vs.myIndex, this.nowMs);
     this.admission.installed(view);
-    // Join requests of members now in the view are done; others stay queued.
-    for (const m of view.members) this.joinQueue.delete(m.key);
-    for (const k of [...this.leaveQueue]) if (!view.members.some((m) => m.key === k)) this.leaveQueue.delete(k);
+    this.requests.installed(view);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
     this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
-    this.forcedInstall = undefined;
-    if (this.leaveRequested) {
-      if (n === 1) this.leaveNow();
-      else if (this.myIndex === 0) this.leaveQueue.add(this.key);
-      else this.send(view.members[0]!.key, { leaveRequest: { who: this.selfId } });
-    }
+    this.requests.leaveAgain();
   }
 
   /**
@@ -1172,78 +620,19 @@ export class DaemonNode {
    * of the last view (keeps guarantee 5).
    */
   private stepDown(reason: string): void {
-    const old = this.view;
+    const old = this.vs.view;
     this.out.traces.push({ type: 'step-down', reason });
     this.transfer.installing.clear(); // joiners are expelled with everyone else
     this.transfer.earlyChunks.clear();
-    this.local.failedJoins.clear();
-    for (const { client, request } of this.local.deferredJoins.values()) {
-      this.reply(client, request.req ?? 0, false, 'ERR_NOT_MEMBER', 'expelled: partitioned (join again)');
-    }
-    this.local.deferredJoins.clear();
-    for (const g of this.table.sorted()) {
-      for (const c of this.localMembers(g)) {
-        this.toClient(c.id, { signal: { group: g.name, kind: chorus.GroupSignal.Kind.EXPELLED, reason: 'partitioned' } });
-        const leaveReq = c.pendingLeaves.get(g.name);
-        if (leaveReq !== undefined) {
-          c.pendingLeaves.delete(g.name);
-          this.reply(c.id, leaveReq, true);
-        }
-      }
-    }
-    for (const c of this.local.all.values()) {
-      for (const [id, req] of c.waitDelivered) this.reply(c.id, req, false, 'ERR_NOT_MEMBER', `expelled before ${id} was delivered`);
-      c.waitDelivered.clear();
-    }
-    // Joins wait for the primary; everything else of the lost membership is dropped.
-    const keep = this.local.pending.filter((e) => e.entry.kind === chorus.Entry.Kind.GROUP_JOIN);
-    // A join already sent in this view (or ordered, its group view not installed yet) is
-    // lost with the view, and its client still waits for it: send it again (as new).
-    const sent = new Map<string, chorus.IEntry>();
-    for (const g of this.table.sorted()) {
-      for (const op of g.change?.ops ?? []) {
-        if (op.kind === 'join') sent.set(transferKey(g.name, op.member.client), { wantState: op.member.awaitingState, offerState: op.member.offersState });
-      }
-    }
-    const own = this.myIndex >= 0 ? (this.rlog.range(this.myIndex, 1, this.rlog.received[this.myIndex] ?? 0)?.entries ?? []) : [];
-    for (const e of [...own, ...this.outbox]) {
-      if (e?.kind !== chorus.Entry.Kind.GROUP_JOIN || this.local.all.get(e.client ?? '')?.pendingJoins.get(e.group ?? '') !== e.clientSeq) continue;
-      sent.set(transferKey(e.group ?? '', e.client ?? ''), e);
-    }
-    for (const c of this.local.all.values()) {
-      for (const [group, req] of c.pendingJoins) {
-        if (keep.some((e) => e.entry.client === c.id && e.entry.group === group)) continue;
-        const e = sent.get(transferKey(group, c.id));
-        const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
-        if (e?.wantState) entry.wantState = true;
-        if (e?.offerState) entry.offerState = true;
-        keep.push({ entry, replyTo: undefined });
-      }
-    }
-    for (const e of this.local.pending) {
-      if (e.replyTo) this.reply(e.replyTo.client, e.replyTo.req, false, 'ERR_NOT_MEMBER', 'expelled: partitioned');
-    }
-    this.local.pending.length = 0;
-    this.local.pending.push(...keep);
-    this.local.pendingBytes = keep.reduce((sum, e) => sum + entryBytes(e.entry), 0);
-    this.outbox = [];
-    // Keep what the groups' view ids and seqs were, emptied of members: a forced primary
-    // founded from here continues them instead of starting over (ids never repeat).
-    const kept = this.table.clone();
-    kept.applyBoundary(new Map(kept.sorted().flatMap((g) => g.members.map((m) => [m.daemon, 'partition'] as const))));
-    this.lastGroups = kept.toProto();
+    expelLocalClients(this.local, this.table, this.vs.ownEntries());
+    this.lastGroups = groupsAfterPartition(this.table);
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());
     this.table = new GroupTable();
-    this.flushBlocked.clear();
-    this.view = undefined;
-    this.myIndex = -1;
+    this.vs = this.vs.leftBehind();
     this.flushMember.reset();
     this.proposer.drop();
-    this.pendingInstall = undefined;
-    this.recentInstalls.length = 0;
-    this.futureFrames.length = 0;
-    this.joinQueue.clear();
-    this.leaveQueue.clear();
+    this.installs.steppedDown();
+    this.requests.steppedDown();
     this.mode = 'joining';
     this.epoch += 1;
     this.selfId = { name: this.selfId.name, incarnation: `${this.baseIncarnation}.${this.epoch}` };
@@ -1265,8 +654,7 @@ export class DaemonNode {
 
   private installForced(install: chorus.IInstall | undefined): void {
     if (install === undefined) return;
-    this.pendingInstall = install;
-    this.forcedInstall = install;
+    this.installs.forcedLater(install);
   }
 
   // ------------------------------------------------------------------ status
@@ -1285,8 +673,8 @@ export class DaemonNode {
       name: this.selfId.name,
       incarnation: this.selfId.incarnation,
       mode: this.mode,
-      viewId: this.view?.id,
-      members: (this.view?.members ?? []).map((m, i) => ({
+      viewId: this.vs.view?.id,
+      members: (this.vs.view?.members ?? []).map((m, i) => ({
         name: m.id.name,
         incarnation: m.id.incarnation,
         advertise: m.advertise,
@@ -1295,7 +683,7 @@ export class DaemonNode {
       })),
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
       clients: this.local.size,
-      bufferedBytes: this.rlog.retainedBytes,
+      bufferedBytes: this.vs.rlog.retainedBytes,
     };
   }
 }
