@@ -23,8 +23,13 @@ import type { Mode, ViewState } from './view-state.js';
 
 /** Installs kept to tell members still in an older view the view they missed. */
 const RECENT_INSTALLS = 4;
-/** Frames of views not installed yet kept at most. */
-const MAX_FUTURE_FRAMES = 100_000;
+/**
+ * Frames of views not installed yet kept at most, in number and in (estimated) bytes: a
+ * peer stamping large frames with a later view id cannot grow the daemon past this. A
+ * legitimate frame dropped here is repaired like a lost one (receive vectors, fetch).
+ */
+const MAX_FUTURE_FRAMES = 10_000;
+const MAX_FUTURE_BYTES = 32 * 1024 * 1024;
 
 export interface ViewInstallContext {
   readonly nowMs: number;
@@ -62,6 +67,7 @@ export class ViewInstall {
   private readonly recent: chorus.IInstall[] = [];
   private readonly pushedMs = new Map<PeerKey, number>();
   private readonly futureFrames: Array<{ from: PeerKey; frame: chorus.IPeerFrame }> = [];
+  private futureBytes = 0;
   /** Groups whose local members got `block` when a daemon flush started. */
   private readonly flushBlocked = new Set<string>();
   /** Groups that installed a view at the last daemon view boundary. */
@@ -108,7 +114,11 @@ export class ViewInstall {
   deferIfFuture(from: PeerKey, viewId: number, frame: chorus.IPeerFrame): boolean {
     const view = this.ctx.vs.view;
     if (view === undefined || viewId > view.id) {
-      if (this.futureFrames.length < MAX_FUTURE_FRAMES) this.futureFrames.push({ from, frame });
+      const bytes = estimateFrameBytes(frame);
+      if (this.futureFrames.length < MAX_FUTURE_FRAMES && this.futureBytes + bytes <= MAX_FUTURE_BYTES) {
+        this.futureFrames.push({ from, frame });
+        this.futureBytes += bytes;
+      }
       return true;
     }
     return false;
@@ -201,6 +211,7 @@ export class ViewInstall {
     this.boundaryViews.clear();
     // Frames that arrived early for this view.
     const future = this.futureFrames.splice(0);
+    this.futureBytes = 0;
     for (const f of future) ctx.replay(f.from, f.frame);
     return true;
   }
@@ -211,5 +222,15 @@ export class ViewInstall {
     this.pending = undefined;
     this.recent.length = 0;
     this.futureFrames.length = 0;
+    this.futureBytes = 0;
   }
+}
+
+/** A frame's size for the future-frame bound: its payloads plus a fixed allowance. */
+function estimateFrameBytes(frame: chorus.IPeerFrame): number {
+  let bytes = 256;
+  for (const e of frame.data?.entries ?? []) bytes += 48 + (e.data?.length ?? 0);
+  bytes += frame.stateChunk?.data?.length ?? 0;
+  bytes += 64 * ((frame.install?.members?.length ?? 0) + (frame.install?.groups?.groups?.length ?? 0) + (frame.order?.ranges?.length ?? 0));
+  return bytes;
 }

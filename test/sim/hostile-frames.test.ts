@@ -76,6 +76,20 @@ describe('hostile frames: malformed indices and lists are dropped, the daemon li
     expectUnharmed(sim, before);
   });
 
+  it('48 data frames of 1 MiB stamped 500 views ahead: the future queue stays within 32 MiB', () => {
+    const sim = cluster();
+    const before = viewOf(sim, 'b');
+    const data = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < 48; i++) {
+      feed(sim, 'b', key(sim, 'a'), { data: { viewId: before.id + 500, firstSeq: 1 + i, entries: [{ group: 'g', client: 'x', clientSeq: i, data }] } });
+    }
+    const installs = (sim.nodes.get('b') as unknown as { installs: { futureBytes: number; futureFrames: unknown[] } }).installs;
+    expect(installs.futureBytes).toBeLessThanOrEqual(32 * 1024 * 1024);
+    expect(installs.futureFrames.length).toBeGreaterThan(0); // kept up to the bound, not refused outright
+    expect(installs.futureFrames.length).toBeLessThan(48);
+    expectUnharmed(sim, before);
+  });
+
   it('an OrderBatch with sender 99', () => {
     const sim = cluster();
     const before = viewOf(sim, 'b');
