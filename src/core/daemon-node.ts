@@ -44,7 +44,7 @@ import { FailureDetector } from './failure-detector.js';
 import { ForcePrimary } from './force-primary.js';
 import type { CoreInput, CoreOutput, DaemonId, DaemonView, PeerKey, PeerOutput, TraceEvent, ViewMember } from './types.js';
 import { emptyOutput, peerKey } from './types.js';
-import { CurrentEarlyDelivery, type Mode, ViewState } from './view-state.js';
+import { type Mode, ViewState } from './view-state.js';
 import { DataPath } from './data-path.js';
 import { ViewInstall } from './view-install.js';
 import { ClientPath } from './client-path.js';
@@ -142,7 +142,7 @@ export class DaemonNode {
     this.fd = new FailureDetector(this.suspectMs, this.heartbeatMs);
     this.local = new LocalClients(
       { self: options.self.name, maxMessageBytes: this.maxMessageBytes, maxBufferBytes: this.maxBufferBytes, traceSends: options.traceSends ?? false },
-      new CurrentEarlyDelivery(() => this.vs.earlyDelivery),
+      () => this.vs.earlyDelivery,
     );
     // What every component's context reads of the node (each gets it with its own additions).
     const node = this;

@@ -8,7 +8,6 @@
 // hands out once per step, in the order they were made.
 import { chorus } from '../wire/gen/chorus.js';
 import type { ChorusErrorCode } from '../errors.js';
-import type { EarlyDelivery } from './early-delivery.js';
 import { type GroupRecord, type GroupTable, type GroupViewChange, MAX_GROUPS, MAX_GROUPS_PER_CLIENT, MAX_GROUP_NAME_LENGTH, MAX_MEMBERSHIPS, causeToProto } from './group-table.js';
 import { entryBytes } from './receive-log.js';
 import type { ClientOutput, TraceEvent } from './types.js';
@@ -42,6 +41,12 @@ function joinLimit(table: GroupTable, group: string, c: LocalClient): string | u
   if (table.groupsOf(c.id) + c.pendingJoins.size >= MAX_GROUPS_PER_CLIENT) return `a client may be in at most ${MAX_GROUPS_PER_CLIENT} groups`;
   if (table.membershipCount() >= MAX_MEMBERSHIPS) return `the cluster has ${MAX_MEMBERSHIPS} group memberships, the most it holds`;
   return undefined;
+}
+
+/** What the sending side reads of early delivery (the current view's): the causal past it stamps. */
+export interface CausalPast {
+  readonly passed: readonly number[];
+  deliveredAhead(): boolean;
 }
 
 /** A client's credit beyond one largest message (see LocalClients.updateFlow). */
@@ -79,7 +84,7 @@ export class LocalClients {
   /** Early delivery is read (never changed): the causal past stamped on what is sent. */
   constructor(
     private readonly options: LocalClientsOptions,
-    private readonly early: EarlyDelivery,
+    private readonly early: () => CausalPast,
   ) {}
 
   /** Every client, by id. */
@@ -337,8 +342,8 @@ export class LocalClients {
         // total/safe entry needs it only when something delivered here early is not
         // ordered yet (the sequencer must place the entry after it); otherwise its place
         // in the order already follows everything delivered here.
-        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.early.deliveredAhead()) {
-          e.causal = { passed: this.early.passed.slice() };
+        if (e.order === chorus.Order.ORDER_CAUSAL || e.order === chorus.Order.ORDER_FIFO || this.early().deliveredAhead()) {
+          e.causal = { passed: this.early().passed.slice() };
         }
         if (this.options.traceSends) {
           traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });

@@ -123,28 +123,3 @@ export class ViewState {
     return -1;
   }
 }
-
-/**
- * Early delivery as seen by the parts that outlive daemon views (LocalClients stamps the
- * causal past of what is sent with it): forwards to the current view's EarlyDelivery.
- */
-export class CurrentEarlyDelivery extends EarlyDelivery {
-  constructor(private readonly current: () => EarlyDelivery) {
-    super(new ReceiveLog());
-  }
-  override reset(n: number): void {
-    this.current().reset(n);
-  }
-  override get passed(): readonly number[] {
-    return this.current().passed;
-  }
-  override get delivered(): readonly number[] {
-    return this.current().delivered;
-  }
-  override deliveredAhead(): boolean {
-    return this.current().deliveredAhead();
-  }
-  override run(...args: Parameters<EarlyDelivery['run']>): ReturnType<EarlyDelivery['run']> {
-    return this.current().run(...args);
-  }
-}
