@@ -37,6 +37,7 @@ import { WireError, invariant } from '../src/errors.js';
 import { chorus, decodeClientRequest, encodeDaemonFrame, negotiateVersion, splitClientFrame } from '../src/wire/index.js';
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
+import { LogLimiter } from './peer-auth.js';
 import { gatewayServerOptions, type TlsMaterial } from './tls.js';
 
 export type ClientRequest = chorus.ClientRequest.$Shape;
@@ -113,8 +114,6 @@ export const MAX_HANDSHAKING_PER_SOURCE = 32;
 export const DEFAULT_MAX_CLIENTS = 10_000;
 /** An HTTP upgrade request must arrive whole within this. */
 const HEADER_TIMEOUT_MS = 5_000;
-/** At most one warn line per this about refused connections (the rest are counted). */
-const REFUSED_LOG_INTERVAL_MS = 10_000;
 /** WebSocket framing and masking around the hello frame. */
 const FRAME_HEADER_ALLOWANCE_BYTES = 1024;
 /**
@@ -173,10 +172,9 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
   /** With TLS: the https server under the WebSocket server (ws does not close it). */
   private httpServer: HttpServer | undefined;
   private readonly maxClients: number;
-  /** Connections refused by a cap, and when the last warn line about them was written. */
+  /** Connections refused by a cap; one warn line about them per 10 s at most. */
   private refused = 0;
-  private refusedLogged = 0;
-  private lastRefusedLogMs = 0;
+  private readonly refusedLogLimit = new LogLimiter(1);
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly conns = new Set<ClientConn>();
@@ -419,14 +417,10 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
       this.protocolError(conn, 'ERR_HANDSHAKE', `first frame of ${bytes.length} bytes (at most ${PRE_HELLO_MAX_BYTES} before the hello)`, CLOSE_CODES.policyViolation);
       return;
     }
-    if (conn.inbox.length > 0) {
-      // Still applying an earlier frame (the socket is paused, but ws may still emit what
-      // it had read): this one waits its turn, so requests keep their order.
-      conn.inbox.push({ bytes, ranges: undefined, next: 0 });
-      return;
-    }
     conn.inbox.push({ bytes, ranges: undefined, next: 0 });
-    this.drainInbox(conn);
+    // While an earlier frame is still being applied (the socket is paused, but ws may
+    // still emit what it had read), this one waits its turn, so requests keep their order.
+    if (conn.inbox.length === 1) this.drainInbox(conn);
   }
 
   /**
@@ -656,14 +650,12 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     return undefined;
   }
 
-  /** Counted always, logged at most once per REFUSED_LOG_INTERVAL_MS. */
+  /** Counted always, logged at most once per 10 s (the lines left out are counted in the next). */
   private refuseConnection(remote: string, why: string): void {
     this.refused += 1;
-    const now = Date.now();
-    if (now - this.lastRefusedLogMs < REFUSED_LOG_INTERVAL_MS) return;
-    this.lastRefusedLogMs = now;
-    this.log.warn({ remote, code: 'ERR_CONNECTION_LIMIT', reason: why, refused: this.refused, suppressed: this.refused - this.refusedLogged - 1 }, 'refused client connection');
-    this.refusedLogged = this.refused;
+    const left = this.refusedLogLimit.take();
+    if (left === undefined) return;
+    this.log.warn({ remote, code: 'ERR_CONNECTION_LIMIT', reason: why, refused: this.refused, suppressed: left }, 'refused client connection');
   }
 
   /** Connections refused by a cap since start. */

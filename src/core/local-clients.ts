@@ -132,7 +132,7 @@ export class LocalClients {
         this.queuedBy.delete(client); // gone: its leftovers (a disconnect's entries) pause nobody
         continue;
       }
-      if (bytes > credit && !this.paused.has(client) && this.clients.has(client)) {
+      if (bytes > credit && !this.paused.has(client)) {
         this.paused.add(client);
         this.events.push({ client, flow: 'pause' });
       }
