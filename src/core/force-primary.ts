@@ -170,6 +170,10 @@ export class ForcePrimary {
       lastGlobal: 0,
       groups: { groups: [], prunedViewId, prunedTotalSeq },
     };
+    // Tell every daemon that answered where the primary is now: a stepped-down daemon looks
+    // for it only among the daemons it shared a view with, which may all be gone.
+    const here: chorus.IPeerFrame = { joinStatus: { viewId: id, members: install.members } };
+    for (const k of f.infos.keys()) this.ctx.send(k, here);
     this.ctx.trace({ type: 'view-change-start', ballot: install.ballot!.counter!, proposer: selfKey, members: [selfKey] });
     this.answer(true, `forced primary view ${id} with this daemon (ids above those of ${f.infos.size} of ${f.asked.size} daemons asked); the others rejoin it`);
     return { moved: true, install };

@@ -46,3 +46,34 @@ describe('force-primary after an accepted, installed-elsewhere view', () => {
     expectOnePrimary(sim, ['d', 'e']);
   });
 });
+
+describe('force-primary reaches daemons that never shared a view with the forcing one', () => {
+  // Seed 300373's shape: a is cut off and steps down; d crashes and restarts, knowing
+  // only b (or b and a); d', b, c form a view; b and c crash; d' steps down looking only
+  // for b and c. The operator forces a primary on a. Two ways get d' in, each enough
+  // alone: the forcing daemon tells every daemon that answered its query where the
+  // primary is (a joinStatus), and a daemon probes its seeds too after a step-down.
+  it.each([
+    ["d' restarted with b as its seed", 'b'],
+    ["d' restarted with b and a as its seeds", 'a'],
+  ] as const)('a daemon whose last view crashed joins the forced primary (%s)', (_what, alsoSeed) => {
+    const names = ['a', 'b', 'c', 'd'];
+    const sim = clusterOneByOne(4, names);
+    sim.partition(['a'], ['b', 'c', 'd']);
+    sim.run(sim.nowMs + 10 * SUSPECT_MS); // a steps down; b, c, d go on
+    sim.crash('d');
+    sim.run(sim.nowMs + 5 * SUSPECT_MS);
+    sim.heal('a', 'd'); // d' and a are never cut: no link comes back later to introduce them
+    sim.restart('d', 'b');
+    if (alsoSeed === 'a') sim.introduce('d', 'a'); // a seed that is not in the primary
+    sim.runUntil(() => sim.nodes.get('d')!.currentView?.members.length === 3, 10 * SUSPECT_MS);
+    sim.crash('b');
+    sim.crash('c');
+    sim.run(sim.nowMs + 10 * SUSPECT_MS); // d' steps down: its last view's others are gone
+    sim.healAll();
+    sim.input('a', { kind: 'force-primary' }); // before a's next join attempt could reach d'
+    sim.run(sim.nowMs + 20 * SUSPECT_MS);
+    expectOnePrimary(sim, ['a', 'd']);
+    expectGuarantees(sim);
+  });
+});

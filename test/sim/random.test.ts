@@ -36,6 +36,8 @@ const NEMESIS_SEEDS: number[] =
         // A sequencer that installed a group view change alone, then crashed (5269, 5352);
         // a lost era's state transfer left at its recorded view id by the checker (5126).
         5126, 5269, 5352,
+        // A daemon whose last view all crashed never found a primary forced elsewhere (300373, 102625, 109204).
+        300373, 102625, 109204,
       ];
 /** `npm run sim -- --seed S`: that seed alone. */
 const only = process.env.CHORUS_SIM_ONLY === '1';
