@@ -88,7 +88,7 @@ export class Admission {
     // Remembered for good, like a view member's: after a later step-down this daemon
     // probes it again (it may be the only one that reaches the primary then, e.g. a
     // daemon that forced one while this one's last view was all crashed).
-    this.rememberAddress(keyToId(peer).name, advertise);
+    this.rememberAddress(keyToId(peer).name ?? '', advertise);
     // Dial this address again on every join attempt: the daemon behind it may restart
     // or step down (a new incarnation, a new key) before it admits us.
     if (advertise !== '' && !this.probeAddresses.includes(advertise) && this.probeAddresses.length < MAX_KNOWN_ADDRESSES) this.probeAddresses.push(advertise);
