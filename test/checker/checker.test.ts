@@ -1027,4 +1027,25 @@ describe('group views of a lost era (after force-primary)', () => {
     // Without the forced view the reuse stays a violation, and the transfer is checked as recorded.
     expect(rules(checkHistory(h.filter((e) => e.type !== 'daemon-view')).violations)).toContain('G1 same-members');
   });
+
+  it('finds the view before a moved one under its own id (seed 107586: only the later ids were used again)', () => {
+    // j1 joins in view 2, its transfer restarts, and it starts in view 3; the forced
+    // primary (which knew view 2) uses view 3 again: only view 3 of the lost era moves.
+    const h: HistoryEvent[] = [
+      gv(1, 'k1', 1, ['k1'], ['k1']),
+      gv(2, 'k1', 2, ['k1', 'j1'], ['j1']),
+      gv(3, 'k1', 3, ['k1', 'j1']),
+      { type: 'transfer', t: 3, member: 'j1', group: 'g', viewId: 3, contents: [] },
+      gv(3, 'j1', 3, ['k1', 'j1']),
+      { type: 'crash', t: 5, member: 'k1' },
+      { type: 'crash', t: 5, member: 'j1' },
+      { type: 'daemon-crash', t: 5, daemon: 'k#1' },
+      { type: 'daemon-view', t: 6, daemon: 't#1.1', viewId: 9, members: ['t#1.1'], forced: true },
+      gv(7, 't1', 3, ['t1'], ['t1']),
+    ];
+    expect(formatViolations(checkHistory(h).violations)).toBe('');
+    // A first view whose member is listed nowhere before is still rejected there.
+    const bad = h.map((e) => (e.type === 'group-view' && e.viewId === 2 ? { ...e, members: ['k1'], joined: [] } : e));
+    expect(rules(checkHistory(bad).violations)).toContain('G1 joined-self');
+  });
 });

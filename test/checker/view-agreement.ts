@@ -41,11 +41,11 @@ export function viewAgreement(index: HistoryIndex): Violation[] {
           ),
         );
       }
-      if (previous !== undefined && view.viewId === previous.viewId + 1) joinedLeft(previous, view, out);
+      if (previous !== undefined && unmoved(view.viewId) === unmoved(previous.viewId) + 1) joinedLeft(previous, view, out);
       // A member's first view is the one it joined with — or a later one when its state
       // transfer restarted (the state is then taken at that later view, and the views
       // before it are skipped): it is then already listed in the view before.
-      if (previous === undefined && !view.joined.includes(member) && !listedIn(index, group, view.viewId - 1, member)) {
+      if (previous === undefined && !view.joined.includes(member) && !listedBefore(index, group, view.viewId, member)) {
         out.push(
           violation(
             1,
@@ -159,6 +159,17 @@ function idsNeverRepeat(index: HistoryIndex, out: Violation[]): void {
   }
 }
 
-function listedIn(index: HistoryIndex, group: string, viewId: number, member: string): boolean {
-  return index.groupViews.some((v) => v.group === group && v.viewId === viewId && v.members.includes(member));
+/** A view id as it was recorded (a lost era's ids are moved up by LOST_ERA_VIEW_OFFSET). */
+function unmoved(viewId: number): number {
+  return viewId % LOST_ERA_VIEW_OFFSET;
+}
+
+/**
+ * `member` is listed in the view before `viewId`. In a lost era the view before may have
+ * kept its id (only the ids that the forced primary used again were moved), so a moved
+ * view's predecessor is looked for under both ids.
+ */
+function listedBefore(index: HistoryIndex, group: string, viewId: number, member: string): boolean {
+  const before = viewId >= LOST_ERA_VIEW_OFFSET ? [viewId - 1, unmoved(viewId) - 1] : [viewId - 1];
+  return index.groupViews.some((v) => v.group === group && before.includes(v.viewId) && v.members.includes(member));
 }
