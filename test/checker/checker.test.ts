@@ -1048,4 +1048,24 @@ describe('group views of a lost era (after force-primary)', () => {
     const bad = h.map((e) => (e.type === 'group-view' && e.viewId === 2 ? { ...e, members: ['k1'], joined: [] } : e));
     expect(rules(checkHistory(bad).violations)).toContain('G1 joined-self');
   });
+
+  it('moves a lost-era view for every installer once one of them moved (seed 111363: a late joiner)', () => {
+    // j1 joins k1 in view 3 and sees k1's message there; both die. The forced primary uses
+    // view 2 again, so k1 moves from view 2 on: view 3 moves for j1 too.
+    const h: HistoryEvent[] = [
+      gv(1, 'k1', 1, ['k1'], ['k1']),
+      gv(2, 'k1', 2, ['k1']),
+      gv(3, 'k1', 3, ['k1', 'j1'], ['j1']),
+      gv(3, 'j1', 3, ['k1', 'j1'], ['j1']),
+      { type: 'send', t: 4, member: 'k1', group: 'g', id: 'm1', order: 'total', viewId: 3 },
+      { type: 'deliver', t: 4, member: 'k1', group: 'g', id: 'm1', sender: 'k1', order: 'total', viewId: 3, seq: 1 },
+      { type: 'deliver', t: 4, member: 'j1', group: 'g', id: 'm1', sender: 'k1', order: 'total', viewId: 3, seq: 1 },
+      { type: 'crash', t: 5, member: 'k1' },
+      { type: 'crash', t: 5, member: 'j1' },
+      { type: 'daemon-crash', t: 5, daemon: 'k#1' },
+      { type: 'daemon-view', t: 6, daemon: 't#1.1', viewId: 9, members: ['t#1.1'], forced: true },
+      gv(7, 't1', 2, ['t1'], ['t1']),
+    ];
+    expect(formatViolations(checkHistory(h).violations)).toBe('');
+  });
 });

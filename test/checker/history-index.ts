@@ -136,6 +136,27 @@ function separateLostEras(events: readonly HistoryEvent[]): readonly HistoryEven
     }
   }
   if (movedFrom.size === 0) return events;
+  // A view of the lost era installed by a moved member moves for all its installers: a
+  // member that joined late in that era (seed 111363) installed only views whose ids the
+  // forced primary never used, but they are the same views its moved peers installed.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [key, byList] of lists) {
+      const [group, id] = key.split('\u0000') as [string, string];
+      const viewId = Number(id);
+      for (const installers of byList.values()) {
+        const moved = installers.some((i) => viewId >= (movedFrom.get(`${i.member}\u0000${group}`) ?? Number.POSITIVE_INFINITY));
+        if (!moved) continue;
+        for (const i of installers) {
+          const k = `${i.member}\u0000${group}`;
+          if ((movedFrom.get(k) ?? Number.POSITIVE_INFINITY) > viewId) {
+            movedFrom.set(k, viewId);
+            changed = true;
+          }
+        }
+      }
+    }
+  }
   return events.map((e) => {
     if (e.type !== 'group-view' && e.type !== 'send' && e.type !== 'deliver' && e.type !== 'transfer') return e;
     const from = movedFrom.get(`${e.member}\u0000${e.group}`);

@@ -38,6 +38,9 @@ const NEMESIS_SEEDS: number[] =
         5126, 5269, 5352,
         // A daemon whose last view all crashed never found a primary forced elsewhere (300373, 102625, 109204).
         300373, 102625, 109204,
+        // The checker's lost eras: a moved view's predecessor kept its id (107586); a late
+        // joiner's views moved with its peers' (111363, 107911).
+        107586, 111363, 107911,
       ];
 /** `npm run sim -- --seed S`: that seed alone. */
 const only = process.env.CHORUS_SIM_ONLY === '1';
