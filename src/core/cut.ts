@@ -77,10 +77,14 @@ export function computeCut(input: CutInput): chorus.ICut {
   }
   // Keep causality when failed senders took part of it with them: walking the known
   // order, a slot whose entry no participant holds is skipped; so is every later
-  // entry that depends on a skipped one (its causal barrier reaches it), together with
-  // the rest of that sender's stream (FIFO). Survivors' own entries never depend on a
-  // skipped slot: they delivered everything they depend on.
+  // entry that depends on a skipped one (its causal barrier reaches it, or its causal
+  // vector names an entry no participant holds: a total or safe entry sent after its
+  // sender delivered a fifo/causal one early, seed 114207), together with the rest of
+  // that sender's stream (FIFO). Survivors' own entries never depend on a skipped slot:
+  // they delivered everything they depend on.
   let firstExcluded = Number.POSITIVE_INFINITY;
+  /** The entry's causal vector names an entry of another sender that is not in the cut. */
+  const pastLost = (s: number, seq: number): boolean => causalOf(s, seq)?.some((need, t) => t !== s && need > cutSeqs[t]!) ?? false;
   const exclude = (s: number, seq: number, global: number) => {
     firstExcluded = Math.min(firstExcluded, global);
     cutSeqs[s] = Math.min(cutSeqs[s]!, seq - 1);
@@ -89,7 +93,8 @@ export function computeCut(input: CutInput): chorus.ICut {
     for (let k = 0; k < r.count; k++) {
       const seq = r.firstSeq + k;
       const global = r.firstGlobal + k;
-      if (seq > cutSeqs[r.sender]! || (seq > keep[r.sender]! && depOf(r.sender, seq) >= firstExcluded)) exclude(r.sender, seq, global);
+      if (seq > cutSeqs[r.sender]!) exclude(r.sender, seq, global);
+      else if (seq > keep[r.sender]! && (depOf(r.sender, seq) >= firstExcluded || pastLost(r.sender, seq))) exclude(r.sender, seq, global);
     }
   }
   const lastKnown = end - 1;

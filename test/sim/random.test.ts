@@ -41,6 +41,8 @@ const NEMESIS_SEEDS: number[] =
         // The checker's lost eras: a moved view's predecessor kept its id (107586); a late
         // joiner's views moved with its peers' (111363, 107911).
         107586, 111363, 107911,
+        // The cut kept an ordered safe entry whose causal past (a fifo entry) no survivor held (114207).
+        114207,
       ];
 /** `npm run sim -- --seed S`: that seed alone. */
 const only = process.env.CHORUS_SIM_ONLY === '1';

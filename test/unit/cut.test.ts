@@ -97,6 +97,21 @@ describe('computeCut', () => {
     expect(c.orders).toEqual([]);
   });
 
+  it('cuts an ordered entry whose causal vector names an entry no participant holds (seed 114207)', () => {
+    // Sender 3 (the sequencer) delivered 2/1 (fifo) early, then sent 3/1 (safe) with a
+    // causal vector naming 2/1, and ordered both. Both crashed; the survivors hold 3/1 and
+    // the order, not 2/1, and 3/1's barrier (no global seq delivered yet) names no slot.
+    const orders = [run(2, 1, 1, 1), run(3, 1, 1, 2)];
+    const c = cut({
+      n: 4,
+      acks: [
+        { index: 0, ack: ack({ received: [0, 0, 0, 1], orders, depMarks: [{ sender: 3, seq: 1, dep: 0, causal: { passed: [0, 0, 1, 0] } }] }) },
+        { index: 1, ack: ack({ received: [0, 0, 0, 1], orders }) },
+      ],
+    });
+    expect(c.cutSeqs).toEqual([0, 0, 0, 0]);
+  });
+
   it('places a causal entry after its causal past, even from a higher sender index', () => {
     // 0/1 is causal and follows 2/1: sender order alone would put it first.
     const c = cut({
