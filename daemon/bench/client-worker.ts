@@ -91,7 +91,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function init(cmd: InitCmd): Promise<WorkerReply> {
   index = cmd.index;
   daemonPid = cmd.daemonPid;
-  client = await connect({ url: cmd.url, name: cmd.name });
+  client = await connect({ url: cmd.url, name: cmd.name, ...(cmd.ca !== undefined ? { ca: cmd.ca } : {}) });
   client.on('close', (err?: Error) => {
     if (err) send({ t: 'fatal', message: `connection to the daemon closed: ${err.message}` });
   });

@@ -119,7 +119,7 @@ export class Processes {
     proc.on('exit', () => this.#all.delete(proc));
   }
 
-  async startDaemon(name: string, seeds: string[], extraNodeArgs: string[], signal: AbortSignal): Promise<DaemonHandle> {
+  async startDaemon(name: string, seeds: string[], extraNodeArgs: string[], signal: AbortSignal, daemonArgs: readonly string[] = []): Promise<DaemonHandle> {
     const args = [
       ...extraNodeArgs,
       CHORUSD,
@@ -129,6 +129,7 @@ export class Processes {
       '--admin', '127.0.0.1:0',
       '--log-level', 'warn',
       ...(seeds.length > 0 ? ['--seeds', seeds.join(',')] : []),
+      ...daemonArgs,
     ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#track(proc);
@@ -202,6 +203,24 @@ export class Processes {
     }
     this.killAllNow();
     process.off('exit', this.#exitHook);
+  }
+
+  /**
+   * Stops the cluster (IPC children, then the daemons as stopAll does) so that another
+   * one can start: the TLS pass of `--tls` runs on fresh daemons.
+   */
+  async stopCluster(): Promise<void> {
+    this.#stopping = true;
+    const never = new AbortController().signal;
+    await Promise.all(this.children.map((c) => this.stopChild(c, never)));
+    for (const d of [...this.daemons].reverse()) {
+      if (!alive(d.proc)) continue;
+      d.proc.kill('SIGTERM');
+      await this.#waitExit(d.proc, 3000);
+    }
+    this.children.length = 0;
+    this.daemons.length = 0;
+    this.#stopping = false;
   }
 
   /** Synchronous last resort (also on process exit): SIGKILL whatever still runs. */

@@ -56,6 +56,8 @@ export function readSentAt(buf: Uint8Array): number {
 export interface InitCmd {
   t: 'init';
   url: string;
+  /** PEM of the daemons' CA when they run with --tls-* (the url is then wss://). */
+  ca?: string;
   name: string;
   group: string;
   index: number;

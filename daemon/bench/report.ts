@@ -22,6 +22,8 @@ export interface LatencyResult {
 export interface BenchRow {
   size: number;
   order: Order;
+  /** Measured on the cluster running under mutual TLS (`--tls`). */
+  tls?: boolean;
   /** False when the daemons refuse the order (e.g. `safe` today): numbers are null. */
   supported: boolean;
   /** Delivered messages/s per member, counting only messages every member delivered. */
@@ -145,6 +147,23 @@ export function formatTable(rows: readonly BenchRow[]): string {
   }
   if (rows.some((r) => (r.max && !r.max.complete) || (r.load10 && !r.load10.complete) || (r.load50 && !r.load50.complete))) {
     lines.push('* some accepted messages had not reached every member when the drain timed out (they are not counted)');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What TLS costs: the same size and order without and with TLS, side by side. */
+export function formatTlsCost(plain: readonly BenchRow[], tls: readonly BenchRow[]): string {
+  const lines: string[] = [];
+  const head = `${padEnd('size', 7)} ${padEnd('order', 6)} ${pad('msgs/s plain', 13)} ${pad('msgs/s TLS', 11)} ${pad('TLS/plain', 9)} | ${pad('p99 plain', 9)} ${pad('p99 TLS', 8)} (ms, 10% load) | ${pad('RSS plain', 9)} ${pad('RSS TLS', 8)} (MiB, busiest daemon)`;
+  lines.push(head, '-'.repeat(head.length));
+  for (const t of tls) {
+    const p = plain.find((r) => r.size === t.size && r.order === t.order);
+    if (p === undefined || !p.supported || !t.supported) continue;
+    const ratio = p.msgsPerSec !== null && t.msgsPerSec !== null && p.msgsPerSec > 0 ? t.msgsPerSec / p.msgsPerSec : null;
+    lines.push(
+      `${padEnd(sizeLabel(t.size), 7)} ${padEnd(t.order, 6)} ${pad(count(p.msgsPerSec), 13)} ${pad(count(t.msgsPerSec), 11)} ${pad(pct(ratio), 9)} | ` +
+        `${pad(ms(p.p99Ms), 9)} ${pad(ms(t.p99Ms), 8)}                | ${pad(p.rssMiB === null ? '-' : p.rssMiB.toFixed(0), 9)} ${pad(t.rssMiB === null ? '-' : t.rssMiB.toFixed(0), 8)}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

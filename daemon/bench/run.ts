@@ -43,11 +43,13 @@ import {
   formatStateTable,
   formatTable,
   formatTargets,
+  formatTlsCost,
   sizeLabel,
   type BenchRow,
   type LatencyResult,
   type StateTransferRow,
 } from './report.js';
+import { throwawayTls, tlsFromFiles, type TlsFiles } from './tls-material.js';
 
 export interface BenchIo {
   out(text: string): void;
@@ -73,6 +75,7 @@ export const BENCH_USAGE = `Usage: chorus bench [--quick | --smoke] [--json FILE
                     [--orders total,fifo,causal,safe] [--max-ms N] [--latency-ms N]
                     [--ceiling-ms N] [--window N] [--cpu-prof DIR]
                     [--only messaging|state] [--state-sizes 100M,1G] [--state-rate N]
+                    [--tls [--tls-cert F --tls-key F --tls-ca F]]
 
 Starts 3 chorusd daemons and 3 client processes on 127.0.0.1 (plus, first, a plain TCP
 full mesh of 3 processes as the ceiling) and measures, per size and order, delivered
@@ -101,6 +104,11 @@ delivered during the transfer.
                    100M,1G (--quick 100M, --smoke 4M)
   --state-rate N   msgs/s of 1 KiB the sender multicasts during the transfer (default
                    ${STATE_SENDER_RATE}; 0: none)
+  --tls            then run the messaging rows again on a fresh cluster under mutual TLS
+                   (peer links and wss:// clients) and print what TLS costs side by side;
+                   certificates from --tls-cert/--tls-key/--tls-ca (as chorusd takes
+                   them: one certificate for 127.0.0.1 shared by the three daemons), or
+                   a throwaway CA made with the system's openssl
 
 Targets from DESIGN.md are shown as met/missed; they never change the exit code.
 Exit codes: 0 the run completed, 1 a phase failed, 2 usage, 130 interrupted.
@@ -170,6 +178,8 @@ interface Options {
   messaging: boolean;
   stateSizes: number[];
   stateRate: number;
+  /** `--tls`: a second messaging pass under mutual TLS. */
+  tls: TlsFiles | undefined;
 }
 
 function parseOptions(argv: string[]): Options | 'help' {
@@ -189,6 +199,10 @@ function parseOptions(argv: string[]): Options | 'help' {
       only: { type: 'string' },
       'state-sizes': { type: 'string' },
       'state-rate': { type: 'string' },
+      tls: { type: 'boolean', default: false },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
@@ -221,7 +235,22 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (only === 'state' && stateSizes.length === 0) throw new UsageError('--only state with no state size');
   const stateRate = values['state-rate'] !== undefined ? Number(values['state-rate']) : STATE_SENDER_RATE;
   if (!Number.isInteger(stateRate) || stateRate < 0 || stateRate > 100_000) throw new UsageError(`bad --state-rate ${JSON.stringify(values['state-rate'])}: 0..100000`);
+  const tlsFiles = [values['tls-cert'], values['tls-key'], values['tls-ca']];
+  const given = tlsFiles.filter((f) => f !== undefined).length;
+  if (given > 0 && given < 3) throw new UsageError('--tls-cert, --tls-key and --tls-ca go together');
+  if (given === 3 && !values.tls) throw new UsageError('--tls-cert/--tls-key/--tls-ca need --tls');
+  if (values.tls && only === 'state') throw new UsageError('--tls measures messaging: not with --only state');
+  const here = (f: string) => resolvePath(process.env.INIT_CWD ?? process.cwd(), f);
+  let tls: TlsFiles | undefined;
+  if (values.tls) {
+    try {
+      tls = given === 3 ? tlsFromFiles(here(tlsFiles[0]!), here(tlsFiles[1]!), here(tlsFiles[2]!)) : throwawayTls();
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
   return {
+    tls,
     profile,
     sizes: [...new Set(sizes)],
     orders: [...new Set(orders)] as Order[],
@@ -286,7 +315,11 @@ class Bench {
   #daemons: DaemonHandle[] = [];
   readonly #ceilings = new Map<number, { msgsPerSec: number; mbPerSec: number }>();
   readonly rows: BenchRow[] = [];
+  /** `--tls`: the same rows on the cluster under mutual TLS. */
+  readonly tlsRows: BenchRow[] = [];
   readonly stateRows: StateTransferRow[] = [];
+  /** The cluster running now uses TLS. */
+  #underTls = false;
 
   constructor(io: BenchIo, opt: Options) {
     this.#io = io;
@@ -334,6 +367,7 @@ class Bench {
         await this.#startDaemons();
       }
       if (this.#opt.stateSizes.length > 0) await this.#stateRuns(await (this.#stateSetup ?? this.#startStateClients()));
+      if (this.#opt.tls !== undefined && this.#opt.messaging) await this.#tlsRuns();
     } finally {
       clearTimeout(deadline);
     }
@@ -394,14 +428,38 @@ class Bench {
 
   // ---- 2. the Chorus cluster
 
+  /** `--tls`: the same rows on fresh daemons under mutual TLS, clients over wss://. */
+  async #tlsRuns(): Promise<void> {
+    this.#progress('stopping the plain cluster: the TLS pass starts fresh daemons');
+    this.#procs.onDaemonExit = undefined;
+    await this.#procs.stopCluster();
+    this.#underTls = true;
+    await this.#startDaemons();
+    await this.#startClients();
+    await this.#warmUp();
+    for (const size of this.#opt.sizes) {
+      for (const order of this.#opt.orders) {
+        this.#signalCheck();
+        this.tlsRows.push({ ...(await this.#row(size, order)), tls: true });
+      }
+    }
+  }
+
+  /** chorusd flags of the cluster running now. */
+  #daemonArgs(): string[] {
+    const t = this.#opt.tls;
+    return this.#underTls && t !== undefined ? ['--tls-cert', t.cert, '--tls-key', t.key, '--tls-ca', t.ca] : [];
+  }
+
   async #startDaemons(): Promise<void> {
     const nodeArgs = this.#opt.cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', this.#opt.cpuProfDir] : [];
-    this.#progress(`starting ${MEMBERS} chorusd daemons`);
+    this.#progress(`starting ${MEMBERS} chorusd daemons${this.#underTls ? ' under mutual TLS' : ''}`);
     this.#procs.onDaemonExit = (d, code, sig) =>
       this.abort(new Error(`chorusd ${d.name} (pid ${d.pid}) exited unexpectedly (${sig ?? code})${d.output.toString()}`));
-    const first = await this.#procs.startDaemon('b1', [], nodeArgs, this.signal);
+    const daemonArgs = this.#daemonArgs();
+    const first = await this.#procs.startDaemon('b1', [], nodeArgs, this.signal, daemonArgs);
     const rest = await Promise.all(
-      Array.from({ length: MEMBERS - 1 }, (_, i) => this.#procs.startDaemon(`b${i + 2}`, [first.listen], nodeArgs, this.signal)),
+      Array.from({ length: MEMBERS - 1 }, (_, i) => this.#procs.startDaemon(`b${i + 2}`, [first.listen], nodeArgs, this.signal, daemonArgs)),
     );
     this.#daemons = [first, ...rest];
     await within(this.#waitForDaemonView(), 20_000, `a daemon view of ${MEMBERS} at every daemon`, this.signal);
@@ -422,7 +480,15 @@ class Bench {
       this.#workers.map(async (w, i) => {
         const d = this.#daemons[i]!;
         const r = await w.request<JoinedReply>(
-          { t: 'init', url: `ws://${d.client}`, name: `bench-${i + 1}`, group: GROUP, index: i, daemonPid: d.pid },
+          {
+            t: 'init',
+            url: `${this.#underTls ? 'wss' : 'ws'}://${d.client}`,
+            ...(this.#underTls ? { ca: this.#opt.tls!.caPem } : {}),
+            name: `bench-${i + 1}`,
+            group: GROUP,
+            index: i,
+            daemonPid: d.pid,
+          },
           20_000,
           this.signal,
         );
@@ -787,13 +853,19 @@ class Bench {
       text += `${this.rows.length > 0 ? '\n' : ''}state transfer (group '${STATE_GROUP}': provider on daemon 1, multicasting member on daemon 2, joiner on daemon 3)\n`;
       text += formatStateTable(this.stateRows);
     }
+    if (this.tlsRows.length > 0) {
+      text += `\nunder mutual TLS (${this.#opt.tls!.origin}): peer links and wss:// clients, fresh daemons\n`;
+      text += formatTable(this.tlsRows);
+      text += `\nwhat TLS costs (same size and order, plain run above vs TLS run)\n`;
+      text += formatTlsCost(this.rows, this.tlsRows);
+    }
     const checks = [...checkTargets(this.rows), ...checkStateTargets(this.stateRows)];
     return `${text}\n${formatTargets(checks)}`;
   }
 
   /** The JSON rows: the messaging rows, then the state-transfer rows. */
   get allRows(): Array<BenchRow | StateTransferRow> {
-    return [...this.rows, ...this.stateRows];
+    return [...this.rows, ...this.tlsRows, ...this.stateRows];
   }
 }
 

@@ -3,7 +3,7 @@
 // small state transfer (rows with `order: "state-transfer"`), every child process is
 // stopped, and the JSON file has the shape API.md promises. It asserts shape only, never
 // speed: speed is what `npm run bench` reports.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,6 +87,42 @@ describe('chorus bench --smoke', () => {
     // The daemons it started are gone (the progress line names their pids).
     const pids = [...(/daemon view of 3: (.*)/.exec(output)?.[1] ?? '').matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
     expect(pids.length, output).toBe(3);
+    for (const pid of pids) expect(() => process.kill(pid, 0), `daemon pid ${pid} still runs`).toThrow();
+  });
+});
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(!hasOpenssl())('chorus bench --smoke --tls (skipped without the openssl command)', () => {
+  it('runs the rows again on a cluster under mutual TLS and prints what TLS costs', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'chorus-bench-')), 'bench.json');
+    const args = [CHORUS, 'bench', '--smoke', '--tls', '--sizes', '1KiB', '--orders', 'total', '--state-sizes', 'none', '--json', file];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    const timer = setTimeout(() => proc.kill('SIGINT'), 50_000);
+    const [code] = (await once(proc, 'exit')) as [number | null];
+    clearTimeout(timer);
+    expect(code, output).toBe(0);
+    const rows = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => `${String(r.size)}/${String(r.order)}/${r.tls === true ? 'tls' : 'plain'}`)).toEqual(['1024/total/plain', '1024/total/tls']);
+    for (const row of rows) {
+      expect(row.error, JSON.stringify(row)).toBeUndefined();
+      expect(typeof row.msgsPerSec, JSON.stringify(row)).toBe('number');
+    }
+    expect(output).toContain('under mutual TLS (a throwaway CA made with openssl');
+    expect(output).toMatch(/what TLS costs[\s\S]*1 KiB\s+total\s+[\d,]+\s+[\d,]+\s+\d+%/);
+    // Both clusters' daemons are gone.
+    const pids = [...output.matchAll(/daemon view of 3: (.*)/g)].flatMap((m) => [...m[1]!.matchAll(/pid (\d+)/g)].map((p) => Number(p[1])));
+    expect(pids.length, output).toBe(6);
     for (const pid of pids) expect(() => process.kill(pid, 0), `daemon pid ${pid} still runs`).toThrow();
   });
 });
