@@ -4,7 +4,7 @@
 
 import type { ChorusErrorCode } from '../src/errors.js';
 import { chorus } from '../src/wire/gen/chorus.js';
-import type { LeaveCause, Message, Order, View } from './types.js';
+import type { ExpelReason, LeaveCause, Message, Order, View, ViewCause } from './types.js';
 
 const ORDER_TO_WIRE: Record<Order, chorus.Order> = {
   total: chorus.Order.ORDER_TOTAL,
@@ -20,8 +20,9 @@ const ORDER_FROM_WIRE: Record<chorus.Order, Order> = {
   [chorus.Order.ORDER_SAFE]: 'safe',
 };
 
+// CAUSE_JOIN is not a reason to leave: a departed member carrying it is reported as a
+// crash, like one without a cause (see viewFromWire).
 const CAUSE_FROM_WIRE: Partial<Record<chorus.Cause, LeaveCause>> = {
-  [chorus.Cause.CAUSE_JOIN]: 'join',
   [chorus.Cause.CAUSE_LEAVE]: 'leave',
   [chorus.Cause.CAUSE_CRASH]: 'crash',
   [chorus.Cause.CAUSE_PARTITION]: 'partition',
@@ -47,7 +48,7 @@ export function viewFromWire(event: chorus.ViewEvent.$Properties): View {
   const leftCauses = event.leftCauses ?? [];
   // Object.fromEntries defines own properties, so a client id such as "__proto__"
   // becomes a key instead of replacing the object's prototype.
-  const causes: Array<[string, LeaveCause]> = [];
+  const causes: Array<[string, ViewCause]> = [];
   for (const id of joined) causes.push([id, 'join']);
   for (let i = 0; i < left.length; i++) {
     // CAUSE_NONE (or a missing entry) means the daemon did not say why. A member that
@@ -62,6 +63,18 @@ export function viewFromWire(event: chorus.ViewEvent.$Properties): View {
     left,
     causes: Object.fromEntries(causes),
   };
+}
+
+// The reasons a daemon puts in an EXPELLED signal (src/core/step-down.ts,
+// daemon/client-gateway.ts). 'rejoin-failed' is the SDK's own, never on the wire.
+const EXPEL_REASONS_FROM_WIRE: Record<string, ExpelReason> = {
+  partitioned: 'partitioned',
+  'slow-consumer': 'slow-consumer',
+};
+
+/** The typed reason of an EXPELLED signal; one this SDK does not know becomes `expelled`. */
+export function expelReasonFromWire(reason: string | null | undefined): ExpelReason {
+  return reason && Object.hasOwn(EXPEL_REASONS_FROM_WIRE, reason) ? EXPEL_REASONS_FROM_WIRE[reason]! : 'expelled';
 }
 
 export function messageFromWire(delivery: chorus.Delivery.$Properties): Message {
@@ -107,6 +120,7 @@ const KNOWN_CODES: Record<ChorusErrorCode, true> = {
   ERR_CLOSED: true,
   ERR_CONNECT: true,
   ERR_SLOW_CONSUMER: true,
+  ERR_BAD_CLIENT_NAME: true,
   ERR_NO_STATE_PROVIDER: true,
   ERR_STATE_RESTARTED: true,
   ERR_STATE_ABORTED: true,

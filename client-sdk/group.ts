@@ -35,9 +35,10 @@ export class Group extends EventEmitter<GroupEvents> {
       message: (msg: Message) => this.#emit('message', msg),
       block: () => this.#emit('block'),
       unblock: () => this.#emit('unblock'),
-      expelled: (reason) => {
+      expelled: (reason, err) => {
         this.#membership = 'expelled';
-        this.#emit('expelled', reason);
+        if (err) this.#emit('expelled', reason, err);
+        else this.#emit('expelled', reason);
       },
       checkpoint: (req) => this.#emit('checkpoint', req),
     };
@@ -54,7 +55,9 @@ export class Group extends EventEmitter<GroupEvents> {
    * sent UTF-8 encoded. Resolves with the message id once the local daemon accepted it
    * (`wait: 'accepted'`, the default) or once this member delivered it
    * (`wait: 'delivered'`). Rejects with RequestError (ERR_NOT_MEMBER,
-   * ERR_MESSAGE_TOO_LARGE, ERR_BAD_REQUEST, or the daemon's refusal) or ConnectionError.
+   * ERR_MESSAGE_TOO_LARGE, ERR_BAD_REQUEST, or the daemon's refusal) or ConnectionError
+   * (ERR_DISCONNECTED: the connection broke, or with `reconnect: true` it is down and
+   * this group not yet rejoined; ERR_CLOSED).
    */
   multicast(data: Uint8Array | string, options: MulticastOptions = {}): Promise<{ id: string }> {
     if (this.#membership !== 'member') {
@@ -85,7 +88,9 @@ export class Group extends EventEmitter<GroupEvents> {
   /**
    * Leaves the group. Resolves once the daemon confirms; no event of the group fires
    * after that. Calling it again returns the same promise; on a handle that is already
-   * out of the group (left or expelled) it resolves at once.
+   * out of the group (left or expelled) it resolves at once. With `reconnect: true`, it
+   * rejects with ERR_DISCONNECTED while the connection is down, and resolves when the
+   * connection breaks under it (the member is out of the group; it is not rejoined).
    */
   leave(): Promise<void> {
     if (this.#leaving) return this.#leaving;

@@ -7,7 +7,9 @@ export { StateTransferError } from './state-transfer-error.js';
 export type {
   ClientEvents,
   ConnectOptions,
+  ExpelReason,
   GroupEvents,
+  JoinCause,
   JoinOptions,
   LeaveCause,
   Message,
@@ -16,6 +18,7 @@ export type {
   StateReader,
   StateTransfer,
   View,
+  ViewCause,
   WebSocketConstructor,
   WebSocketLike,
 } from './types.js';

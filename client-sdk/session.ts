@@ -4,18 +4,19 @@
 //
 // Internal: `Client` and `Group` are the public faces of a session. A session lives for
 // one WebSocket; when the socket ends, every pending request fails with the same typed
-// error and no group hears anything more (there is no reconnect: a new connection is a
-// new client id, so the application must join again).
+// error and no group hears anything more. A new connection is a new session with a new
+// client id: with `reconnect: true` the Client opens one and rejoins its groups over it
+// (see client.ts, group-binding.ts).
 
 import { ChorusError, ConnectionError, HandshakeError, RequestError } from '../src/errors.js';
 import { PROTOCOL_MAX, PROTOCOL_MIN, decodeDaemonFrame, encodeClientFrame } from '../src/wire/codec.js';
 import { chorus } from '../src/wire/gen/chorus.js';
-import { errorCodeFromWire, errorMessageFromWire, messageFromWire, orderToWire, viewFromWire } from './convert.js';
+import { errorCodeFromWire, errorMessageFromWire, expelReasonFromWire, messageFromWire, orderToWire, viewFromWire } from './convert.js';
 import { Outbox } from './outbox.js';
 import { StateJoin } from './state-join.js';
 import { StateSender } from './state-sender.js';
 import { openTransport, type Transport } from './transport.js';
-import type { ConnectOptions, Message, Order, StateTransfer, View } from './types.js';
+import type { ConnectOptions, ExpelReason, Message, Order, StateTransfer, View } from './types.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Flushes wait while the socket buffers more than this (see Outbox). */
@@ -49,7 +50,8 @@ export interface GroupSink {
   message(msg: Message): void;
   block(): void;
   unblock(): void;
-  expelled(reason: string): void;
+  /** `err`: why, when the SDK itself gave up on the group (a failed rejoin). */
+  expelled(reason: ExpelReason, err?: ChorusError): void;
   checkpoint(req: { joiner: string }): void;
 }
 
@@ -126,14 +128,17 @@ export class Session {
   #draining = false;
 
   /** Called once when the session ends: `err` unless the application closed it. */
-  onEnd: (err?: Error) => void = () => {};
+  onEnd: (err?: ConnectionError) => void = () => {};
 
   private constructor() {}
 
-  /** Opens the socket and runs the hello handshake. */
-  static async open(options: ConnectOptions): Promise<Session> {
+  /**
+   * Opens the socket and runs the hello handshake. `signal` aborts the attempt (it then
+   * rejects with ConnectionError('ERR_CONNECT')), as the connect timeout does.
+   */
+  static async open(options: ConnectOptions, signal?: AbortSignal): Promise<Session> {
     const session = new Session();
-    await session.#connect(options);
+    await session.#connect(options, signal);
     return session;
   }
 
@@ -154,10 +159,13 @@ export class Session {
 
   // ------------------------------------------------------------ handshake
 
-  async #connect(options: ConnectOptions): Promise<void> {
+  async #connect(options: ConnectOptions, signal: AbortSignal | undefined): Promise<void> {
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const onCancel = (): void => abort.abort(new Error('connection attempt cancelled'));
+    if (signal?.aborted) onCancel();
+    else signal?.addEventListener('abort', onCancel, { once: true });
     try {
       this.#transport = await openTransport(
         options.url,
@@ -185,6 +193,7 @@ export class Session {
       await answered;
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onCancel);
     }
   }
 
@@ -502,7 +511,7 @@ export class Session {
           break;
         case chorus.GroupSignal.Kind.EXPELLED:
           this.#groups.delete(name);
-          slot.sink?.expelled(event.signal.reason || 'expelled');
+          slot.sink?.expelled(expelReasonFromWire(event.signal.reason));
           break;
       }
     } else if (event.checkpoint) {

@@ -1,15 +1,32 @@
 // Public types of the client SDK (docs: API.md, "Client SDK"). Shapes listed in API.md
 // are part of the contract: add fields only, never rename or remove one.
 
+import type { ChorusError } from '../src/errors.js';
+
 /** Delivery order of one multicast (DESIGN.md, guarantee 4). Default: `total`. */
 export type Order = 'fifo' | 'causal' | 'total' | 'safe';
 
+/** The cause of every member in a view's `joined` list. */
+export type JoinCause = 'join';
+
 /**
- * Why a member appears in a view's `joined` or `left` list. Joined members carry
- * `join`; departed ones say whether they left on purpose, crashed, were cut off by a
- * partition, or were expelled (e.g. a slow consumer).
+ * Why a member appears in a view's `left` list: it left on purpose, crashed (or lost
+ * its connection), was cut off by a partition, or was expelled (e.g. a slow consumer).
  */
-export type LeaveCause = 'join' | 'leave' | 'crash' | 'partition' | 'expelled';
+export type LeaveCause = 'leave' | 'crash' | 'partition' | 'expelled';
+
+/** A `View.causes` entry: `join` for a joined member, a LeaveCause for a departed one. */
+export type ViewCause = JoinCause | LeaveCause;
+
+/**
+ * Why a group handle was expelled (its `expelled` event):
+ * - `partitioned`: its daemon is outside the primary component;
+ * - `slow-consumer`: the daemon expelled this client for not reading its events;
+ * - `rejoin-failed`: `reconnect: true` could not rejoin the group after a reconnect
+ *   (the event's second argument says why, e.g. StateTransferError ERR_INSTALL_FAILED);
+ * - `expelled`: the daemon gave no reason this SDK knows (a newer daemon).
+ */
+export type ExpelReason = 'partitioned' | 'slow-consumer' | 'rejoin-failed' | 'expelled';
 
 /** One group view, the same at every member (guarantee 1). */
 export interface View {
@@ -19,7 +36,7 @@ export interface View {
   members: string[];
   joined: string[];
   left: string[];
-  causes: Record<string, LeaveCause>;
+  causes: Record<string, ViewCause>;
 }
 
 /** One delivered multicast. */
@@ -85,6 +102,16 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Give up on connecting (socket open + handshake) after this long. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * When the connection to the daemon breaks, redial it (exponential backoff with
+   * jitter, 100 ms doubling to 5 s, each attempt bounded by `connectTimeoutMs`) and
+   * rejoin every group this client was a member of, with the same options and the same
+   * `Group` handles. Emits `disconnect`, then `reconnect` once every group is rejoined.
+   * Calls made meanwhile reject with ConnectionError('ERR_DISCONNECTED'). Only the
+   * first connect() is not retried: it rejects as without this option. Default false:
+   * a broken connection ends the client (`close`).
+   */
+  reconnect?: boolean;
 }
 
 /** A state snapshot being received by a joiner: chunks, or all of it at once. */
@@ -131,8 +158,25 @@ export interface MulticastOptions {
 
 /** Events of a `Client`. */
 export interface ClientEvents {
-  /** The connection ended: `err` is set unless `close()` ended it. */
-  close: [err?: Error];
+  /**
+   * The client is closed for good: `err` is set unless `close()` ended it (the
+   * connection broke without `reconnect`, or the daemon refused a redial's handshake,
+   * e.g. ERR_AUTH).
+   */
+  close: [err?: ChorusError];
+  /**
+   * `reconnect: true` only: the connection broke (`err`: ConnectionError
+   * ERR_DISCONNECTED or ERR_SLOW_CONSUMER) and the client is redialling. Followed by
+   * `reconnect`, or by `close` when it gives up or `close()` is called: the two
+   * alternate, one `disconnect` per outage.
+   */
+  disconnect: [err: ChorusError];
+  /**
+   * `reconnect: true` only: connected again (a new `client.id`) and every group handle
+   * rejoined (each emitted a `view`) or, where its rejoin failed, was expelled
+   * ('rejoin-failed').
+   */
+  reconnect: [];
 }
 
 /** Events of a `Group`. None fires before `join()` has resolved. */
@@ -145,6 +189,9 @@ export interface GroupEvents {
   unblock: [];
   /** This member is about to provide state to `joiner`. */
   checkpoint: [req: { joiner: string }];
-  /** The handle is dead ('partitioned', 'slow-consumer', ...); the client stays open. */
-  expelled: [reason: string];
+  /**
+   * The handle is dead; the client stays open. `err` is set for 'rejoin-failed': why
+   * the rejoin after a reconnect failed.
+   */
+  expelled: [reason: ExpelReason, err?: ChorusError];
 }

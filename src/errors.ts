@@ -24,6 +24,7 @@ export type ChorusErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_CONNECT'
   | 'ERR_SLOW_CONSUMER'
+  | 'ERR_BAD_CLIENT_NAME'
   // state transfer
   | 'ERR_NO_STATE_PROVIDER'
   | 'ERR_STATE_RESTARTED'

@@ -5,10 +5,12 @@
 // Reads are local. A write is multicast as a command; the caller is answered once this
 // replica has applied that command, so a write followed by a read here sees the write.
 //
-// A replica that is expelled (its daemon lost the primary component, or it read too
-// slowly) may have applied commands the group never delivers: it discards its state and
-// joins again with state transfer, retrying with backoff until it succeeds. A lost
-// connection to the daemon is handled the same way (a new connection, a new member).
+// A replica that loses its daemon connection or is expelled (its daemon lost the primary
+// component, or it read too slowly) may have applied commands the group never delivers:
+// it discards its state until it is a member again with the group's state. A lost
+// connection is the SDK's to repair (`reconnect: true`: it redials and rejoins the same
+// group handle, running install() again); an expulsion is the replica's: it joins again
+// with state transfer, retrying with backoff until it succeeds.
 
 import { connect, type Client, type Group, type JoinOptions, type View } from '../../client-sdk/index.js';
 import { decodeCommand, encodeCommand, type KvCommand } from './kv-command.js';
@@ -58,7 +60,7 @@ export class KvReplica {
   #client: Client | undefined;
   #group: Group | undefined;
   #status: ReplicaStatus = 'joining';
-  /** The join loop under way, if any. */
+  /** The join loop under way, if any (first join, or after an expulsion). */
   #joining: Promise<void> | undefined;
   /** Writes of this replica waiting to be applied here, by command tag. */
   readonly #waiters = new Map<number, Waiter>();
@@ -198,11 +200,10 @@ export class KvReplica {
       try {
         let client = this.#client;
         if (!client || client.closed) {
-          client = await connect({ url: this.#options.url, name: this.#options.name });
+          // The SDK retries connections that break, not the first one: this loop does.
+          client = await connect({ url: this.#options.url, name: this.#options.name, reconnect: true });
           this.#client = client;
-          client.on('close', (err) => {
-            if (client === this.#client) this.#lost(`connection closed${err ? `: ${err.message}` : ''}`);
-          });
+          this.#watch(client);
         }
         const group = await client.join(this.#options.group, this.#joinOptions());
         if (this.#isStopped()) {
@@ -238,22 +239,64 @@ export class KvReplica {
       this.#waiters.delete(command.tag);
       waiter.resolve(result);
     });
-    group.on('expelled', (reason) => this.#lost(`expelled (${reason})`));
+    // Also 'rejoin-failed': the SDK reconnected but could not rejoin (e.g. install() threw).
+    group.on('expelled', (reason, err) => this.#lost(`expelled (${reason}${err ? `: ${err.message}` : ''})`));
   }
 
-  /** Out of the group: discard the state, which may hold commands the group never delivers, and join again. */
+  #watch(client: Client): void {
+    client.on('disconnect', (err) => {
+      if (client === this.#client) this.#disconnected(err.message);
+    });
+    client.on('reconnect', () => {
+      if (client === this.#client) this.#reconnected();
+    });
+    // With reconnect, `close` with an error means the SDK gave up (the daemon refused the
+    // redial, e.g. a new client token): start over with a new client. Without one, it is stop().
+    client.on('close', (err) => {
+      if (client === this.#client && err) this.#lost(`connection closed: ${err.message}`);
+    });
+  }
+
+  /**
+   * The connection broke; the SDK redials and rejoins the group handle, and install()
+   * replaces the map. Until then the map may hold commands the group never delivers:
+   * discard it and refuse reads and writes.
+   */
+  #disconnected(why: string): void {
+    if (this.#status !== 'ready') return; // stopped, or the join loop is on it
+    if (!this.#forget(`connection to the daemon lost: ${why}`)) return;
+    this.#options.log?.({ msg: 'disconnected; the SDK reconnects and rejoins with state transfer', why });
+  }
+
+  /** Reconnected: the group handle rejoined (its install() ran), unless it was expelled meanwhile. */
+  #reconnected(): void {
+    if (this.#status !== 'joining' || this.#joining || !this.#group) return;
+    this.#status = 'ready';
+    this.#joins++;
+    this.#options.log?.({ msg: 'rejoined', group: this.#group.name, member: this.#client?.id, view: this.#group.view.id, size: this.#store.size });
+  }
+
+  /** Out of the group for good (expelled, or the client closed): discard the state and join again. */
   #lost(why: string): void {
-    if (this.#status !== 'ready') return; // stopped, or the join loop is already on it
+    if (this.#status === 'stopped' || this.#joining) return; // the join loop is already on it
     this.#group = undefined;
-    this.#status = 'joining';
-    this.#store.clear();
-    this.#failWaiters(new ReplicaError('ERR_NOT_READY', `the replica left the group: ${why}`));
-    if (!this.#options.stateTransfer) {
-      this.#status = 'stopped';
-      this.onFatal(new Error(`${why}, and this replica runs without state transfer: it cannot rejoin safely`));
-      return;
-    }
+    if (!this.#forget(`the replica left the group: ${why}`)) return;
     this.#options.log?.({ msg: 'left the group; rejoining with state transfer', why });
     void this.#rejoin();
+  }
+
+  /**
+   * Drops the map (it may hold commands the group never delivers) and fails the writes
+   * waiting for it. False when the replica cannot go on: it runs without state transfer.
+   */
+  #forget(why: string): boolean {
+    this.#status = 'joining';
+    this.#store.clear();
+    this.#failWaiters(new ReplicaError('ERR_NOT_READY', why));
+    if (this.#options.stateTransfer) return true;
+    this.#status = 'stopped';
+    void this.#client?.close();
+    this.onFatal(new Error(`${why}, and this replica runs without state transfer: it cannot rejoin safely`));
+    return false;
   }
 }

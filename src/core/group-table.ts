@@ -12,7 +12,8 @@
 import { chorus } from '../wire/gen/chorus.js';
 import { invariant } from '../errors.js';
 
-export type LeaveCause = 'join' | 'leave' | 'crash' | 'partition' | 'expelled';
+/** Why a member left a group's view (a joined member has no cause: it joined). */
+export type LeaveCause = 'leave' | 'crash' | 'partition' | 'expelled';
 
 export interface GroupMember {
   readonly client: string;
@@ -83,7 +84,6 @@ export type GroupEffect =
   | { readonly kind: 'rejected'; readonly reason: 'unknown-group' };
 
 const CAUSE_TO_PROTO: Record<LeaveCause, chorus.Cause> = {
-  join: chorus.Cause.CAUSE_JOIN,
   leave: chorus.Cause.CAUSE_LEAVE,
   crash: chorus.Cause.CAUSE_CRASH,
   partition: chorus.Cause.CAUSE_PARTITION,

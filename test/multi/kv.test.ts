@@ -2,7 +2,8 @@
 // kv replica process per daemon, writes over HTTP. Replicas apply set/delete in the
 // group's total order, so once the writes stop every live replica holds the same map —
 // including a replica that joined under write load and took the state by transfer
-// (guarantee 6: its state plus its later deliveries equal everyone else's).
+// (guarantee 6: its state plus its later deliveries equal everyone else's), and a replica
+// whose daemon restarts, rejoined by the SDK's reconnect with the state.
 //
 // Runs the compiled example (dist/examples/kv/main.js): `npm test` builds first.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,7 +12,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCluster, waitFor, type DaemonProcess } from './harness.js';
+import { startChorusd, startCluster, waitFor, type DaemonProcess } from './harness.js';
 
 const KV_MAIN = fileURLToPath(new URL('../../dist/examples/kv/main.js', import.meta.url));
 
@@ -193,5 +194,31 @@ describe('examples/kv over three daemons', () => {
     const health = (await (await fetch(`http://${r4.http}/health`)).json()) as { status: string; view: { members: string[] } };
     expect(health.status).toBe('ready');
     expect(health.view.members).toHaveLength(3);
+  }, 30_000);
+
+  it('a replica whose daemon is killed and restarted on the same port serves again with the current map (SDK reconnect)', async () => {
+    const fast = ['--heartbeat-ms', '100', '--suspect-ms', '800'];
+    daemons.push(...(await startCluster(['a', 'b'], { args: fast })));
+    const [a, b] = daemons as [DaemonProcess, DaemonProcess];
+    const r1 = await startReplica(a);
+    const r2 = await startReplica(b);
+    await put(r1, 'before', '1');
+
+    b.proc.kill('SIGKILL');
+    await b.exited;
+    // Disconnected: the replica dropped its map and refuses until it is a member again.
+    await waitFor('r2 to answer 503', async () => (await fetch(`http://${r2.http}/health`)).status === 503, 5_000);
+    await waitFor('r1 to serve writes alone', async () => (await fetch(`http://${r1.http}/kv/during`, { method: 'PUT', body: '2' })).status === 200, 10_000);
+
+    daemons.push(await startChorusd('b', { args: [...fast, '--client', b.client], seeds: [a.listen] }));
+    await waitFor('r2 to be ready again', async () => (await fetch(`http://${r2.http}/health`)).status === 200, 15_000);
+    await put(r2, 'after', '3');
+    const maps = await converged([r1, r2]);
+    expect(maps[1]!.entries).toEqual({ before: '1', during: '2', after: '3' });
+    // The same process, rejoined by the SDK: two joins, not a restart.
+    const health = (await (await fetch(`http://${r2.http}/health`)).json()) as { joins: number; view: { members: string[] } };
+    expect(health.joins).toBe(2);
+    expect(health.view.members).toHaveLength(2);
+    expect(r2.proc.exitCode).toBeNull();
   }, 30_000);
 });
