@@ -368,6 +368,8 @@ export class Daemon {
       daemonView: { id: st.viewId, members: st.members },
       groups: st.groups,
       clients: st.clients,
+      // Who is being admitted and on what evidence (a daemon stuck joining: see README).
+      admission: st.admission,
       viewChanges: this.timeline,
     };
   }

@@ -38,6 +38,14 @@ export interface AdmissionContext {
   probe(address: string): void;
 }
 
+/** See Admission.describe. */
+export interface AdmissionStatus {
+  readonly seeds: PeerKey[];
+  readonly heard: PeerKey[];
+  readonly probes: string[];
+  readonly joiners: Array<{ joiner: PeerKey; heardBy: PeerKey[]; hears: PeerKey[] }>;
+}
+
 export class Admission {
   private readonly seeds = new Map<PeerKey, string>();
   private nextJoinAttemptMs = 0;
@@ -61,6 +69,22 @@ export class Admission {
   /** The addresses a stepped-down daemon probes. */
   get probes(): readonly string[] {
     return this.probeAddresses;
+  }
+
+  /**
+   * What admission is waiting for, for /status (read only). Joiner: whom it asks and whom
+   * it heard lately. Coordinator: per joiner, which members heard it lately and which
+   * members it says it hears (both must cover the view before it is admitted).
+   */
+  describe(): AdmissionStatus {
+    const fresh = this.ctx.nowMs - 3 * this.joinRetryMs;
+    const recent = (m: Map<PeerKey, number>) => [...m].filter(([, t]) => t >= fresh).map(([k]) => k);
+    return {
+      seeds: [...this.seeds.keys()],
+      heard: recent(this.heardFrom),
+      probes: [...this.probeAddresses],
+      joiners: [...this.joinEvidence].map(([joiner, ev]) => ({ joiner, heardBy: recent(ev.heardBy), hears: [...ev.heard] })),
+    };
   }
 
   /** Joiner: repeat the join requests and probes when due; returns when to try next. */

@@ -34,7 +34,7 @@ import { invariant } from '../errors.js';
 import { checkPeerFrame } from './frame-guard.js';
 import { type GroupEffect, type GroupRecord, GroupTable, type LeaveCause } from './group-table.js';
 import { type Ballot, ballotFromProto } from './ballot.js';
-import { Admission } from './admission.js';
+import { Admission, type AdmissionStatus } from './admission.js';
 import { Bootstrap } from './bootstrap.js';
 import { LocalClients } from './local-clients.js';
 import { StateTransfer } from './state-transfer.js';
@@ -668,6 +668,7 @@ export class DaemonNode {
     groups: Array<{ name: string; viewId: number; members: string[]; seq: number }>;
     clients: number;
     bufferedBytes: number;
+    admission: AdmissionStatus;
   } {
     return {
       name: this.selfId.name,
@@ -684,6 +685,7 @@ export class DaemonNode {
       groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
       clients: this.local.size,
       bufferedBytes: this.vs.rlog.retainedBytes,
+      admission: this.admission.describe(),
     };
   }
 }

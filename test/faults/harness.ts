@@ -41,6 +41,8 @@ export interface Status {
   readonly daemon: { readonly name: string; readonly incarnation: string; readonly mode: string };
   readonly daemonView: { readonly id: number | null; readonly members: readonly StatusMember[] };
   readonly groups: ReadonlyArray<{ readonly name: string; readonly viewId: number; readonly members: readonly string[] }>;
+  /** What admission waits for (see AdmissionStatus in src/core/admission.ts). */
+  readonly admission?: unknown;
 }
 
 /** A fault the harness injected, with what it hit: the input of view-change measurement. */

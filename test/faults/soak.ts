@@ -218,6 +218,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakSummary> {
       const lines = p.output.filter((l) => /"level":(40|50|60)|view installed|view change started|link (up|down)|step|ready/.test(l));
       log(`--- ${p.name} (pid ${p.proc.pid}) ---\n${lines.slice(-25).join('\n')}`);
     }
+    // What admission waits for at each daemon (a daemon stuck joining: who heard whom).
+    for (const n of cluster.upNames) {
+      const st = await cluster.status(n);
+      log(`--- ${n} /status: mode ${st?.daemon.mode ?? '?'}, admission ${JSON.stringify(st?.admission)}`);
+    }
   } finally {
     await cluster.close();
     await Promise.allSettled(members.map((m) => m.close()));
