@@ -165,6 +165,7 @@ async function start() {
   $('me').textContent = `you are ${client.id}`;
   client.on('close', (err) => {
     setStatus('closed', err ? `disconnected: ${err.code ?? err.message}` : 'closed');
+    if (err) note(`lost the daemon (${err.code ?? err.message}): the view above is the last one this page saw`);
     $('clear').disabled = true;
     group = undefined;
   });
