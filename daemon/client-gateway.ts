@@ -20,6 +20,10 @@
 // client, with a warn log naming the error code and the client; nothing else is affected.
 // Payloads are never logged. A client that stops answering pings is terminated.
 //
+// Plain HTTP requests on the same port (no upgrade) go to StaticFiles: GET /chorus.js is
+// the SDK's browser bundle, and with `serveDir` (--serve-dir) other paths are files of
+// that directory, so a page and the daemon it talks to share one origin.
+//
 // Errors thrown by event listeners are not caught here: a broken invariant in the core
 // stops the daemon (STYLE.md).
 
@@ -38,6 +42,7 @@ import { chorus, decodeClientRequest, encodeDaemonFrame, negotiateVersion, split
 import { formatHostPort, parseHostPort } from './config.js';
 import type { Logger } from './logger.js';
 import { LogLimiter } from './peer-auth.js';
+import { StaticFiles, defaultBrowserBundleFile } from './static-files.js';
 import { gatewayServerOptions, type TlsMaterial } from './tls.js';
 
 export type ClientRequest = chorus.ClientRequest.$Shape;
@@ -67,6 +72,10 @@ export interface ClientGatewayOptions {
   readonly groupsOf?: (clientId: string) => readonly string[];
   /** Connections at once, after their hello (default 10,000). */
   readonly maxClients?: number;
+  /** Directory served over plain HTTP on this port (--serve-dir; default: none). */
+  readonly serveDir?: string;
+  /** The SDK bundle served at /chorus.js (default: dist/browser/chorus-client.js if built). */
+  readonly browserBundleFile?: string;
 }
 
 /** Why the gateway itself expelled a client (the reason its groups' EXPELLED signal carries). */
@@ -220,6 +229,13 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     http.requestTimeout = HEADER_TIMEOUT_MS;
     http.maxConnections = this.maxClients + MAX_HANDSHAKING_CLIENTS;
     this.httpServer = http;
+    const bundleFile = this.options.browserBundleFile ?? defaultBrowserBundleFile();
+    const staticFiles = new StaticFiles({
+      logger: this.log,
+      ...(bundleFile !== undefined ? { bundleFile } : {}),
+      ...(this.options.serveDir !== undefined ? { root: this.options.serveDir } : {}),
+    });
+    http.on('request', (req, res) => staticFiles.handle(req, res));
     const server = new WebSocketServer({ server: http, ...common });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -244,7 +260,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     this.pingTimer.unref();
     const bound = server.address() as AddressInfo;
     const actual = formatHostPort(bound.address, bound.port);
-    this.log.info({ client: actual, tls: https !== undefined }, 'client gateway listening');
+    this.log.info({ client: actual, tls: https !== undefined, serveDir: this.options.serveDir }, 'client gateway listening');
     return actual;
   }
 

@@ -7,7 +7,7 @@
 // and unknown config-file keys are errors too: a typo must not silently fall back to a
 // default.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -29,6 +29,12 @@ export interface DaemonConfig {
   readonly advertise: string | undefined;
   /** WebSocket gateway for SDK clients, `host:port`. */
   readonly client: string;
+  /**
+   * Directory whose files the client port also serves over plain HTTP (a page and its
+   * assets, next to GET /chorus.js, the SDK bundle): absolute, checked to be a directory.
+   * Undefined: only /chorus.js.
+   */
+  readonly serveDir: string | undefined;
   /** HTTP admin address (`/status`, `/metrics`, the status page), `host:port`. */
   readonly admin: string;
   /** Peer addresses to join through; empty = start a new cluster at once. */
@@ -84,6 +90,8 @@ export const USAGE = `Usage: chorusd [options]
   --listen HOST:PORT         peer TCP address (default: 127.0.0.1:7500; port 0 = any free port)
   --advertise HOST:PORT      address other daemons dial (default: the listen address)
   --client HOST:PORT         WebSocket gateway for clients (default: 127.0.0.1:7400)
+  --serve-dir DIR            also serve DIR's files over HTTP on the client port (a page
+                             and its assets; GET /chorus.js is the SDK bundle either way)
   --admin HOST:PORT          HTTP /status, /metrics and status page (default: 127.0.0.1:7600)
   --seeds HOST:PORT,...      daemons to join through (default: none, start a new cluster)
   --expect N                 daemons that form the first primary (default: seeds + 1)
@@ -198,6 +206,7 @@ const KEYS: Record<Key, KeySpec> = {
   listen: { flag: 'listen', env: 'CHORUS_LISTEN' },
   advertise: { flag: 'advertise', env: 'CHORUS_ADVERTISE' },
   client: { flag: 'client', env: 'CHORUS_CLIENT' },
+  serveDir: { flag: 'serve-dir', env: 'CHORUS_SERVE_DIR' },
   admin: { flag: 'admin', env: 'CHORUS_ADMIN' },
   seeds: { flag: 'seeds', env: 'CHORUS_SEEDS' },
   expect: { flag: 'expect', env: 'CHORUS_EXPECT' },
@@ -465,6 +474,19 @@ function resolveTls(pick: (key: Key) => Raw | undefined): TlsMaterial | undefine
   return material;
 }
 
+function directory(raw: Raw): string {
+  const path = resolvePath(text(raw));
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (err) {
+    const reason = (err as { code?: string }).code ?? (err instanceof Error ? err.message : String(err));
+    throw new ConfigError(`${raw.origin}: cannot read directory ${path}: ${reason}`);
+  }
+  if (!isDirectory) throw new ConfigError(`${raw.origin}: ${path} is not a directory`);
+  return path;
+}
+
 function logLevel(raw: Raw): LogLevel {
   const s = text(raw);
   if (!(LOG_LEVELS as readonly string[]).includes(s)) {
@@ -537,6 +559,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     listen: get('listen', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7500'),
     advertise: get<string | undefined>('advertise', (r) => address(r, { allowPortZero: false }), undefined),
     client: get('client', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7400'),
+    serveDir: get<string | undefined>('serveDir', directory, undefined),
     admin: get('admin', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7600'),
     seeds: get('seeds', seedList, []),
     expect: get<number | undefined>('expect', (r) => integer(r, 1, MAX_EXPECT), undefined),

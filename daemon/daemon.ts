@@ -161,6 +161,7 @@ export class Daemon {
       maxMessageBytes: cfg.maxMessageBytes,
       ...(cfg.token !== undefined ? { token: cfg.token } : {}),
       ...(cfg.tls !== undefined ? { tls: cfg.tls } : {}),
+      ...(cfg.serveDir !== undefined ? { serveDir: cfg.serveDir } : {}),
       daemonName: cfg.name,
       makeClientId: (name: string) => `${name}@${cfg.name}.${this.incarnation}.${++this.clientSeq}`,
       logger: this.log,
