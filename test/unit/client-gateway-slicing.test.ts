@@ -1,63 +1,29 @@
 // Hostile clients (issue 10, "no stall"): the gateway applies a client frame in slices and
 // yields between them, refuses a frame of too many requests before decoding any, lets a
 // connection send only a few KiB before its hello, and caps connections.
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
+import { describe, expect, it } from 'vitest';
 
 import { connect } from 'node:net';
 
 import { ClientGateway, MAX_HANDSHAKING_PER_SOURCE, MAX_REQUESTS_PER_FRAME, PRE_HELLO_MAX_BYTES, type ClientRequest } from '../../daemon/client-gateway.js';
-import { createLogger } from '../../daemon/logger.js';
 import { PROTOCOL_MAX, PROTOCOL_MIN, encodeClientFrame, type chorus } from '../../src/wire/index.js';
+import { useGateways } from './helpers/gateway.js';
+import { untilWithin } from './helpers/wait.js';
 
-const gateways: ClientGateway[] = [];
-const sockets: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
+const { startGateway, openSocket: open } = useGateways();
+const until = untilWithin(10_000);
 
 async function start(): Promise<{ gateway: ClientGateway; url: string; lines: Record<string, unknown>[]; events: string[]; requests: ClientRequest[] }> {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({ name: 'd1', level: 'debug', pretty: false, destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
-  let seq = 0;
-  const gateway = new ClientGateway({ listen: '127.0.0.1:0', maxMessageBytes: 16 * 1024 * 1024, daemonName: 'd1', makeClientId: (name) => `${name}@d1.${++seq}`, logger });
-  gateways.push(gateway);
-  const address = await gateway.listen();
+  const { gateway, url, lines } = await startGateway({ maxMessageBytes: 16 * 1024 * 1024 });
   const events: string[] = [];
   const requests: ClientRequest[] = [];
   gateway.on('connect', (id) => events.push(`connect ${id}`));
   gateway.on('disconnect', (id) => events.push(`disconnect ${id}`));
   gateway.on('request', (_id, r) => requests.push(r));
-  return { gateway, url: `ws://${address}`, lines, events, requests };
-}
-
-async function open(url: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
-  const ws = new WebSocket(url);
-  sockets.push(ws);
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  ws.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return { ws, closed };
+  return { gateway, url, lines, events, requests };
 }
 
 const hello: chorus.IClientRequest = { req: 1, hello: { protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX, name: 'x' } };
-
-function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
-}
 
 describe('client frames are applied in slices', () => {
   it('a frame of 60,000 requests lets timers run while it is applied, and a later frame waits its turn', async () => {

@@ -2,12 +2,13 @@
 // and real `ws` clients, one of which stops reading (ws.pause() stops reading its TCP
 // socket, so the kernel buffers fill and the daemon-side backlog grows as it would for a
 // stuck application). No fakes and no timing assertions.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
 import { CLOSE_CODES, ClientGateway, type ExpelReason } from '../../daemon/client-gateway.js';
-import { createLogger } from '../../daemon/logger.js';
 import { PROTOCOL_MAX, PROTOCOL_MIN, chorus, decodeDaemonFrame, encodeClientFrame, type DecodedDaemonFrame } from '../../src/wire/index.js';
+import { useGateways } from './helpers/gateway.js';
+import { untilWithin } from './helpers/wait.js';
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
 const BOUND_BYTES = 1024 * 1024;
@@ -15,13 +16,8 @@ const PAYLOAD_BYTES = 32 * 1024;
 /** Far more than loopback's kernel buffers plus the bound: the loop must end by expulsion. */
 const MAX_SENDS = 8_000;
 
-const gateways: ClientGateway[] = [];
-const sockets: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
+const { startGateway, openSocket } = useGateways();
+const until = untilWithin(10_000);
 
 interface Harness {
   gateway: ClientGateway;
@@ -31,28 +27,10 @@ interface Harness {
 }
 
 async function start(groupsOf: (clientId: string) => readonly string[]): Promise<Harness> {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    name: 'd1',
-    level: 'debug',
-    pretty: false,
-    destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
-  });
-  let seq = 0;
-  const gateway = new ClientGateway({
-    listen: '127.0.0.1:0',
-    maxMessageBytes: MAX_MESSAGE_BYTES,
-    clientBufferBytes: BOUND_BYTES,
-    groupsOf,
-    daemonName: 'd1',
-    makeClientId: (name) => `${name}@d1.${++seq}`,
-    logger,
-  });
-  gateways.push(gateway);
-  const address = await gateway.listen();
+  const { gateway, url, lines } = await startGateway({ maxMessageBytes: MAX_MESSAGE_BYTES, clientBufferBytes: BOUND_BYTES, groupsOf });
   const disconnects: Array<[string, ExpelReason | undefined]> = [];
   gateway.on('disconnect', (id, expelled) => disconnects.push([id, expelled]));
-  return { gateway, url: `ws://${address}`, lines, disconnects };
+  return { gateway, url, lines, disconnects };
 }
 
 interface RawClient {
@@ -64,33 +42,11 @@ interface RawClient {
 
 /** A client that completed its hello; `events` are every event it has read, in order. */
 async function connectClient(url: string, name: string): Promise<RawClient> {
-  const ws = new WebSocket(url);
-  sockets.push(ws);
   const events: chorus.IDaemonEvent[] = [];
-  ws.on('message', (data) => events.push(...((decodeDaemonFrame(data as Buffer) as DecodedDaemonFrame).events ?? [])));
-  ws.on('error', () => {});
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
+  const { ws, closedWith } = await openSocket(url, (data) => events.push(...((decodeDaemonFrame(data) as DecodedDaemonFrame).events ?? [])));
   ws.send(encodeClientFrame({ requests: [{ req: 1, hello: { protocolMin: PROTOCOL_MIN, protocolMax: PROTOCOL_MAX, name } }] }));
   await until(() => events.length > 0);
-  return { ws, id: events[0]!.helloOk!.clientId!, events, closed };
-}
-
-function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
+  return { ws, id: events[0]!.helloOk!.clientId!, events, closed: closedWith };
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

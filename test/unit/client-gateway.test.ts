@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
 import { ClientGateway, type ClientRequest } from '../../daemon/client-gateway.js';
-import { createLogger } from '../../daemon/logger.js';
 import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
@@ -11,14 +10,10 @@ import {
   type DecodedDaemonFrame,
   type chorus,
 } from '../../src/wire/index.js';
+import { useGateways } from './helpers/gateway.js';
+import { until } from './helpers/wait.js';
 
-const gateways: ClientGateway[] = [];
-const sockets: WebSocket[] = [];
-
-afterEach(async () => {
-  for (const ws of sockets.splice(0)) ws.terminate();
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
+const { startGateway, openSocket } = useGateways();
 
 interface Harness {
   gateway: ClientGateway;
@@ -29,30 +24,16 @@ interface Harness {
 }
 
 async function start(opts: { token?: string; maxMessageBytes?: number } = {}): Promise<Harness> {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    name: 'd1',
-    level: 'debug',
-    pretty: false,
-    destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
-  });
-  let seq = 0;
-  const gateway = new ClientGateway({
-    listen: '127.0.0.1:0',
+  const { gateway, url, lines } = await startGateway({
     maxMessageBytes: opts.maxMessageBytes ?? 1024,
     ...(opts.token !== undefined ? { token: opts.token } : {}),
-    daemonName: 'd1',
-    makeClientId: (name) => `${name}@d1.${++seq}`,
-    logger,
   });
-  gateways.push(gateway);
-  const address = await gateway.listen();
   const events: string[] = [];
   const requests: [string, ClientRequest][] = [];
   gateway.on('connect', (id, name) => events.push(`connect ${id} ${name}`));
   gateway.on('disconnect', (id) => events.push(`disconnect ${id}`));
   gateway.on('request', (id, req) => requests.push([id, req]));
-  return { gateway, url: `ws://${address}`, lines, events, requests };
+  return { gateway, url, lines, events, requests };
 }
 
 /** A raw WebSocket client that records decoded frames and its close code. */
@@ -63,16 +44,8 @@ interface RawClient {
 }
 
 async function rawClient(url: string): Promise<RawClient> {
-  const ws = new WebSocket(url);
-  sockets.push(ws);
   const frames: DecodedDaemonFrame[] = [];
-  ws.on('message', (data) => frames.push(decodeDaemonFrame(data as Buffer)));
-  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  ws.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
+  const { ws, closed } = await openSocket(url, (data) => frames.push(decodeDaemonFrame(data)));
   return { ws, frames, closed };
 }
 
@@ -82,18 +55,6 @@ function hello(name: string, token?: string, req = 1): chorus.IClientRequest {
 
 function send(ws: WebSocket, ...requests: chorus.IClientRequest[]): void {
   ws.send(encodeClientFrame({ requests }));
-}
-
-function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
 }
 
 describe('ClientGateway', () => {

@@ -22,6 +22,7 @@ import { FrameDecoder, encodeLengthPrefixed } from '../../src/wire/frame-decoder
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { ChorusError, MalformedFrameError } from '../../src/errors.js';
 import { mulberry32 } from '../sim/random.js'; // seeded: a failing seed replays the same inputs
+import { thrownBy } from './helpers/failures.js';
 
 
 /** A decoded message as plain data: own fields only, bytes as number arrays. */
@@ -34,16 +35,6 @@ function plain(value: unknown): unknown {
     return out;
   }
   return value;
-}
-
-/** The error `fn` throws (fails the test if it returns). */
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw, got a return');
 }
 
 function expectMalformed(fn: () => unknown, messagePart?: string): MalformedFrameError {

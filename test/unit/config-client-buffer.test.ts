@@ -7,21 +7,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { CLIENT_BUFFER_ALLOWANCE_BYTES, USAGE, resolveConfig } from '../../daemon/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { configError } from './helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chorus-config-cb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('ERR_CONFIG');
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('clientBufferBytes', () => {
   it('defaults to 64 MiB and is listed in --help', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { defaultDaemonName, formatHostPort, parseHostPort, resolveConfig } from '../../daemon/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { configError } from './helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chorus-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -14,17 +14,6 @@ function file(name: string, content: unknown): string {
   const path = join(dir, name);
   writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
   return path;
-}
-
-function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('ERR_CONFIG');
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('resolveConfig', () => {

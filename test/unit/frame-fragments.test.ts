@@ -15,6 +15,7 @@ import {
   writeFragmentHeader,
 } from '../../src/wire/frame-fragments.js';
 import { mulberry32 } from '../sim/random.js'; // seeded: a failing seed replays the same inputs
+import { thrownBy } from './helpers/failures.js';
 
 function payload(length: number, tag: number): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -50,15 +51,6 @@ function receive(chunks: Uint8Array[], maxFrameBytes: number): { frames: Uint8Ar
 }
 
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
-
-function thrownBy(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw, got a return');
-}
 
 describe('fragment header', () => {
   it('is byte for byte the protobuf encoding of PeerFrame{fragment}, first piece and continuation', () => {

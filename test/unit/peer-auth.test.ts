@@ -1,9 +1,9 @@
 // Peer authentication (issue 10, must-have 5): the challenge–response hello and the
 // per-frame MACs of daemon/peer-auth.ts, run through PeerLinks on loopback, with raw
 // sockets playing a replaying, forging or injecting attacker.
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { createLogger } from '../../daemon/logger.js';
 import { RecordSealer, newNonce, proveHandshake, sessionKey, type HandshakeTranscript } from '../../daemon/peer-auth.js';
@@ -17,54 +17,11 @@ import {
   encodePeerFrame,
   type DecodedPeerFrame,
 } from '../../src/wire/index.js';
+import { usePeerLinks } from './helpers/peer-links.js';
+import { sleep, until } from './helpers/wait.js';
 
-type Line = Record<string, unknown>;
-const open: PeerLinks[] = [];
-const sockets: Socket[] = [];
-const servers: Server[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  for (const s of servers.splice(0)) s.close();
-  await Promise.all(open.splice(0).map((l) => l.close()));
-});
-
-async function makeLinks(name: string, secrets: string[]): Promise<{ links: PeerLinks; key: string; address: string; lines: Line[] }> {
-  const lines: Line[] = [];
-  const logger = createLogger({
-    name,
-    level: 'debug',
-    pretty: false,
-    destination: { write: (s: string) => void lines.push(JSON.parse(s) as Line) },
-  });
-  const self = { name, incarnation: '1' };
-  const links = new PeerLinks({ cluster: 'test', self, listen: '127.0.0.1:0', maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, secrets, logger });
-  open.push(links);
-  const address = await links.listen();
-  return { links, key: peerKeyOf(self), address, lines };
-}
-
-function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
-}
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const { open, sockets, servers, makeLinks, rawConnect } = usePeerLinks();
 const heartbeat = (n: number) => ({ heartbeat: { viewId: n, received: [n] } });
-
-async function rawConnect(address: string): Promise<Socket> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
-  const s = connect({ host, port });
-  sockets.push(s);
-  await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
-  return s;
-}
 
 /** Frames from a raw socket, one at a time; `closed` resolves when the peer closes. */
 function reader(s: Socket): { next(): Promise<DecodedPeerFrame>; closed: Promise<void> } {
@@ -126,8 +83,8 @@ async function rawSession(address: string, secret: string) {
 
 describe('peer authentication: challenge–response hello', () => {
   it('links two daemons with the same secret, both ways, and authenticates every frame', async () => {
-    const a = await makeLinks('a', ['s']);
-    const b = await makeLinks('b', ['s']);
+    const a = await makeLinks('a', { secrets: ['s'] });
+    const b = await makeLinks('b', { secrets: ['s'] });
     const got: string[] = [];
     a.links.on('frame', (p, f) => got.push(`${p}:${f.heartbeat!.viewId}`));
     b.links.on('frame', (p, f) => got.push(`${p}:${f.heartbeat!.viewId}`));
@@ -142,7 +99,7 @@ describe('peer authentication: challenge–response hello', () => {
   });
 
   it('refuses a replayed hello recorded from a real session (ERR_AUTH), and delivers nothing of it', async () => {
-    const b = await makeLinks('b', ['s']);
+    const b = await makeLinks('b', { secrets: ['s'] });
     // A recording proxy between a and b: everything a sends, chunk by chunk.
     const recorded: Buffer[] = [];
     const proxy = createServer((down) => {
@@ -159,7 +116,7 @@ describe('peer authentication: challenge–response hello', () => {
     servers.push(proxy);
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const proxyAddress = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    const a = await makeLinks('a', ['s']);
+    const a = await makeLinks('a', { secrets: ['s'] });
     const frames: number[] = [];
     b.links.on('frame', (_p, f) => frames.push(f.heartbeat!.viewId!));
     a.links.setAddress(b.key, proxyAddress);
@@ -182,13 +139,13 @@ describe('peer authentication: challenge–response hello', () => {
     await sleep(50);
     expect(frames).toEqual([1]);
     expect(b.links.stats.authFailures).toBe(1);
-    expect(b.lines.some((l) => l.msg === 'refused peer connection' && l.code === 'ERR_AUTH')).toBe(true);
+    expect(b.log.lines.some((l) => l.msg === 'refused peer connection' && l.code === 'ERR_AUTH')).toBe(true);
   });
 
   it('refuses a wrong secret at both ends, and a secret on one side only', async () => {
-    const b = await makeLinks('b', ['right']);
-    const wrong = await makeLinks('w', ['wrong']);
-    const none = await makeLinks('n', []);
+    const b = await makeLinks('b', { secrets: ['right'] });
+    const wrong = await makeLinks('w', { secrets: ['wrong'] });
+    const none = await makeLinks('n', { secrets: [] });
     const ups: string[] = [];
     const frames: string[] = [];
     b.links.on('frame', (p) => frames.push(p));
@@ -205,7 +162,7 @@ describe('peer authentication: challenge–response hello', () => {
     await sleep(200);
     expect(ups).toEqual([]);
     expect(frames).toEqual([]);
-    for (const x of [wrong, none, b]) expect(x.lines.some((l) => l.level === 50 && l.code === 'ERR_AUTH')).toBe(true);
+    for (const x of [wrong, none, b]) expect(x.log.lines.some((l) => l.level === 50 && l.code === 'ERR_AUTH')).toBe(true);
 
     // A raw dialer that proves with the wrong secret is refused with ERR_AUTH.
     await expect(rawSession(b.address, 'wrong')).rejects.toThrow();
@@ -213,7 +170,7 @@ describe('peer authentication: challenge–response hello', () => {
   });
 
   it('does not accept the acceptor\'s own proof sent back as the dialer\'s (reflection)', async () => {
-    const b = await makeLinks('b', ['s']);
+    const b = await makeLinks('b', { secrets: ['s'] });
     const raw = await rawConnect(b.address);
     const r = reader(raw);
     raw.write(frameBytes({
@@ -240,22 +197,22 @@ describe('peer authentication: challenge–response hello', () => {
     });
     servers.push(fake);
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    const a = await makeLinks('a', ['s']);
+    const a = await makeLinks('a', { secrets: ['s'] });
     const ups: string[] = [];
     a.links.on('peer-up', (p) => ups.push(p));
     a.links.setAddress('b#1', `127.0.0.1:${(fake.address() as AddressInfo).port}`);
     a.links.send('b#1', heartbeat(1));
-    await until(() => a.lines.some((l) => l.level === 50 && l.code === 'ERR_AUTH'));
+    await until(() => a.log.lines.some((l) => l.level === 50 && l.code === 'ERR_AUTH'));
     await sleep(100);
     expect(ups).toEqual([]);
     expect(seen.every((f) => f.body === 'hello' && (f.hello.proof?.length ?? 0) === 0)).toBe(true);
   });
 
   it('rotation: [new, old] links with [old] both ways, and with [new, old]; [new] does not link with [old]', async () => {
-    const a = await makeLinks('a', ['new', 'old']);
-    const b = await makeLinks('b', ['old']);
-    const c = await makeLinks('c', ['new', 'old']);
-    const d = await makeLinks('d', ['new']);
+    const a = await makeLinks('a', { secrets: ['new', 'old'] });
+    const b = await makeLinks('b', { secrets: ['old'] });
+    const c = await makeLinks('c', { secrets: ['new', 'old'] });
+    const d = await makeLinks('d', { secrets: ['new'] });
     const got: string[] = [];
     for (const x of [a, b, c]) x.links.on('frame', (p) => got.push(`${p}>${x.key}`));
     const pairs: Array<[typeof a, typeof a]> = [[a, b], [b, a], [a, c], [c, a]];
@@ -302,7 +259,7 @@ describe('peer authentication with TLS', () => {
 
 describe('peer authentication: per-frame MACs', () => {
   it('refuses a frame injected into an authenticated session, and a replayed record', async () => {
-    const b = await makeLinks('b', ['s']);
+    const b = await makeLinks('b', { secrets: ['s'] });
     const frames: number[] = [];
     const downs: string[] = [];
     b.links.on('frame', (_p, f) => frames.push(f.heartbeat!.viewId!));
@@ -339,13 +296,13 @@ describe('peer authentication: per-frame MACs', () => {
     await until(() => downs.length === 4);
     expect(frames).toEqual([1, 2]);
     expect(b.links.stats.authFailures).toBe(4);
-    const lines = b.lines.filter((l) => l.code === 'ERR_AUTH' && l.msg === 'bad frame from peer; closing that connection');
+    const lines = b.log.lines.filter((l) => l.code === 'ERR_AUTH' && l.msg === 'bad frame from peer; closing that connection');
     expect(lines.length).toBe(4);
   });
 
   it('carries large (fragmented) and batched frames intact over an authenticated session', async () => {
-    const a = await makeLinks('a', ['s']);
-    const b = await makeLinks('b', ['s']);
+    const a = await makeLinks('a', { secrets: ['s'] });
+    const b = await makeLinks('b', { secrets: ['s'] });
     const got: Uint8Array[] = [];
     b.links.on('frame', (_p, f) => {
       if (f.data) for (const e of f.data.entries ?? []) got.push(e.data!);
@@ -362,7 +319,7 @@ describe('peer authentication: per-frame MACs', () => {
   });
 
   it('closes an authenticated session whose record announces more than the limit, with inbound-down', async () => {
-    const b = await makeLinks('b', ['s']);
+    const b = await makeLinks('b', { secrets: ['s'] });
     const downs: string[] = [];
     b.links.on('inbound-down', (p) => downs.push(p));
     const session = await rawSession(b.address, 's');
@@ -372,14 +329,14 @@ describe('peer authentication: per-frame MACs', () => {
     await session.r.closed;
     await until(() => downs.length === 1);
     expect(downs).toEqual(['raw#x']);
-    expect(b.lines.some((l) => l.code === 'ERR_FRAME_TOO_LARGE' && l.peer === 'raw#x')).toBe(true);
+    expect(b.log.lines.some((l) => l.code === 'ERR_FRAME_TOO_LARGE' && l.peer === 'raw#x')).toBe(true);
   });
 
   it('rate-limits the log lines of failed authentications, and counts every one', async () => {
-    const b = await makeLinks('b', ['s']);
+    const b = await makeLinks('b', { secrets: ['s'] });
     for (let i = 0; i < 12; i++) await expect(rawSession(b.address, 'wrong')).rejects.toThrow();
     await until(() => b.links.stats.authFailures === 12);
-    const lines = b.lines.filter((l) => l.code === 'ERR_AUTH');
+    const lines = b.log.lines.filter((l) => l.code === 'ERR_AUTH');
     expect(lines.length).toBe(5);
   });
 });

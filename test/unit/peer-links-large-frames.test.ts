@@ -5,13 +5,11 @@
 // piece sequence resets only that connection.
 
 import { createHash } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { createLogger, type Logger } from '../../daemon/logger.js';
-import { PeerLinks, helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
-import { parseHostPort } from '../../daemon/config.js';
+import { helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   FRAGMENT_CHUNK_BYTES,
@@ -27,53 +25,11 @@ import {
   type DecodedPeerFrame,
   type chorus,
 } from '../../src/wire/index.js';
+import { usePeerLinks } from './helpers/peer-links.js';
+import { untilWithin } from './helpers/wait.js';
 
-interface Captured {
-  logger: Logger;
-  lines: Record<string, unknown>[];
-}
-
-function capture(name: string): Captured {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    name,
-    level: 'debug',
-    pretty: false,
-    destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
-  });
-  return { logger, lines };
-}
-
-const open: PeerLinks[] = [];
-const sockets: Socket[] = [];
-const servers: Server[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  for (const s of servers.splice(0)) s.close();
-  await Promise.all(open.splice(0).map((l) => l.close()));
-});
-
-async function makeLinks(name: string, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
-  const log = capture(name);
-  const self = { name, incarnation: '1' };
-  const links = new PeerLinks({ cluster: 'test', self, listen: '127.0.0.1:0', maxFrameBytes, logger: log.logger });
-  open.push(links);
-  const address = await links.listen();
-  return { links, key: peerKeyOf(self), address, log };
-}
-
-function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 2);
-    };
-    poll();
-  });
-}
+const { sockets, servers, makeLinks, rawConnect } = usePeerLinks();
+const until = untilWithin(10_000, 2);
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -301,8 +257,8 @@ describe('PeerLinks with large frames', () => {
 
   it('splits a DataBatch over the frame limit into consecutive batches that each fit', async () => {
     const max = 1 << 20;
-    const a = await makeLinks('a', max);
-    const b = await makeLinks('b', max);
+    const a = await makeLinks('a', { maxFrameBytes: max });
+    const b = await makeLinks('b', { maxFrameBytes: max });
     const got: DecodedPeerFrame[] = [];
     b.links.on('frame', (_p, f) => got.push(f));
     a.links.setAddress(b.key, b.address);
@@ -407,12 +363,7 @@ describe('PeerLinks with large frames', () => {
 
   describe('resets the connection of a peer that breaks the piece sequence', () => {
     async function authenticated(b: Awaited<ReturnType<typeof makeLinks>>): Promise<Socket> {
-      const { host, port } = parseHostPort(b.address);
-      const raw = await new Promise<Socket>((resolve, reject) => {
-        const s = connect({ host, port }, () => resolve(s));
-        s.once('error', reject);
-        sockets.push(s);
-      });
+      const raw = await rawConnect(b.address);
       const from = { name: 'raw', incarnation: 'x' };
       raw.write(
         encodeLengthPrefixed([

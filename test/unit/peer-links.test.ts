@@ -1,91 +1,25 @@
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { createLogger, type Logger } from '../../daemon/logger.js';
-import { MAX_FAILED_DIALS, MAX_HANDSHAKING_PEERS_PER_SOURCE, MAX_QUEUE_BYTES, PeerLinks, helloAuth, peerKeyOf } from '../../daemon/peer-links.js';
+import { MAX_FAILED_DIALS, MAX_HANDSHAKING_PEERS_PER_SOURCE, MAX_QUEUE_BYTES, PeerLinks } from '../../daemon/peer-links.js';
 import { parseHostPort } from '../../daemon/config.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   FrameDecoder,
   PEER_PROTOCOL_MAX as PROTOCOL_MAX,
-  PEER_PROTOCOL_MIN as PROTOCOL_MIN,
-  decodePeerFrame,
   encodeLengthPrefixed,
   encodePeerFrame,
   type DecodedPeerFrame,
 } from '../../src/wire/index.js';
+import { capture } from './helpers/log-capture.js';
+import { usePeerLinks } from './helpers/peer-links.js';
+import { sleep, until } from './helpers/wait.js';
 
-interface Captured {
-  logger: Logger;
-  lines: Record<string, unknown>[];
-}
-
-function capture(name: string): Captured {
-  const lines: Record<string, unknown>[] = [];
-  const logger = createLogger({
-    name,
-    level: 'debug',
-    pretty: false,
-    destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) },
-  });
-  return { logger, lines };
-}
-
-const open: PeerLinks[] = [];
-const sockets: Socket[] = [];
-const servers: Server[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  for (const s of servers.splice(0)) s.close();
-  await Promise.all(open.splice(0).map((l) => l.close()));
-});
-
-async function makeLinks(
-  name: string,
-  opts: { cluster?: string; secret?: string; incarnation?: string } = {},
-): Promise<{ links: PeerLinks; key: string; address: string; log: Captured }> {
-  const log = capture(name);
-  const self = { name, incarnation: opts.incarnation ?? '1' };
-  const links = new PeerLinks({
-    cluster: opts.cluster ?? 'test',
-    self,
-    listen: '127.0.0.1:0',
-    maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-    ...(opts.secret !== undefined ? { secret: opts.secret } : {}),
-    logger: log.logger,
-  });
-  open.push(links);
-  const address = await links.listen();
-  return { links, key: peerKeyOf(self), address, log };
-}
-
-function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const { open, sockets, servers, makeLinks, rawConnect } = usePeerLinks();
 
 function heartbeat(n: number): { heartbeat: { viewId: number; received: number[] } } {
   return { heartbeat: { viewId: n, received: [n, n + 1] } };
-}
-
-function rawConnect(address: string): Promise<Socket> {
-  const { host, port } = parseHostPort(address);
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port }, () => resolve(s));
-    s.once('error', reject);
-    sockets.push(s);
-  });
 }
 
 /** Resolves when the daemon has closed `s` (reading what it sent, so 'end' can fire). */

@@ -7,6 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 
 import { connect, ConnectionError, type Client } from '../../client-sdk/index.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
+import { until } from './helpers/wait.js';
 
 const servers: WebSocketServer[] = [];
 const clients: Client[] = [];
@@ -42,18 +43,6 @@ async function fakeDaemon(): Promise<{ url: string; socket: () => WebSocket; mul
     });
   });
   return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, socket: () => socket!, multicasts };
-}
-
-function until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = (): void => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(poll, 5);
-    };
-    poll();
-  });
 }
 
 describe('slow-consumer expulsion in the SDK', () => {

@@ -2,11 +2,13 @@
 // daemon over a real WebSocket: what the joiner sends and when join() resolves, what the
 // provider sends (chunk sizes, window, failures), and which events each side emits.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocketServer, type WebSocket } from 'ws';
-import type { AddressInfo } from 'node:net';
-import { connect, StateTransferError, type Client, type Group, type Message, type StateReader } from '../../client-sdk/index.js';
+import { describe, expect, it } from 'vitest';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { StateTransferError, type Group, type Message, type StateReader } from '../../client-sdk/index.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
+import { listenWs, stopWs, useFakeDaemons, wsUrl } from './helpers/fake-daemons.js';
+import { rejection } from './helpers/failures.js';
+import { waitsFor } from './helpers/wait.js';
 
 type Request = chorus.ClientRequest;
 type Event = chorus.DaemonEvent.$Properties;
@@ -54,13 +56,11 @@ class FakeDaemon {
   }
 
   static async start(): Promise<FakeDaemon> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    return new FakeDaemon(server);
+    return new FakeDaemon(await listenWs());
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return wsUrl(this.server);
   }
 
   send(...events: Event[]): void {
@@ -80,46 +80,14 @@ class FakeDaemon {
   }
 
   async stop(): Promise<void> {
-    for (const client of this.server.clients) client.terminate();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await stopWs(this.server);
   }
 }
 
-const daemons: FakeDaemon[] = [];
-const clients: Client[] = [];
-
-async function setup(configure?: (daemon: FakeDaemon) => void): Promise<{ daemon: FakeDaemon; client: Client }> {
-  const daemon = await FakeDaemon.start();
-  daemons.push(daemon);
-  configure?.(daemon);
-  const client = await connect({ url: daemon.url, name: 'kv' });
-  clients.push(client);
-  return { daemon, client };
-}
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
-  for (const daemon of daemons.splice(0)) await daemon.stop();
-});
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 3_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const { setup } = useFakeDaemons(() => FakeDaemon.start(), { name: 'kv' });
+const until = waitsFor(3_000);
 
 const tick = (ms = 30): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: unknown) => err,
-  );
-}
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);

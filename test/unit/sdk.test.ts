@@ -2,7 +2,7 @@
 // that decodes the SDK's ClientFrames with the generated classes and answers with
 // DaemonFrames. No real daemon: this proves what the SDK sends and how it reacts.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import {
@@ -10,7 +10,6 @@ import {
   ConnectionError,
   HandshakeError,
   RequestError,
-  type Client,
   type Group,
   type Message,
   type View,
@@ -18,6 +17,9 @@ import {
 } from '../../client-sdk/index.js';
 import { chorus } from '../../src/wire/gen/chorus.js';
 import { Outbox } from '../../client-sdk/outbox.js';
+import { listenWs, stopWs, useFakeDaemons, wsUrl } from './helpers/fake-daemons.js';
+import { rejection } from './helpers/failures.js';
+import { waitsFor } from './helpers/wait.js';
 
 type Request = chorus.ClientRequest;
 type Event = chorus.DaemonEvent.$Properties;
@@ -67,13 +69,11 @@ class FakeDaemon {
   }
 
   static async start(): Promise<FakeDaemon> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => server.once('listening', resolve));
-    return new FakeDaemon(server);
+    return new FakeDaemon(await listenWs());
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return wsUrl(this.server);
   }
 
   get peer(): Peer {
@@ -83,8 +83,7 @@ class FakeDaemon {
   }
 
   async stop(): Promise<void> {
-    for (const client of this.server.clients) client.terminate();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await stopWs(this.server);
   }
 }
 
@@ -102,39 +101,8 @@ function defaultScript(req: Request, peer: Peer): void {
   }
 }
 
-const daemons: FakeDaemon[] = [];
-const clients: Client[] = [];
-
-async function setup(configure?: (daemon: FakeDaemon) => void): Promise<{ daemon: FakeDaemon; client: Client }> {
-  const daemon = await FakeDaemon.start();
-  daemons.push(daemon);
-  configure?.(daemon);
-  const client = await connect({ url: daemon.url, name: 'billing', token: 'secret' });
-  clients.push(client);
-  return { daemon, client };
-}
-
-afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
-  for (const daemon of daemons.splice(0)) await daemon.stop();
-});
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (err: unknown) => err,
-  );
-}
+const { daemons, clients, setup } = useFakeDaemons(() => FakeDaemon.start(), { name: 'billing', token: 'secret' });
+const until = waitsFor(2_000);
 
 describe('connect', () => {
   it('sends a versioned hello as request 1 and exposes the HelloOk identity', async () => {
