@@ -404,7 +404,7 @@ async function forcePrimaryCommand(args: string[], io: CliIo): Promise<number> {
       'ERR_AUTH',
       token === undefined
         ? `the daemon's admin port needs its admin token for force-primary: give it with --token A or the CHORUS_ADMIN_TOKEN variable (the daemon's --admin-token)`
-        : `the daemon's admin port refused the admin token from ${token.source}: it must equal the daemon's --admin-token`,
+        : `the daemon's admin port refused the admin token from ${token.source}: give the daemon's --admin-token with --token A or the CHORUS_ADMIN_TOKEN variable`,
     );
   }
   // 501 is the answer of a daemon that knows the command but does not implement it yet;
@@ -470,7 +470,7 @@ async function explainConnectFailure(err: unknown, url: string, tokenSource: Tok
       'ERR_AUTH',
       tokenSource === undefined
         ? `the daemon at ${where} requires a client token: give it with --token T or the CHORUS_TOKEN variable (the daemon's --client-token)`
-        : `the daemon at ${where} refused the client token from ${tokenSource}: it must equal the daemon's --client-token`,
+        : `the daemon at ${where} refused the client token from ${tokenSource}: give the daemon's --client-token with --token T or the CHORUS_TOKEN variable`,
     );
   }
   if (code !== 'ERR_CONNECT' || target === undefined) return err;
