@@ -228,8 +228,14 @@ function wrongPortError(found: PortKind, wanted: 'admin' | 'client', where: stri
     case 'refused':
       return refusedError(wanted, where);
     case 'client':
-      if (wanted === 'client') return undefined;
-      return new CliError('ERR_WRONG_PORT', `${where} is the daemon's client (WebSocket) port, not its admin port (${ADMIN_HINT})`);
+      if (wanted === 'admin') {
+        return new CliError('ERR_WRONG_PORT', `${where} is the daemon's client (WebSocket${found.tls ? ', wss://' : ''}) port, not its admin port (${ADMIN_HINT})`);
+      }
+      // The client port, asked with ws:// while it speaks wss:// only.
+      if (found.tls && url?.protocol !== 'wss:') {
+        return new CliError('ERR_WRONG_PORT', `${where} is a wss:// client port (the daemon runs with --tls-*): try --url wss://${where} with --ca FILE (or CHORUS_CA)`);
+      }
+      return undefined;
     case 'admin': {
       if (wanted === 'admin') return undefined;
       return new CliError('ERR_WRONG_PORT', `${where} is the daemon's admin (HTTP) port, not its client port (${clientSuggestion(found.client, url)})`);
@@ -239,7 +245,7 @@ function wrongPortError(found: PortKind, wanted: 'admin' | 'client', where: stri
         'ERR_CONNECT',
         wanted === 'admin'
           ? `${where} closed the connection without an HTTP answer, as a daemon's peer port (--listen) does: it is not an admin port (${ADMIN_HINT})`
-          : `${where} closed the connection without a WebSocket answer, as a daemon's peer port (--listen) or a wss:// port asked with ws:// does: it is not a client port (${CLIENT_HINT})`,
+          : `${where} closed the connection without a WebSocket answer, as a daemon's peer port (--listen) does: it is not a client port (${CLIENT_HINT})`,
       );
     case 'http':
       return new CliError(
@@ -310,7 +316,7 @@ async function adminRequest(admin: string, path: string, method: 'GET' | 'POST',
   }
   // A client port answers 426 Upgrade Required (or nothing an admin port would say):
   // tell the user which port it was rather than show its answer.
-  if (answer.status === 426) throw wrongPortError({ kind: 'client' }, 'admin', where)!;
+  if (answer.status === 426) throw wrongPortError({ kind: 'client', tls: false }, 'admin', where)!;
   if (answer.status < 200 || answer.status >= 300 || parseJson(answer.body) === undefined) {
     const found = await probePort(target);
     if (found.kind !== 'admin' && found.kind !== 'silent') {
@@ -477,6 +483,9 @@ async function explainConnectFailure(err: unknown, url: string, tokenSource: Tok
   const cause = err instanceof Error ? err.cause : undefined;
   const message = err instanceof Error ? err.message : String(err);
   if (errorCode(cause) === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return refusedError('client', where);
+  if (parsed?.protocol === 'wss:' && /certificate|CERT_/i.test(message)) {
+    return new CliError('ERR_CONNECT', `${message} (give the CA of the daemon's --tls-cert with --ca FILE or CHORUS_CA)`);
+  }
   const found = await probePort(target);
   return wrongPortError(found, 'client', where, parsed) ?? err;
 }

@@ -5,18 +5,22 @@
 // "Unexpected server response: 200" or a request that never gets an answer into "that is
 // the admin port, not the client port" (issue 15).
 //
-// Two requests go out at once: a WebSocket upgrade of `/` and a GET of `/status`. Neither
-// changes anything at the daemon: the upgraded socket is dropped before its hello, and an
-// admin server answers an upgrade request as a plain GET of its status page.
+// Two requests go out at once: a WebSocket upgrade of `/` and a GET of `/status`; when
+// both see the connection closed, a third tries the upgrade over TLS (a client port of a
+// daemon started with --tls-* drops plaintext). None changes anything at the daemon: the
+// upgraded socket is dropped before its hello, an admin server answers an upgrade request
+// as a plain GET of its status page, and a TLS peer port refuses the probe's handshake
+// (it presents no certificate).
 import { randomBytes } from 'node:crypto';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as secureRequest } from 'node:https';
 import type { Socket } from 'node:net';
 
 export type PortKind =
   /** A daemon's admin port; `client` is the daemon's client address from its /status. */
   | { readonly kind: 'admin'; readonly client: string | undefined }
-  /** A daemon's client (WebSocket) port. */
-  | { readonly kind: 'client' }
+  /** A daemon's client (WebSocket) port; `tls`: it speaks wss:// only. */
+  | { readonly kind: 'client'; readonly tls: boolean }
   /** Nothing listens there. */
   | { readonly kind: 'refused' }
   /** It accepted the connection and closed it without an HTTP answer (a peer port, a TLS port). */
@@ -63,8 +67,13 @@ export async function probePort(target: ProbeTarget, timeoutMs = PROBE_TIMEOUT_M
     return first;
   }
   const second = await status.answer;
-  if (second.kind === 'admin' || second.kind === 'http') return second;
-  return first.kind === 'http' ? first : second;
+  if (second.kind === 'admin' || second.kind === 'http' || second.kind === 'client') return second;
+  if (first.kind === 'http') return first;
+  if (first.kind === 'closed' && second.kind === 'closed') {
+    const secure = await probeUpgrade(target, timeoutMs, true).answer;
+    if (secure.kind === 'client') return secure;
+  }
+  return second;
 }
 
 interface Probe {
@@ -76,6 +85,7 @@ interface Probe {
 function probeRequest(
   target: ProbeTarget,
   timeoutMs: number,
+  tls: boolean,
   headers: Record<string, string>,
   path: string,
   onResponse: (res: IncomingMessage, done: (kind: PortKind) => void) => void,
@@ -90,15 +100,19 @@ function probeRequest(
       resolve(kind);
     }
     settle = done;
-    req = request({ host: target.host, port: target.port, path, method: 'GET', headers, agent: false });
+    const options = { host: target.host, port: target.port, path, method: 'GET', headers, agent: false };
+    // Over TLS only to learn whether a WebSocket server is there: its certificate is not checked.
+    req = tls ? secureRequest({ ...options, rejectUnauthorized: false }) : request(options);
     req.on('upgrade', (_res: IncomingMessage, socket: Socket) => {
       socket.destroy();
-      done({ kind: 'client' });
+      done({ kind: 'client', tls });
     });
     req.on('response', (res) => onResponse(res, done));
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ECONNREFUSED') done({ kind: 'refused' });
-      else if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'HPE_INVALID_CONSTANT' || /hang up|closed/i.test(err.message)) done({ kind: 'closed' });
+      else if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'HPE_INVALID_CONSTANT' || /hang up|closed|ssl|tls/i.test(`${err.code ?? ''} ${err.message}`)) {
+        done({ kind: 'closed' });
+      }
       else done({ kind: 'silent', reason: err.code ?? err.message });
     });
     req.end();
@@ -106,26 +120,26 @@ function probeRequest(
   return { answer, cancel: () => settle({ kind: 'silent', reason: 'cancelled' }) };
 }
 
-function probeUpgrade(target: ProbeTarget, timeoutMs: number): Probe {
+function probeUpgrade(target: ProbeTarget, timeoutMs: number, tls = false): Probe {
   const headers = {
     connection: 'Upgrade',
     upgrade: 'websocket',
     'sec-websocket-version': '13',
     'sec-websocket-key': randomBytes(16).toString('base64'),
   };
-  return probeRequest(target, timeoutMs, headers, '/', (res, done) => {
+  return probeRequest(target, timeoutMs, tls, headers, '/', (res, done) => {
     res.resume();
     done({ kind: 'http', status: res.statusCode ?? 0 });
   });
 }
 
 function probeStatus(target: ProbeTarget, timeoutMs: number): Probe {
-  return probeRequest(target, timeoutMs, { accept: 'application/json' }, '/status', (res, done) => {
+  return probeRequest(target, timeoutMs, false, { accept: 'application/json' }, '/status', (res, done) => {
     const status = res.statusCode ?? 0;
     if (status === 426) {
       // "Upgrade Required": a WebSocket server, i.e. a client port.
       res.resume();
-      done({ kind: 'client' });
+      done({ kind: 'client', tls: false });
       return;
     }
     const chunks: Buffer[] = [];
