@@ -13,8 +13,9 @@ const { main } = await import(entry.href);
 try {
   await main(process.argv.slice(2));
 } catch (err) {
+  // One line, `chorusd: CODE message` (e.g. ERR_LISTEN for a port in use): no stack.
   const code = err && typeof err === 'object' && 'code' in err ? err.code : 'ERR_FATAL';
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`chorusd: ${code}: ${message}\n`);
+  process.stderr.write(`chorusd: ${code} ${message.replaceAll('\n', ' ')}\n`);
   process.exit(1);
 }

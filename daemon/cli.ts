@@ -5,7 +5,11 @@
 // only the admin port is reachable, and must not pay for loading the client.
 import { VERSION } from './version.js';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import { probePort, probeTarget, type PortKind, type ProbeTarget } from './port-probe.js';
 
 /** Where the tool writes, and what stops `tail`; injectable so tests can drive the CLI. */
 export interface CliIo {
@@ -54,7 +58,10 @@ Defaults: --url ${DEFAULT_URL}, --admin ${DEFAULT_ADMIN}.
 Exit codes: 0 ok, 1 error, 2 usage.
 `;
 
-/** A failure the tool reports as `chorus: <code>: <message>`. */
+/**
+ * A failure the tool reports as one line, `chorus: <code> <message>` (exit 1, or 2 for a
+ * usage error): no stack, no raw socket error without saying which port it was.
+ */
 class CliError extends Error {
   constructor(
     readonly code: string,
@@ -106,13 +113,13 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
 
 function report(err: unknown, io: CliIo): number {
   if (err instanceof CliError) {
-    io.err(`chorus: ${err.code}: ${err.message}\n`);
+    io.err(`chorus: ${err.code} ${err.message}\n`);
     if (err.exitCode === 2) io.err('Run "chorus --help" for usage.\n');
     return err.exitCode;
   }
   const code = errorCode(err) ?? 'ERR_UNEXPECTED';
   const message = err instanceof Error ? err.message : String(err);
-  io.err(`chorus: ${code}: ${message}\n`);
+  io.err(`chorus: ${code} ${message.replaceAll('\n', ' ')}\n`);
   return 1;
 }
 
@@ -151,11 +158,14 @@ function positionals(got: string[], names: string[]): string[] {
   return got;
 }
 
-/** `127.0.0.1:7400` → `ws://127.0.0.1:7400`; a URL with a scheme is kept. */
-/** `{ token }` from --token (or CHORUS_TOKEN, which keeps it out of `ps`), or nothing. */
-function tokenOption(flag: unknown): { token?: string } {
-  const token = (flag as string | undefined) ?? process.env.CHORUS_TOKEN;
-  return token !== undefined && token !== '' ? { token } : {};
+/** Where --token came from, for error messages; undefined when none was given. */
+type TokenSource = '--token' | 'CHORUS_TOKEN' | 'CHORUS_ADMIN_TOKEN';
+
+/** The token from --token, else from the variable `env` (which keeps it out of `ps`), and where it came from. */
+function tokenFrom(flag: unknown, env: 'CHORUS_TOKEN' | 'CHORUS_ADMIN_TOKEN'): { token: string; source: TokenSource } | undefined {
+  if (typeof flag === 'string' && flag !== '') return { token: flag, source: '--token' };
+  const value = process.env[env];
+  return value !== undefined && value !== '' ? { token: value, source: env } : undefined;
 }
 
 /** `{ ca }` read from --ca FILE (or CHORUS_CA), or nothing. */
@@ -169,29 +179,200 @@ function caOption(flag: unknown): { ca?: string } {
   }
 }
 
+/** `127.0.0.1:7400` → `ws://127.0.0.1:7400`; a URL with a scheme is kept. */
 function wsUrl(value: string): string {
+  if (/^https?:\/\//i.test(value)) {
+    throw new CliError('ERR_USAGE', `--url takes the daemon's client address (ws://host:port or host:port), not an http:// URL: ${value}`, 2);
+  }
   return /^wss?:\/\//i.test(value) ? value : `ws://${value}`;
 }
 
 /** `127.0.0.1:7600` or `[::1]:7600` → `http://…`; a URL with a scheme is kept. */
 function adminUrl(value: string, path: string): string {
+  if (/^wss?:\/\//i.test(value)) {
+    throw new CliError('ERR_USAGE', `--admin takes the daemon's admin address (host:port); ${value} is a client URL (tail and send take it as --url)`, 2);
+  }
   const base = /^https?:\/\//i.test(value) ? value : `http://${value}`;
-  return new URL(path, base.endsWith('/') ? base : `${base}/`).href;
+  try {
+    return new URL(path, base.endsWith('/') ? base : `${base}/`).href;
+  } catch {
+    throw new CliError('ERR_USAGE', `--admin ${JSON.stringify(value)} is not host:port`, 2);
+  }
+}
+
+/** `host:port` as the user would write it (IPv6 in brackets). */
+function showTarget(target: ProbeTarget): string {
+  return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+}
+
+// ---------------------------------------------------------------- which port is which
+
+// The messages below name the flags of API.md: `--admin` (status, force-primary; the
+// daemon's --admin) and `--url` (tail, send; the daemon's --client).
+const ADMIN_HINT = `try --admin HOST:PORT: the daemon's --admin address, ${DEFAULT_ADMIN} by default`;
+const CLIENT_HINT = `try --url ws://HOST:PORT: the daemon's --client address, ${DEFAULT_URL} by default`;
+
+function refusedError(port: 'admin' | 'client', where: string): CliError {
+  return new CliError(
+    'ERR_CONNECT',
+    `cannot reach the daemon's ${port} port at ${where} (connection refused): is chorusd running, and is ${where} its --${port} address?`,
+  );
+}
+
+/**
+ * The one line for an address that answered as something other than the `wanted` port
+ * (see PortKind), or undefined when the probe found nothing better to say.
+ */
+function wrongPortError(found: PortKind, wanted: 'admin' | 'client', where: string, url?: URL): CliError | undefined {
+  switch (found.kind) {
+    case 'refused':
+      return refusedError(wanted, where);
+    case 'client':
+      if (wanted === 'admin') {
+        return new CliError('ERR_WRONG_PORT', `${where} is the daemon's client (WebSocket${found.tls ? ', wss://' : ''}) port, not its admin port (${ADMIN_HINT})`);
+      }
+      // The client port, asked with ws:// while it speaks wss:// only.
+      if (found.tls && url?.protocol !== 'wss:') {
+        return new CliError('ERR_WRONG_PORT', `${where} is a wss:// client port (the daemon runs with --tls-*): try --url wss://${where} with --ca FILE (or CHORUS_CA)`);
+      }
+      return undefined;
+    case 'admin': {
+      if (wanted === 'admin') return undefined;
+      return new CliError('ERR_WRONG_PORT', `${where} is the daemon's admin (HTTP) port, not its client port (${clientSuggestion(found.client, url)})`);
+    }
+    case 'closed':
+      return new CliError(
+        'ERR_CONNECT',
+        wanted === 'admin'
+          ? `${where} closed the connection without an HTTP answer, as a daemon's peer port (--listen) does: it is not an admin port (${ADMIN_HINT})`
+          : `${where} closed the connection without a WebSocket answer, as a daemon's peer port (--listen) does: it is not a client port (${CLIENT_HINT})`,
+      );
+    case 'http':
+      return new CliError(
+        'ERR_WRONG_PORT',
+        `${where} answered HTTP ${found.status} but is not a daemon's ${wanted} port (${wanted === 'admin' ? ADMIN_HINT : CLIENT_HINT})`,
+      );
+    case 'silent':
+      return undefined;
+  }
+}
+
+/** "try --url ws://…" with the client address the daemon's /status named, when it named one. */
+function clientSuggestion(client: string | undefined, url: URL | undefined): string {
+  if (client === undefined) return CLIENT_HINT;
+  const target = probeTarget(client);
+  if (target === undefined) return CLIENT_HINT;
+  // A wildcard bind is reached at the host the user already used.
+  const wildcard = target.host === '0.0.0.0' || target.host === '::';
+  const host = wildcard && url !== undefined ? (url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname) : target.host;
+  const scheme = url?.protocol === 'wss:' ? 'wss' : 'ws';
+  return `try --url ${scheme}://${showTarget({ host, port: target.port })}`;
+}
+
+// ---------------------------------------------------------------- admin requests
+
+/** An admin request gets this long for its whole answer (force-primary waits for the daemons it asks). */
+const ADMIN_TIMEOUT_MS = 10_000;
+/**
+ * An admin request with no answer after this long is checked: a client port may never
+ * answer a plain HTTP request, and the user should not wait 10 s to learn that.
+ */
+const ADMIN_SLOW_MS = 1_000;
+/** Bytes of an admin answer read at most. */
+const ADMIN_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+interface AdminAnswer {
+  readonly status: number;
+  readonly statusText: string;
+  readonly body: string;
+}
+
+/**
+ * One request to the daemon's admin port. Every way of not getting an admin answer
+ * becomes a one-line CliError naming the port: nothing listening (ERR_CONNECT), the
+ * client port or another server answering (ERR_WRONG_PORT), no answer (ERR_CONNECT).
+ */
+async function adminRequest(admin: string, path: string, method: 'GET' | 'POST', headers: Record<string, string> = {}): Promise<AdminAnswer> {
+  const url = adminUrl(admin, path);
+  const target = probeTarget(url);
+  if (target === undefined) throw new CliError('ERR_USAGE', `--admin ${JSON.stringify(admin)} is not host:port`, 2);
+  const where = showTarget(target);
+  let answer: AdminAnswer;
+  try {
+    answer = await httpExchange(url, method, headers, target);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const code = errorCode(err);
+    if (code === 'ECONNREFUSED') throw refusedError('admin', where);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      throw new CliError('ERR_CONNECT', `cannot reach the daemon's admin port at ${where} (cannot resolve ${target.host})`);
+    }
+    if (code === 'ETIMEDOUT_ADMIN') {
+      throw new CliError('ERR_CONNECT', `no answer from ${where} within ${ADMIN_TIMEOUT_MS / 1000} s: is it the daemon's admin port? (${ADMIN_HINT})`);
+    }
+    const found = await probePort(target);
+    const reason = code ?? (err instanceof Error ? err.message : String(err));
+    throw wrongPortError(found, 'admin', where) ?? new CliError('ERR_CONNECT', `cannot reach the daemon's admin port at ${where} (${reason})`);
+  }
+  // A client port answers 426 Upgrade Required (or nothing an admin port would say):
+  // tell the user which port it was rather than show its answer.
+  if (answer.status === 426) throw wrongPortError({ kind: 'client', tls: false }, 'admin', where)!;
+  if (answer.status < 200 || answer.status >= 300 || parseJson(answer.body) === undefined) {
+    const found = await probePort(target);
+    if (found.kind !== 'admin' && found.kind !== 'silent') {
+      const wrong = wrongPortError(found, 'admin', where);
+      if (wrong !== undefined) throw wrong;
+    }
+  }
+  return answer;
+}
+
+/** The request itself; a client port seen while waiting rejects with ERR_WRONG_PORT at once. */
+function httpExchange(url: string, method: 'GET' | 'POST', headers: Record<string, string>, target: ProbeTarget): Promise<AdminAnswer> {
+  return new Promise<AdminAnswer>((resolve, reject) => {
+    let finished = false;
+    const send = url.startsWith('https:') ? httpsRequest : httpRequest;
+    const req = send(url, { method, headers, agent: false });
+    const finish = (settle: () => void): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(slow);
+      clearTimeout(deadline);
+      req.destroy();
+      settle();
+    };
+    const slow = setTimeout(() => {
+      void probePort(target).then((found) => {
+        if (found.kind === 'client') finish(() => reject(wrongPortError(found, 'admin', showTarget(target))));
+      });
+    }, ADMIN_SLOW_MS);
+    const deadline = setTimeout(() => finish(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT_ADMIN' }))), ADMIN_TIMEOUT_MS);
+    req.on('error', (err) => finish(() => reject(err)));
+    req.on('response', (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes <= ADMIN_MAX_BODY_BYTES) chunks.push(chunk);
+      });
+      res.on('error', (err) => finish(() => reject(err)));
+      res.on('end', () =>
+        finish(() => resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', body: Buffer.concat(chunks).toString('utf8') })),
+      );
+    });
+    req.end();
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------- admin commands
-
-async function adminFetch(admin: string, path: string, init?: RequestInit): Promise<Response> {
-  const url = adminUrl(admin, path);
-  try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
-  } catch (err) {
-    const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-    const code = errorCode(cause) ?? 'ERR_CONNECT';
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new CliError(code, `cannot reach the admin port at ${admin} (is chorusd running?): ${reason}`);
-  }
-}
 
 async function statusCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals: pos } = parse(args, {
@@ -201,20 +382,12 @@ async function statusCommand(args: string[], io: CliIo): Promise<number> {
   if (values.help) return help(io);
   positionals(pos, []);
   const admin = values.admin as string;
-  const res = await adminFetch(admin, 'status');
-  const body = await res.text();
-  if (!res.ok) throw new CliError(`HTTP_${res.status}`, `GET /status: ${res.statusText}: ${body.trim()}`);
-  if (values.json) {
-    io.out(body.endsWith('\n') ? body : `${body}\n`);
-    return 0;
-  }
-  let status: unknown;
-  try {
-    status = JSON.parse(body);
-  } catch {
-    throw new CliError('ERR_BAD_RESPONSE', `GET /status did not answer JSON: ${body.slice(0, 200)}`);
-  }
-  io.out(formatStatus(status));
+  const res = await adminRequest(admin, 'status', 'GET');
+  const body = res.body;
+  if (res.status !== 200) throw new CliError(`HTTP_${res.status}`, `GET /status: ${res.statusText}: ${describeBody(body)}`);
+  const status = parseJson(body);
+  if (status === undefined) throw new CliError('ERR_BAD_RESPONSE', `GET /status did not answer JSON: ${body.slice(0, 200).replaceAll('\n', ' ')}`);
+  io.out(values.json ? (body.endsWith('\n') ? body : `${body}\n`) : formatStatus(status));
   return 0;
 }
 
@@ -227,20 +400,25 @@ async function forcePrimaryCommand(args: string[], io: CliIo): Promise<number> {
   positionals(pos, []);
   const admin = values.admin as string;
   // From the environment by default: a token on the command line shows in `ps`.
-  const token = (values.token as string | undefined) ?? process.env.CHORUS_ADMIN_TOKEN;
-  const headers: Record<string, string> = token !== undefined && token !== '' ? { authorization: `Bearer ${token}` } : {};
-  const res = await adminFetch(admin, 'force-primary', { method: 'POST', headers });
-  const answer = describeBody(await res.text());
+  const token = tokenFrom(values.token, 'CHORUS_ADMIN_TOKEN');
+  const headers: Record<string, string> = token !== undefined ? { authorization: `Bearer ${token.token}` } : {};
+  const res = await adminRequest(admin, 'force-primary', 'POST', headers);
+  const answer = describeBody(res.body);
+  const detail = answer ? `: ${answer}` : '';
+  if (res.status === 401) {
+    throw new CliError(
+      'ERR_AUTH',
+      token === undefined
+        ? `the daemon's admin port needs its admin token for force-primary: give it with --token A or the CHORUS_ADMIN_TOKEN variable (the daemon's --admin-token)`
+        : `the daemon's admin port refused the admin token from ${token.source}: give the daemon's --admin-token with --token A or the CHORUS_ADMIN_TOKEN variable`,
+    );
+  }
   // 501 is the answer of a daemon that knows the command but does not implement it yet;
   // 404/405 come from a daemon whose admin port does not know it at all.
   if (res.status === 501 || res.status === 404 || res.status === 405) {
-    io.err(`chorus: force-primary: not implemented yet by this daemon (HTTP ${res.status})${answer ? `: ${answer}` : ''}\n`);
-    return 1;
+    throw new CliError('ERR_NOT_SUPPORTED', `force-primary is not implemented by this daemon (HTTP ${res.status})${detail}`);
   }
-  if (!res.ok) {
-    io.err(`chorus: force-primary: refused (HTTP ${res.status} ${res.statusText})${answer ? `: ${answer}` : ''}\n`);
-    return 1;
-  }
+  if (res.status < 200 || res.status >= 300) throw new CliError('ERR_REFUSED', `force-primary refused (HTTP ${res.status} ${res.statusText})${detail}`);
   io.out(`force-primary: ${answer || 'ok'}\n`);
   return 0;
 }
@@ -248,16 +426,68 @@ async function forcePrimaryCommand(args: string[], io: CliIo): Promise<number> {
 /** A response body as one readable line: a JSON `message`/`error` field, else the text. */
 function describeBody(text: string): string {
   const trimmed = text.trim();
-  try {
-    const json: unknown = JSON.parse(trimmed);
-    if (isRecord(json)) {
-      const parts = [json.code, json.error, json.message].filter((p) => typeof p === 'string' && p !== '');
-      if (parts.length > 0) return [...new Set(parts)].join(': ');
-    }
-  } catch {
-    // not JSON: the text itself
+  const json = parseJson(trimmed);
+  if (isRecord(json)) {
+    const parts = [json.code, json.error, json.message].filter((p) => typeof p === 'string' && p !== '');
+    if (parts.length > 0) return [...new Set(parts)].join(': ');
   }
-  return trimmed;
+  return trimmed.replaceAll('\n', ' ');
+}
+
+// ---------------------------------------------------------------- client connections
+
+interface ClientOptions {
+  readonly name: string;
+  readonly ca?: string;
+  readonly token?: { token: string; source: TokenSource } | undefined;
+}
+
+/**
+ * The SDK's connect() with its failures said as one line naming the port: nothing
+ * listening, the admin port given as --url, a missing or wrong --token.
+ */
+async function connectClient(urlText: string, options: ClientOptions) {
+  const { connect } = await import('../client-sdk/index.js');
+  const url = wsUrl(urlText);
+  try {
+    return await connect({
+      url,
+      name: options.name,
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
+      ...(options.token !== undefined ? { token: options.token.token } : {}),
+    });
+  } catch (err) {
+    throw await explainConnectFailure(err, url, options.token?.source);
+  }
+}
+
+async function explainConnectFailure(err: unknown, url: string, tokenSource: TokenSource | undefined): Promise<unknown> {
+  const code = errorCode(err);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  const target = probeTarget(url);
+  const where = target !== undefined ? showTarget(target) : url;
+  if (code === 'ERR_AUTH') {
+    return new CliError(
+      'ERR_AUTH',
+      tokenSource === undefined
+        ? `the daemon at ${where} requires a client token: give it with --token T or the CHORUS_TOKEN variable (the daemon's --client-token)`
+        : `the daemon at ${where} refused the client token from ${tokenSource}: give the daemon's --client-token with --token T or the CHORUS_TOKEN variable`,
+    );
+  }
+  if (code !== 'ERR_CONNECT' || target === undefined) return err;
+  const cause = err instanceof Error ? err.cause : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  if (errorCode(cause) === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return refusedError('client', where);
+  if (parsed?.protocol === 'wss:' && /certificate|CERT_/i.test(message)) {
+    return new CliError('ERR_CONNECT', `${message} (give the CA of the daemon's --tls-cert with --ca FILE or CHORUS_CA)`);
+  }
+  const found = await probePort(target);
+  return wrongPortError(found, 'client', where, parsed) ?? err;
 }
 
 // ---------------------------------------------------------------- status rendering
@@ -444,8 +674,7 @@ async function tailCommand(args: string[], io: CliIo): Promise<number> {
   const json = values.json === true;
   const print = (line: string, record: Json): void => io.out(json ? `${JSON.stringify(record)}\n` : `${line}\n`);
 
-  const { connect } = await import('../client-sdk/index.js');
-  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca), ...tokenOption(values.token) });
+  const client = await connectClient(values.url as string, { name: values.name as string, ...caOption(values.ca), token: tokenFrom(values.token, 'CHORUS_TOKEN') });
   // The daemon going away ends tail with an error; a close we asked for does not.
   let closing = false;
   const lost = new Promise<CliError>((resolve) => {
@@ -516,8 +745,7 @@ async function sendCommand(args: string[], io: CliIo): Promise<number> {
     throw new CliError('ERR_USAGE', `--count must be a positive integer, got ${JSON.stringify(values.count)}`, 2);
   }
 
-  const { connect } = await import('../client-sdk/index.js');
-  const client = await connect({ url: wsUrl(values.url as string), name: values.name as string, ...caOption(values.ca), ...tokenOption(values.token) });
+  const client = await connectClient(values.url as string, { name: values.name as string, ...caOption(values.ca), token: tokenFrom(values.token, 'CHORUS_TOKEN') });
   try {
     const group = await client.join(groupName);
     const inFlight = new Set<Promise<unknown>>();

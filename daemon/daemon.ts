@@ -16,6 +16,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { ClientGateway } from './client-gateway.js';
 import { parseHostPort, type DaemonConfig } from './config.js';
+import { bindPort } from './listen.js';
 import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { PeerLinks } from './peer-links.js';
@@ -65,6 +66,11 @@ export class Daemon {
   /** Operators waiting for the answer of a force-primary (it comes in a later step). */
   private readonly forceWaiters: Array<(answer: { ok: boolean; message: string }) => void> = [];
   private closed = false;
+  /**
+   * The core has started (every port is bound, then `node.start()`): until then inputs
+   * wait in `deferred`, so a client or peer that is quick to connect finds the core started.
+   */
+  private started = false;
   /** An output is being carried out: new inputs wait in `deferred` (the core is not re-entrant). */
   private stepping = false;
   private readonly deferred: CoreInput[] = [];
@@ -110,7 +116,21 @@ export class Daemon {
     for (const kind of ['secret', 'tls']) this.m.authFailures.inc({ kind }, 0);
   }
 
+  /**
+   * Binds the peer, client and admin ports, and only then starts the core (which founds a
+   * cluster or joins one): a port in use fails the start with a ListenError before this
+   * daemon was ever part of a view (issue 15), and the ports bound so far are closed.
+   */
   async start(): Promise<void> {
+    try {
+      await this.bindAndStart();
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+  }
+
+  private async bindAndStart(): Promise<void> {
     const cfg = this.config;
     // Event-log times are compared with other processes' (daemon/wall-clock.ts): anchor
     // the clock now rather than on the first event.
@@ -126,7 +146,7 @@ export class Daemon {
       ...(cfg.tls !== undefined ? { tls: cfg.tls } : {}),
       logger: this.log,
     });
-    const listen = await this.peers.listen();
+    const listen = await bindPort('peer', cfg.listen, () => this.peers.listen());
     if (cfg.secrets.length === 0 && cfg.tls === undefined && !isLoopback(listen)) {
       this.log.warn(
         { listen },
@@ -182,16 +202,24 @@ export class Daemon {
       this.step({ kind: 'client-disconnect', client, expelled: true });
     });
 
+    const client = await bindPort('client', cfg.client, () => this.gateway.listen());
+    this.admin = await bindPort('admin', cfg.admin, () =>
+      startAdminServer({
+        listen: cfg.admin,
+        logger: this.log,
+        status: () => this.status(),
+        metrics: () => this.metrics.render(),
+        forcePrimary: () => this.forcePrimary(),
+        ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
+      }),
+    );
+    this.addresses = { client, listen, admin: this.admin.address };
+
+    // Every port is bound: found or join now, then step what arrived meanwhile, in order.
+    this.started = true;
     this.apply(this.node.start());
-    const client = await this.gateway.listen();
-    this.admin = await startAdminServer({
-      listen: cfg.admin,
-      logger: this.log,
-      status: () => this.status(),
-      metrics: () => this.metrics.render(),
-      forcePrimary: () => this.forcePrimary(),
-      ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
-    });
+    const waiting = this.deferred.shift();
+    if (waiting !== undefined) this.step(waiting);
     this.metrics.onCollect(() => {
       const links = this.peers.stats;
       this.m.authFailures.inc({ kind: 'secret' }, links.authFailures - this.m.authFailures.get({ kind: 'secret' }));
@@ -202,7 +230,6 @@ export class Daemon {
       this.m.viewId.set(st.viewId ?? 0);
       this.m.members.set(st.members.length);
     });
-    this.addresses = { client, listen, admin: this.admin.address };
     for (const seed of cfg.seeds) {
       if (seed === listen || seed === this.peers.advertise) continue;
       this.peers.dialSeed(seed);
@@ -217,7 +244,7 @@ export class Daemon {
    */
   private step(input: CoreInput, inspect?: (out: CoreOutput) => void): void {
     if (this.closed) return;
-    if (this.stepping) {
+    if (this.stepping || !this.started) {
       this.deferred.push(input);
       return;
     }
