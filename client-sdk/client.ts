@@ -112,6 +112,9 @@ export class Client extends EventEmitter<ClientEvents> {
         return Promise.reject(new RequestError('ERR_BAD_REQUEST', `state.${key} must be a function`));
       }
     }
+    if (state.waitMs !== undefined && (!Number.isInteger(state.waitMs) || state.waitMs < 1 || state.waitMs > 600_000)) {
+      return Promise.reject(new RequestError('ERR_BAD_REQUEST', 'state.waitMs must be an integer number of ms, 1..600000'));
+    }
     // Without reconnect, the session's end is the client's: the same error as its requests.
     const ended = this.#session.ended;
     if (ended && !this.#options.reconnect) return Promise.reject(ended);
@@ -269,6 +272,7 @@ function copyState(state: StateTransfer): StateTransfer {
   return {
     ...(state.install !== undefined ? { install: state.install } : {}),
     ...(state.provide !== undefined ? { provide: state.provide } : {}),
+    ...(state.waitMs !== undefined ? { waitMs: state.waitMs } : {}),
   };
 }
 

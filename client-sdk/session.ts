@@ -288,7 +288,14 @@ export class Session {
         resolve(handle);
       };
       this.#request(
-        { join: { group: name, wantState: install !== undefined, offerState: provide !== undefined } },
+        {
+          join: {
+            group: name,
+            wantState: install !== undefined,
+            offerState: provide !== undefined,
+            ...(install !== undefined && state.waitMs !== undefined ? { stateWaitMs: state.waitMs } : {}),
+          },
+        },
         {
           resolve: (reply) => {
             forget(joining);

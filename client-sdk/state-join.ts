@@ -1,12 +1,16 @@
 // The joiner's side of state transfer (DESIGN.md, guarantee 6): a join that asked for
 // state, from the daemon's join reply until install() has run and join() may resolve.
 //
-// The daemon sends, after the first view and the join reply, exactly one of NONE (first
-// member: nothing to install), FAILED (nobody can provide: the join fails), or BEGIN
-// followed by the CHUNKs of the state taken at the start of view `transfer`. A provider
-// that fails mid-way is replaced: a BEGIN with a higher `transfer` restarts the transfer,
-// and install() runs again on the new stream once the previous run has settled.
+// The daemon sends, after the first view and the join reply, one of NONE (first member:
+// nothing to install), WAIT (no member provides now), or BEGIN followed by the CHUNKs of
+// the state taken at the start of view `transfer`. A provider that fails mid-way is
+// replaced: a BEGIN with a higher `transfer` restarts the transfer (or a WAIT comes
+// first, when no other member provides), and install() runs again on the new stream
+// once the previous run has settled. FAILED ends the join: no member provided within
+// the join's wait (ERR_NO_STATE_PROVIDER).
 //
+// While waiting, only the events from the latest view on are kept: a BEGIN can only
+// come with a later view, whose state holds everything before it.
 // Meanwhile every event of the group is buffered. When install() has finished for
 // transfer w, join() resolves with view w as the first view: the views before it, and
 // the messages delivered in them, are already part of the installed state and are
@@ -69,6 +73,8 @@ export class StateJoin {
   #installed: number | undefined;
   /** Completed or failed: later events are not ours to handle. */
   #closed = false;
+  /** WAIT came and no BEGIN since: no member provides now. */
+  #waiting = false;
 
   constructor(group: string, joiner: string, firstView: View, install: (state: StateReader) => void | Promise<void>, host: StateJoinHost) {
     this.#group = group;
@@ -98,6 +104,9 @@ export class StateJoin {
       // Uint8Array's slice copies; a Node Buffer's slice() would be another view.
       event.delivery.data = Uint8Array.prototype.slice.call(event.delivery.data);
     }
+    // Waiting for a provider: the transfer, when one comes, starts at this view or a
+    // later one, so what came before this view is in that state already.
+    if (this.#waiting && event.view) this.#buffered = [];
     this.#buffered.push(event);
     if (event.view) this.#tryComplete();
   }
@@ -133,7 +142,19 @@ export class StateJoin {
         this.abort(new StateTransferError(code, code === raw ? why : `${raw}: ${why}`), false);
         return;
       }
+      case chorus.StateTransfer.Kind.WAIT: {
+        // No member provides now: a transfer under way is over, the next comes with a later view.
+        this.#waiting = true;
+        this.#installed = undefined;
+        this.#run?.stream.fail(new StateTransferError('ERR_STATE_RESTARTED', 'the provider went and no other member provides now: waiting for one'));
+        // Keep only the latest view on (the view this WAIT came with).
+        let last = this.#buffered.length - 1;
+        while (last > 0 && !this.#buffered[last]!.view) last--;
+        if (last > 0) this.#buffered = this.#buffered.slice(last);
+        return;
+      }
       case chorus.StateTransfer.Kind.BEGIN:
+        this.#waiting = false;
         this.#begin(transfer, state.provider ?? '');
         return;
       case chorus.StateTransfer.Kind.CHUNK: {

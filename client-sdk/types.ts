@@ -139,6 +139,14 @@ export interface StateTransfer {
    * install() is called again with the state from another member.
    */
   install?: (state: StateReader) => void | Promise<void>;
+  /**
+   * With `install`: how long the join waits for a member that provides (ms, default
+   * 10,000; at most 600,000) while the group's members do not provide (or none is left
+   * after its provider went). Members that do not provide are never asked. Past the
+   * wait `join()` rejects with StateTransferError('ERR_NO_STATE_PROVIDER'). A group with
+   * no member at all has no state yet: the first joiner gets none and never waits.
+   */
+  waitMs?: number;
 }
 
 export interface JoinOptions {

@@ -83,7 +83,8 @@ export type ExpelReason = 'slow-consumer';
 
 export interface ClientGatewayEvents {
   /** A client completed its hello. */
-  connect: (clientId: string, name: string) => void;
+  /** `protocol`: the client protocol version agreed in the hello. */
+  connect: (clientId: string, name: string, protocol: number) => void;
   /** A request after the hello, in arrival order. */
   request: (clientId: string, request: ClientRequest) => void;
   /**
@@ -560,7 +561,7 @@ export class ClientGateway extends EventEmitter<ClientGatewayEvents> {
     // Sent before `connect` is emitted, so it precedes any event the driver sends.
     conn.ws.send(encodeDaemonFrame({ events: [helloOk] }));
     this.log.debug({ client: clientId, remote: conn.remote, protocol }, 'client connected');
-    this.emit('connect', clientId, name);
+    this.emit('connect', clientId, name, protocol);
     return !conn.closing;
   }
 

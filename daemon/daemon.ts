@@ -190,7 +190,7 @@ export class Daemon {
       // now, which are the groups whose view events it was sent. Runs only on expulsion.
       groupsOf: (client) => this.node.groups.sorted().filter((g) => g.members.some((m) => m.client === client)).map((g) => g.name),
     });
-    this.gateway.on('connect', (client, name) => this.step({ kind: 'client-connect', client, name }));
+    this.gateway.on('connect', (client, name, protocol) => this.step({ kind: 'client-connect', client, name, protocol }));
     this.gateway.on('request', (client, request) => this.step({ kind: 'client-request', client, request }));
     this.gateway.on('disconnect', (client, expelled) => {
       if (expelled === undefined) {

@@ -42,6 +42,12 @@ export interface ReplicaOptions {
    * run the store against daemons without state transfer.
    */
   stateTransfer?: boolean;
+  /**
+   * How long a join waits for a replica that provides the map while the members present
+   * do not (e.g. a `chorus tail`); then the map is taken as gone and this replica starts
+   * with an empty one. Default: the SDK's (10 s).
+   */
+  stateWaitMs?: number;
   /** Structured log lines (default: none). */
   log?: (record: Record<string, unknown>) => void;
 }
@@ -55,7 +61,7 @@ const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
 export class KvReplica {
-  readonly #options: Required<Omit<ReplicaOptions, 'log'>> & Pick<ReplicaOptions, 'log'>;
+  readonly #options: Required<Omit<ReplicaOptions, 'log' | 'stateWaitMs'>> & Pick<ReplicaOptions, 'log' | 'stateWaitMs'>;
   readonly #store = new KvStore();
   #client: Client | undefined;
   #group: Group | undefined;
@@ -169,6 +175,13 @@ export class KvReplica {
 
   // ---------------------------------------------------------------- membership
 
+  /**
+   * The last join found no replica to take the map from (ERR_NO_STATE_PROVIDER: the
+   * members present, e.g. a `chorus tail`, do not provide): the map is gone with the
+   * replicas that held it, so the next join starts with an empty one and provides it.
+   */
+  #startEmpty = false;
+
   #joinOptions(): JoinOptions {
     const store = this.#store;
     return {
@@ -176,10 +189,11 @@ export class KvReplica {
         // Synchronous serialization: the map exactly at the checkpoint (the SDK holds
         // the group's later events back while provide() runs).
         provide: () => store.snapshot(),
-        ...(this.#options.stateTransfer
+        ...(this.#options.stateTransfer && !this.#startEmpty
           ? {
               // Replaces the map (install may run again if its provider fails).
               install: async (state) => store.restore(await state.bytes()),
+              ...(this.#options.stateWaitMs !== undefined ? { waitMs: this.#options.stateWaitMs } : {}),
             }
           : {}),
       },
@@ -211,10 +225,18 @@ export class KvReplica {
           await group.leave().catch(() => {});
           return;
         }
+        this.#startEmpty = false;
         this.#attach(group);
         return;
       } catch (err) {
         const code = (err as { code?: unknown }).code;
+        if (code === 'ERR_NO_STATE_PROVIDER') {
+          // Waited (the SDK's state.waitMs) and no replica came: start over empty, at once.
+          this.#startEmpty = true;
+          this.#store.clear();
+          this.#options.log?.({ msg: 'no replica holds the map: starting with an empty one', code });
+          continue;
+        }
         const retryInMs = Math.round(delayMs * (0.5 + Math.random()));
         this.#options.log?.({ msg: 'join failed', code, err: err instanceof Error ? err.message : String(err), retryInMs });
         await new Promise((resolve) => setTimeout(resolve, retryInMs));

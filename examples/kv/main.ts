@@ -9,8 +9,11 @@ import { startHttpFront } from './http-front.js';
 import { KvReplica } from './kv-replica.js';
 
 const USAGE = `usage: node dist/examples/kv/main.js [--daemon ws://127.0.0.1:7400] [--http 127.0.0.1:8080]
-       [--group kv] [--name kv] [--no-state-transfer]
+       [--group kv] [--name kv] [--no-state-transfer] [--state-wait-ms N]
   --http host:port   port 0 picks a free port (the ready line tells which)
+  --state-wait-ms N  how long a join waits for a replica to take the map from, while the
+                     members present do not provide (a chorus tail); then this replica
+                     starts with an empty map (default 10000)
   --no-state-transfer  join without taking the group's state: only for replicas that all
                      start before the first write (e.g. against a daemon without state transfer)`;
 
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
         group: { type: 'string', default: 'kv' },
         name: { type: 'string', default: 'kv' },
         'no-state-transfer': { type: 'boolean', default: false },
+        'state-wait-ms': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -54,11 +58,16 @@ async function main(): Promise<void> {
     return;
   }
   const { host, port } = parseHostPort(values.http);
+  const stateWaitMs = values['state-wait-ms'] === undefined ? undefined : Number(values['state-wait-ms']);
+  if (stateWaitMs !== undefined && !(Number.isInteger(stateWaitMs) && stateWaitMs >= 1 && stateWaitMs <= 600_000)) {
+    die(`--state-wait-ms wants 1..600000, got ${JSON.stringify(values['state-wait-ms'])}`);
+  }
   const replica = new KvReplica({
     url: values.daemon,
     group: values.group,
     name: values.name,
     stateTransfer: !values['no-state-transfer'],
+    ...(stateWaitMs !== undefined ? { stateWaitMs } : {}),
     log,
   });
   replica.onFatal = (err) => {

@@ -69,10 +69,14 @@ export class ClientPath {
     return entries.length > 0;
   }
 
-  /** Report transfers whose provider went silent (see StateTransfer.failStalled). */
+  /**
+   * Report transfers whose provider went silent (see StateTransfer.failStalled), and
+   * give up the waits for a provider that lasted as long as their joins allow.
+   */
   failStalledTransfers(): void {
     if (this.ctx.mode !== 'normal' || this.ctx.flushing) return;
     for (const t of this.transfer.failStalled()) this.ctx.trace(t);
+    this.transfer.giveUpWaits();
   }
 
   // ------------------------------------------------------------------ group effects

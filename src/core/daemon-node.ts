@@ -371,7 +371,7 @@ export class DaemonNode {
       case 'peer-down':
         break; // The link redials by itself; heartbeats then repair what was lost.
       case 'client-connect':
-        this.local.connect(input.client, input.name);
+        this.local.connect(input.client, input.name, input.protocol);
         break;
       case 'client-request':
         this.clients.onClientRequest(input.client, input.request);
@@ -412,7 +412,7 @@ export class DaemonNode {
       return this.handOut();
     }
     this.data.heartbeats();
-    if (this.transfer.installing.size > 0) {
+    if (this.transfer.installing.size > 0 || this.transfer.waiting.size > 0) {
       this.clients.failStalledTransfers();
       if (this.local.pending.length > 0) {
         this.clients.pump();
@@ -623,6 +623,7 @@ export class DaemonNode {
     const old = this.vs.view;
     this.out.traces.push({ type: 'step-down', reason });
     this.transfer.installing.clear(); // joiners are expelled with everyone else
+    this.transfer.waiting.clear();
     this.transfer.earlyChunks.clear();
     expelLocalClients(this.local, this.table, this.vs.ownEntries());
     this.lastGroups = groupsAfterPartition(this.table);

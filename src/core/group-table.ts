@@ -35,8 +35,12 @@ export type TransferPlan =
   | { readonly kind: 'begin'; readonly joiner: GroupMember; readonly provider: GroupMember; readonly transfer: number }
   /** The group had no member before: nothing to install. */
   | { readonly kind: 'none'; readonly joiner: GroupMember }
-  /** No member can provide: the joiner is told, and its daemon takes it out of the group. */
-  | { readonly kind: 'failed'; readonly joiner: GroupMember };
+  /**
+   * No member provides now: the joiner waits, in the group, for one that does (a later
+   * view plans its transfer); its daemon takes it out after the join's wait (see
+   * StateTransfer.giveUpWaits).
+   */
+  | { readonly kind: 'wait'; readonly joiner: GroupMember };
 
 type PendingOp =
   | { readonly kind: 'join'; readonly member: GroupMember }
@@ -340,15 +344,20 @@ export class GroupTable {
 
   /**
    * State transfer at a new view (guarantee 6): a member waiting for state gets, from
-   * the oldest member that was already in the group, offers state and is not waiting
-   * itself, the state taken at the start of this view. A transfer whose provider is
+   * the oldest member that offers state and is not waiting itself, the state taken at
+   * the start of this view. A transfer whose provider is
    * still there and willing goes on; one whose provider left or failed restarts here.
+   * Members that do not provide are never asked: while none of those present provides,
+   * the joiner waits for one (its provider is '' meanwhile), and every later view of
+   * the group tries again.
    */
   private planTransfers(g: GroupRecord, previous: readonly GroupMember[], joined: readonly GroupMember[]): TransferPlan[] {
     const plans: TransferPlan[] = [];
     // Who can provide is decided before any plan of this view changes a flag: a member
-    // whose own transfer fails here has no state to give.
-    const providers = g.members.filter((p) => p.offersState && !p.awaitingState && previous.includes(p));
+    // whose own transfer fails here has no state to give. A member that joins with
+    // provide() and no install() brings its own state (restored from its own copy): it
+    // may provide from its first view on.
+    const providers = g.members.filter((p) => p.offersState && !p.awaitingState);
     for (const m of g.members) {
       if (!m.awaitingState) continue;
       const isNew = joined.includes(m);
@@ -360,10 +369,11 @@ export class GroupTable {
       }
       const provider = providers.find((p) => p !== m);
       if (provider === undefined) {
-        m.awaitingState = false;
-        m.offersState = false; // it is taken out of the group, without state
+        // Told once, when it starts waiting (it joined, or its provider went).
+        const alreadyWaiting = !isNew && m.provider === '';
         m.provider = '';
-        plans.push({ kind: 'failed', joiner: m });
+        m.transfer = 0;
+        if (!alreadyWaiting) plans.push({ kind: 'wait', joiner: m });
         continue;
       }
       m.provider = provider.client;

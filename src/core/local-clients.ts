@@ -23,12 +23,21 @@ export interface LocalEntry {
 export interface LocalClient {
   readonly id: string;
   readonly name: string;
+  /** The client protocol version agreed in its hello (2 knows StateTransfer WAIT). */
+  readonly protocol: number;
   /** group → req of the client's pending join. */
   readonly pendingJoins: Map<string, number>;
   readonly pendingLeaves: Map<string, number>;
   /** message id → req, for multicasts with wait: 'delivered'. */
   readonly waitDelivered: Map<string, number>;
+  /** group → how long a join that wants state waits for a member that provides (ms). */
+  readonly stateWaitMs: Map<string, number>;
 }
+
+/** A join that wants state waits this long for a provider unless it says otherwise. */
+export const DEFAULT_STATE_WAIT_MS = 10_000;
+/** The longest wait a join may ask for. */
+export const MAX_STATE_WAIT_MS = 600_000;
 
 /** A request for the state transfer, which the node routes. */
 export type StateRequest =
@@ -101,8 +110,8 @@ export class LocalClients {
     return this.clients.has(id);
   }
 
-  connect(id: string, name: string): void {
-    this.clients.set(id, { id, name, pendingJoins: new Map(), pendingLeaves: new Map(), waitDelivered: new Map() });
+  connect(id: string, name: string, protocol: number): void {
+    this.clients.set(id, { id, name, protocol, pendingJoins: new Map(), pendingLeaves: new Map(), waitDelivered: new Map(), stateWaitMs: new Map() });
   }
 
   /** The events for clients made since the last call, in order. */
@@ -237,7 +246,11 @@ export class LocalClients {
       }
       c.pendingJoins.set(group, req);
       const entry: chorus.IEntry = { kind: chorus.Entry.Kind.GROUP_JOIN, group, client: c.id, clientSeq: req };
-      if (request.join.wantState) entry.wantState = true;
+      if (request.join.wantState) {
+        entry.wantState = true;
+        const wait = request.join.stateWaitMs ?? 0;
+        c.stateWaitMs.set(group, wait > 0 ? Math.min(wait, MAX_STATE_WAIT_MS) : DEFAULT_STATE_WAIT_MS);
+      }
       if (request.join.offerState) entry.offerState = true;
       this.queue(entry, undefined);
     } else if (request.leave) {

@@ -9,7 +9,7 @@
 // the local clients' queue.
 import { chorus } from '../wire/gen/chorus.js';
 import type { GroupMember, GroupRecord, GroupTable, TransferPlan } from './group-table.js';
-import { type LocalClient, type LocalClients, transferKey } from './local-clients.js';
+import { DEFAULT_STATE_WAIT_MS, type LocalClient, type LocalClients, transferKey } from './local-clients.js';
 import type { DaemonView, PeerKey, PeerOutput, TraceEvent } from './types.js';
 
 /** A joiner's daemon holds back delivery only while chunks keep coming (see holding()). */
@@ -39,6 +39,8 @@ export class StateTransfer {
   readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
   readonly installing = new Map<string, Installing>();
+  /** Local joiners waiting for a member that provides, by transferKey(group, joiner): until when. */
+  readonly waiting = new Map<string, { readonly group: string; readonly joiner: string; readonly untilMs: number }>();
   private sends: PeerOutput[] = [];
 
   constructor(
@@ -116,11 +118,13 @@ export class StateTransfer {
   /** Joiner `client` left `group`: its transfer (if any) is over. */
   joinerLeft(group: string, client: string): void {
     this.installing.delete(transferKey(group, client));
+    this.waiting.delete(transferKey(group, client));
   }
 
   /** Client `client` disconnected: forget its transfers. */
   forgetClient(client: string): void {
     for (const [k, t] of this.installing) if (t.joiner === client) this.installing.delete(k);
+    for (const [k, w] of this.waiting) if (w.joiner === client) this.waiting.delete(k);
     for (const [k, e] of this.earlyChunks) if (e.joiner === client) this.earlyChunks.delete(k);
   }
 
@@ -173,6 +177,32 @@ export class StateTransfer {
   }
 
   /**
+   * Local joiners that waited for a provider as long as their join allows: the join
+   * fails with ERR_NO_STATE_PROVIDER and this daemon takes the joiner out of the group
+   * (a transfer planned meanwhile is ignored here, see startTransfer).
+   */
+  giveUpWaits(): void {
+    const now = this.ctx.nowMs;
+    for (const [key, w] of this.waiting) {
+      if (now < w.untilMs) continue;
+      this.waiting.delete(key);
+      const m = this.ctx.table.get(w.group)?.members.find((x) => x.client === w.joiner);
+      if (m === undefined || !m.awaitingState || m.provider !== '' || !this.local.has(w.joiner)) continue;
+      this.failJoin(w.group, w.joiner, `no member of ${w.group} provided its state within the join's wait`);
+    }
+  }
+
+  /** The join of local `joiner` fails with ERR_NO_STATE_PROVIDER, and it is taken out of `group`. */
+  private failJoin(group: string, joiner: string, why: string): void {
+    this.waiting.delete(transferKey(group, joiner));
+    this.local.toClient(joiner, { state: { group, kind: chorus.StateTransfer.Kind.FAILED, errorCode: 'ERR_NO_STATE_PROVIDER', errorMessage: why } });
+    // The joiner is in the view: take it out again (others see it leave). A join it
+    // sends meanwhile waits for that leave (see LocalClients.request).
+    this.local.failedJoins.add(transferKey(group, joiner));
+    this.local.queue({ kind: chorus.Entry.Kind.GROUP_LEAVE, group, client: joiner }, undefined);
+  }
+
+  /**
    * While a local joiner installs state, its new messages wait in its SDK. Past a bound,
    * this daemon holds back delivery (which slows every sender of the cluster through the
    * bounded buffers) until the install finishes — unless the transfer stalls, so that a
@@ -187,6 +217,7 @@ export class StateTransfer {
 
   /** The earliest of `wake` and the times a hold ends or a transfer stalls. */
   nextWakeMs(wake: number): number {
+    for (const w of this.waiting.values()) wake = Math.min(wake, w.untilMs);
     // A hold ends by itself when its transfer stalls.
     for (const t of this.installing.values()) {
       if (t.lastChunkMs + HOLD_GRACE_MS > this.ctx.nowMs) wake = Math.min(wake, t.lastChunkMs + HOLD_GRACE_MS);
@@ -204,25 +235,28 @@ export class StateTransfer {
   private startTransfer(g: GroupRecord, plan: TransferPlan): void {
     const joiner = plan.joiner;
     const local = joiner.daemon === this.self && this.local.has(joiner.client);
-    if (plan.kind === 'none') {
-      if (local) this.local.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
+    const key = transferKey(g.name, joiner.client);
+    if (plan.kind === 'wait') {
+      if (!local) return;
+      // A transfer under way (its provider went) is over; the next begins at a later view.
+      this.installing.delete(key);
+      if (this.local.get(joiner.client)!.protocol < 2) {
+        // An SDK of client protocol 1 does not know WAIT: its join fails at once, as it did.
+        this.failJoin(g.name, joiner.client, `no member of ${g.name} can provide its state`);
+        return;
+      }
+      if (!this.waiting.has(key)) {
+        const waitMs = this.local.get(joiner.client)?.stateWaitMs.get(g.name) ?? DEFAULT_STATE_WAIT_MS;
+        this.waiting.set(key, { group: g.name, joiner: joiner.client, untilMs: this.ctx.nowMs + waitMs });
+      }
+      this.local.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.WAIT } });
       return;
     }
-    if (plan.kind === 'failed') {
-      if (!local) return;
-      this.installing.delete(transferKey(g.name, joiner.client));
-      this.local.toClient(joiner.client, {
-        state: {
-          group: g.name,
-          kind: chorus.StateTransfer.Kind.FAILED,
-          errorCode: 'ERR_NO_STATE_PROVIDER',
-          errorMessage: `no member of ${g.name} can provide its state`,
-        },
-      });
-      // The joiner is in the view already: take it out again (others see it leave). A
-      // join it sends meanwhile waits for that leave (see LocalClients.request).
-      this.local.failedJoins.add(transferKey(g.name, joiner.client));
-      this.local.queue({ kind: chorus.Entry.Kind.GROUP_LEAVE, group: g.name, client: joiner.client }, undefined);
+    this.waiting.delete(key);
+    // This daemon gave up for the joiner (its wait ended) and its leave is on the way.
+    if (local && this.local.failedJoins.has(key)) return;
+    if (plan.kind === 'none') {
+      if (local) this.local.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
       return;
     }
     const provider = plan.provider;
@@ -231,7 +265,6 @@ export class StateTransfer {
       this.local.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
     }
     if (local) {
-      const key = transferKey(g.name, joiner.client);
       this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.ctx.nowMs });
       this.local.toClient(joiner.client, {
         state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },

@@ -44,7 +44,8 @@ export type CoreInput =
   /** An outbound link to a peer completed its handshake (seeds are learned this way). */
   | { readonly kind: 'peer-up'; readonly peer: PeerKey; readonly id: DaemonId; readonly advertise: string }
   | { readonly kind: 'peer-down'; readonly peer: PeerKey }
-  | { readonly kind: 'client-connect'; readonly client: string; readonly name: string }
+  /** `protocol`: the client protocol version agreed in its hello (see src/wire/codec.ts). */
+  | { readonly kind: 'client-connect'; readonly client: string; readonly name: string; readonly protocol: number }
   | { readonly kind: 'client-request'; readonly client: string; readonly request: chorus.IClientRequest }
   /**
    * The client is gone: its connection closed (others see cause 'crash'), or the daemon

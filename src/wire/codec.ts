@@ -19,11 +19,15 @@ import { chorus } from './gen/chorus.js';
 
 // ---------------------------------------------------------------- versions and limits
 
-/** The client protocol version (SDK <-> daemon) this build speaks best. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The client protocol version (SDK <-> daemon) this build speaks best. 2: StateTransfer
+ * WAIT (a joiner waits for a member that provides); a daemon never sends it to a client
+ * of protocol 1, whose join fails at once instead, as before.
+ */
+export const PROTOCOL_VERSION = 2;
 /** Oldest and newest client protocol versions this build can speak (both ends of hellos). */
 export const PROTOCOL_MIN = 1;
-export const PROTOCOL_MAX = 1;
+export const PROTOCOL_MAX = 2;
 /**
  * The peer protocol (daemon <-> daemon). 2: per-sender seqs, receive vectors and cut
  * seqs became doubles under new field numbers (see the .proto's header); a daemon of
@@ -176,7 +180,7 @@ function undecodable(type: string, err: unknown): MalformedFrameError {
 const ORDER_MAX = chorus.Order.ORDER_SAFE; // 3
 const ENTRY_KIND_MAX = chorus.Entry.Kind.STATE_INSTALLED; // 6
 const CAUSE_MAX = chorus.Cause.CAUSE_EXPELLED; // 5
-const STATE_KIND_MAX = chorus.StateTransfer.Kind.FAILED; // 3
+const STATE_KIND_MAX = chorus.StateTransfer.Kind.WAIT; // 4 (client protocol 2)
 const SIGNAL_KIND_MAX = chorus.GroupSignal.Kind.EXPELLED; // 2
 
 type Message = object | null | undefined;

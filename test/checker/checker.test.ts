@@ -900,6 +900,24 @@ describe('guarantee 6: state transfer', () => {
     expect(rules(checkHistory(joinWithState(['m1', 'm2'], ['m1']).events).violations)).toContain('G6 transfer-duplicate');
   });
 
+  it('compares a state only with members that hold one: not with a watcher that joined without state', () => {
+    const script = (contents: string[]) => {
+      const s = new Script()
+        .view(1, ['a'], ['a'])
+        .send('a', 'm0', 1)
+        .deliver(['a'], 'm0', 1)
+        .view(2, ['a', 'w'], ['a', 'w']) // w joins without state: it holds m1 only
+        .send('a', 'm1', 2)
+        .deliver(['a', 'w'], 'm1', 2)
+        .view(3, ['a', 'w', 'c'], ['a', 'w']);
+      s.raw({ type: 'transfer', t: 100, member: 'c', group: 'g', viewId: 3, contents });
+      return s.view(3, ['a', 'w', 'c'], ['c']);
+    };
+    expectClean(script(['m0', 'm1']).events);
+    // A state that differs from the founder's is still caught.
+    expect(rules(checkHistory(script(['m1']).events).violations)).toEqual(['G6 transfer-state']);
+  });
+
   it('accepts a restarted transfer whose first view is a later one', () => {
     const s = new Script()
       .view(1, ['a', 'b'])

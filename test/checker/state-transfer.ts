@@ -32,6 +32,15 @@ export function stateTransfer(index: HistoryIndex, transfers: readonly TransferE
     for (const d of s.deliveries) if (d.first && (d.inView ?? 0) < w) ids.push(d.event.id);
     return ids;
   };
+  // A member holds the group's state when it installed it, or when it founded the group
+  // (its first view lists every member as joined). One that joined a group with members
+  // without a transfer (a watcher that neither asks for nor provides state) holds only
+  // what it delivered since: it is no reference for a transfer.
+  const holdsState = (s: MemberSession): boolean => {
+    if (transferOf.has(s)) return true;
+    const first = s.views[0];
+    return first !== undefined && first.members.every((m) => first.joined.includes(m));
+  };
   for (const [own, t] of transferOf) {
     const w = t.viewId;
     const contents = new Set(t.contents);
@@ -42,7 +51,7 @@ export function stateTransfer(index: HistoryIndex, transfers: readonly TransferE
     }
     const sessions = index.sessionsByGroup.get(t.group) ?? [];
     for (const ref of sessions) {
-      if (ref === own) continue;
+      if (ref === own || !holdsState(ref)) continue;
       const ids = ref.views.map((v) => v.viewId);
       const k = ids.indexOf(w - 1);
       if (k < 0 || ids[k + 1] !== w) continue; // did not move from w-1 to w

@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '../../client-sdk/index.js';
 import { startChorusd, startCluster, waitFor, type DaemonProcess } from './harness.js';
 
 const KV_MAIN = fileURLToPath(new URL('../../dist/examples/kv/main.js', import.meta.url));
@@ -129,6 +130,30 @@ const daemons: DaemonProcess[] = [];
 afterEach(async () => {
   for (const proc of running.splice(0)) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   await Promise.allSettled(daemons.splice(0).map((d) => d.stop('SIGKILL')));
+});
+
+describe('examples/kv beside a member that holds no state (issue 15: a chorus tail)', () => {
+  it('a replica waits for one that provides, then starts empty; the next replica takes the map from it', async () => {
+    daemons.push(...(await startCluster(['a', 'b'])));
+    // A watcher like `chorus tail kv`: a member that neither asks for nor provides state.
+    const tail = await connect({ url: daemons[1]!.url, name: 'tail' });
+    try {
+      await tail.join('kv');
+      const first = await startReplica(daemons[0]!, ['--state-wait-ms', '500']);
+      expect(first.readySize).toBe(0);
+      expect(first.output.some((l) => l.includes('starting with an empty one'))).toBe(true);
+      // It failed once (after its wait), not in a loop.
+      expect(first.output.filter((l) => l.includes('"msg":"join failed"'))).toHaveLength(0);
+      await put(first, 'x', '1');
+      const second = await startReplica(daemons[1]!, ['--state-wait-ms', '500']);
+      expect(second.readySize).toBe(1);
+      const [m1, m2] = await converged([first, second]);
+      expect(m2!.entries).toEqual({ x: '1' });
+      expect(m1!.digest).toBe(m2!.digest);
+    } finally {
+      await tail.close();
+    }
+  }, 60_000);
 });
 
 describe('examples/kv over three daemons', () => {

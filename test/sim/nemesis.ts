@@ -121,7 +121,8 @@ export class Nemesis {
     private readonly rng: Random,
     private readonly names: readonly string[],
     private readonly clients: SimClient[],
-    private readonly stateOptions: SimStateOptions,
+    /** The state-transfer options of the next member that joins. */
+    private readonly stateOptions: () => SimStateOptions,
     private readonly suspectMs: number,
   ) {}
 
@@ -352,7 +353,7 @@ export class Nemesis {
   private addMember(daemon: string): SimClient {
     const c = this.sim.addClient(daemon);
     this.clients.push(c);
-    c.join('g', this.stateOptions);
+    c.join('g', this.stateOptions());
     return c;
   }
 

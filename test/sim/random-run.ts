@@ -63,11 +63,21 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
   // State transfer: every member offers and asks for state; a provide() sometimes fails
   // and takes a while, so providers also crash mid-transfer (own generator, as above).
   const stateRng = new Random(seed * 7_368_787 + 11);
-  const stateOptions: SimStateOptions = {
+  const provider: SimStateOptions = {
     install: true,
     provide: true,
     provideFails: () => stateRng.chance(0.1),
     provideDelayMs: () => stateRng.int(0, 40),
+  };
+  // In some runs some members do not provide (a joiner that asks for state but offers
+  // none, a watcher with no state at all): they are never asked, and a joiner waits
+  // (for a while) for a member that provides. Own generator, so that the runs without
+  // them play as before.
+  const mixRng = new Random(seed * 15_485_863 + 17);
+  const someDoNotProvide = mixRng.chance(0.3);
+  const stateOptions = (): SimStateOptions => {
+    if (!someDoNotProvide || mixRng.chance(0.5)) return provider;
+    return mixRng.chance(0.5) ? { install: true, provide: false, waitMs: mixRng.int(100, 3 * SIM_SUSPECT_MS) } : { install: false, provide: false };
   };
   // `c.expelled('g')`, reading each client's events once (it scans them all).
   const scanned = new Map<SimClient, number>();
@@ -97,7 +107,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
     for (const nm of names.slice(1)) sim.addDaemon(nm, names[0]!);
     sim.runUntil(() => names.every((nm) => sim.nodes.get(nm)!.currentView?.members.length === n), 30_000);
     for (const nm of names) clients.push(sim.addClient(nm));
-    const joins = clients.map((c) => c.join('g', stateOptions));
+    const joins = clients.map((c) => c.join('g', stateOptions()));
     sim.runUntil(() => clients.every((c, i) => c.replies.get(joins[i]!)?.ok === true), 30_000);
 
     // ---------------------------------------------------------------- safety phase
@@ -130,7 +140,7 @@ export function runSeed(seed: number, options: { safetyMs?: number } = {}): RunR
         for (const other of live.slice(1)) sim.introduce(nm, other);
         const c = sim.addClient(nm);
         clients.push(c);
-        c.join('g', stateOptions);
+        c.join('g', stateOptions());
       }
     }
     const converged = () => {

@@ -28,6 +28,8 @@ export interface SimStateOptions {
   readonly provideFails?: () => boolean;
   /** Delay before the state is sent, so a provider can fail mid-transfer. */
   readonly provideDelayMs?: () => number;
+  /** How long the join waits for a member that provides (ms; the daemon's default when absent). */
+  readonly waitMs?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export class SimClient {
   /** Per group: the replicated state (message ids). */
   readonly contents = new Map<string, string[]>();
   /** Per group: events held back while waiting for state (the SDK buffers them). */
-  private readonly held = new Map<string, { transfer: number; events: chorus.IDaemonEvent[] }>();
+  private readonly held = new Map<string, { transfer: number; waiting: boolean; events: chorus.IDaemonEvent[] }>();
   /** Groups whose join failed for want of a state provider. */
   readonly stateFailed = new Set<string>();
   dead = false;
@@ -69,7 +71,9 @@ export class SimClient {
     }
     this.stateOptions.set(group, state);
     this.stateFailed.delete(group);
-    return this.request({ join: { group, wantState: state.install, offerState: state.provide } });
+    return this.request({
+      join: { group, wantState: state.install, offerState: state.provide, ...(state.waitMs !== undefined ? { stateWaitMs: state.waitMs } : {}) },
+    });
   }
   leave(group: string): number {
     const req = this.request({ leave: { group } });
@@ -101,12 +105,15 @@ export class SimClient {
       if (this.stateFailed.has(group)) return; // join() rejected: the group's events are dropped
       const held = this.held.get(group);
       if (held !== undefined) {
+        // Waiting for a provider (as the SDK does): a transfer comes with this view or a
+        // later one, whose state holds everything before.
+        if (held.waiting && event.view) held.events = [];
         held.events.push(event);
         return;
       }
       // The first view of a join with state: hold the group's events until the state is in.
       if (event.view && this.stateOptions.get(group)?.install && !this.contents.has(group)) {
-        this.held.set(group, { transfer: 0, events: [event] });
+        this.held.set(group, { transfer: 0, waiting: false, events: [event] });
         return;
       }
     }
@@ -128,7 +135,17 @@ export class SimClient {
         this.held.delete(group);
         this.stateFailed.add(group);
         return;
+      case chorus.StateTransfer.Kind.WAIT: {
+        // No member provides now: a transfer under way is over; keep the latest view on.
+        held.waiting = true;
+        held.transfer = 0;
+        let last = held.events.length - 1;
+        while (last > 0 && !held.events[last]!.view) last--;
+        if (last > 0) held.events = held.events.slice(last);
+        return;
+      }
       case chorus.StateTransfer.Kind.BEGIN:
+        held.waiting = false;
         held.transfer = st.transfer ?? 0; // a later BEGIN replaces an unfinished transfer
         return;
       case chorus.StateTransfer.Kind.CHUNK: {
@@ -362,11 +379,12 @@ export class SimCluster {
     });
   }
 
-  addClient(daemon: string): SimClient {
+  /** A client of `daemon`; `protocol`: the client protocol it agreed in its hello. */
+  addClient(daemon: string, protocol = 2): SimClient {
     const id = `${daemon}.c${++this.clientSeq}`;
     const c = new SimClient(this, daemon, id);
     this.clients.set(id, c);
-    this.input(daemon, { kind: 'client-connect', client: id, name: id });
+    this.input(daemon, { kind: 'client-connect', client: id, name: id, protocol });
     return c;
   }
 

@@ -202,20 +202,20 @@ const DAEMON_EVENTS: Record<string, chorus.DaemonEvent.$Properties> = {
 };
 
 describe('protocol versions and limits', () => {
-  it('speaks client protocol 1 only, and peer protocol 2 only (per-sender seqs became doubles)', () => {
-    expect([PROTOCOL_VERSION, PROTOCOL_MIN, PROTOCOL_MAX]).toEqual([1, 1, 1]);
+  it('speaks client protocols 1 and 2 (2: StateTransfer WAIT), and peer protocol 2 only (per-sender seqs became doubles)', () => {
+    expect([PROTOCOL_VERSION, PROTOCOL_MIN, PROTOCOL_MAX]).toEqual([2, 1, 2]);
     expect([PEER_PROTOCOL_VERSION, PEER_RANGE.min, PEER_RANGE.max]).toEqual([2, 2, 2]);
   });
 
   it('picks the highest version both sides support', () => {
     expect(negotiateVersion(1, 1)).toBe(1);
-    expect(negotiateVersion(1, 5)).toBe(1);
+    expect(negotiateVersion(1, 5)).toBe(2);
     expect(negotiateVersion(0, 1)).toBe(1);
     expect(negotiateVersion(1, 2, PEER_RANGE)).toBe(2);
   });
 
   it('finds no version when the ranges do not overlap or make no sense', () => {
-    expect(negotiateVersion(2, 3)).toBeUndefined();
+    expect(negotiateVersion(3, 4)).toBeUndefined();
     expect(negotiateVersion(1, 1, PEER_RANGE)).toBeUndefined(); // a daemon from before peer protocol 2
     expect(negotiateVersion(0, 0)).toBeUndefined(); // a hello without version fields
     expect(negotiateVersion(1, 0)).toBeUndefined(); // min > max

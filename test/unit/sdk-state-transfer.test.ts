@@ -14,7 +14,7 @@ type Request = chorus.ClientRequest;
 type Event = chorus.DaemonEvent.$Properties;
 
 const KIB = 1024;
-const { BEGIN, CHUNK, NONE, FAILED } = chorus.StateTransfer.Kind;
+const { BEGIN, CHUNK, NONE, FAILED, WAIT } = chorus.StateTransfer.Kind;
 
 /** A daemon stand-in: answers the hello and, by default, joins, leaves and state chunks. */
 class FakeDaemon {
@@ -145,6 +145,67 @@ describe('joiner: the join request', () => {
     const [g, h] = daemon.of('join').map((r) => r.join!);
     expect(g).toMatchObject({ group: 'g', wantState: true, offerState: true });
     expect(h).toMatchObject({ group: 'h', wantState: false, offerState: true });
+  });
+
+  it('sends state.waitMs with a join that asks for state, and refuses a bad one', async () => {
+    const { daemon, client } = await setup((d) => {
+      d.afterJoin = [{ state: { group: 'g', kind: NONE } }];
+    });
+    await client.join('g', { state: { install: () => {}, waitMs: 2_500 } });
+    expect(daemon.of('join')[0]!.join).toMatchObject({ group: 'g', wantState: true, stateWaitMs: 2_500 });
+    for (const waitMs of [0, -1, 1.5, 600_001]) {
+      await expect(client.join('h', { state: { install: () => {}, waitMs } })).rejects.toMatchObject({ code: 'ERR_BAD_REQUEST' });
+    }
+  });
+});
+
+describe('joiner: waiting for a member that provides (WAIT)', () => {
+  it('keeps only the events from the latest view while waiting; a BEGIN at a later view completes the join there', async () => {
+    const { daemon, client } = await setup();
+    const { install, calls } = recordingInstall();
+    const joining = client.join('g', { state: { install } });
+    await until(() => daemon.of('join').length === 1, 'the join');
+    daemon.send(
+      { state: { group: 'g', kind: WAIT } },
+      delivery('in-5', 5),
+      view(6, ['p1', 'c1', 'w1']),
+      delivery('in-6', 6),
+      view(7, ['p1', 'c1', 'w1', 'r1']),
+      begin(7, 'r1'),
+      delivery('in-7', 7),
+      chunk(7, 0, bytes(4, 2), true),
+    );
+    const group = await joining;
+    const seen = record(group);
+    expect(calls).toEqual([{ data: [4, 2] }]);
+    expect(group.view).toMatchObject({ id: 7 });
+    await until(() => seen.includes('msg in-7'), 'the message of view 7');
+    expect(seen).toEqual(['msg in-7']);
+  });
+
+  it('WAIT then FAILED: join() rejects with ERR_NO_STATE_PROVIDER', async () => {
+    const { daemon, client } = await setup();
+    const joining = client.join('g', { state: { install: () => {}, waitMs: 100 } });
+    await until(() => daemon.of('join').length === 1, 'the join');
+    daemon.send({ state: { group: 'g', kind: WAIT } }, delivery('in-5', 5));
+    await tick();
+    daemon.send({ state: { group: 'g', kind: FAILED, errorCode: 'ERR_NO_STATE_PROVIDER', errorMessage: 'no member provided' } });
+    const err = await rejection(joining);
+    expect(err).toMatchObject({ name: 'StateTransferError', code: 'ERR_NO_STATE_PROVIDER' });
+  });
+
+  it('the provider goes mid-transfer and nobody else provides: the stream throws ERR_STATE_RESTARTED, a later BEGIN installs', async () => {
+    const { daemon, client } = await setup();
+    const { install, calls } = recordingInstall();
+    const joining = client.join('g', { state: { install } });
+    await until(() => daemon.of('join').length === 1, 'the join');
+    daemon.send(begin(5, 'p1'), chunk(5, 0, bytes(1)));
+    await until(() => calls[0]?.data.length === 1, 'the first chunk read');
+    daemon.send(view(6, ['c1', 'w1'], ['p1']), { state: { group: 'g', kind: WAIT } }, view(7, ['c1', 'w1', 'r1']), begin(7, 'r1'), chunk(7, 0, bytes(9), true));
+    const group = await joining;
+    expect(calls[0]!.error).toMatchObject({ code: 'ERR_STATE_RESTARTED' });
+    expect(calls[1]).toEqual({ data: [9] });
+    expect(group.view).toMatchObject({ id: 7 });
   });
 });
 

@@ -115,7 +115,7 @@ describe('connect', () => {
     const hello = first.requests[0] as Request;
     expect(hello.req).toBe(1);
     expect(hello.body).toBe('hello');
-    expect(hello.hello).toMatchObject({ protocolMin: 1, protocolMax: 1, name: 'billing', token: 'secret' });
+    expect(hello.hello).toMatchObject({ protocolMin: 1, protocolMax: 2, name: 'billing', token: 'secret' });
   });
 
   it('rejects with a typed HandshakeError when the daemon refuses the hello', async () => {
