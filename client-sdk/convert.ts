@@ -1,5 +1,5 @@
 // Conversions between the wire messages (proto/chorus.proto) and the SDK's public
-// types. Kept apart so that the public shapes (API.md) and the protocol can evolve
+// types. Kept apart so that the public shapes (types.ts) and the protocol can evolve
 // separately: an enum value appended to the .proto needs a line here, nothing else.
 
 import type { ChorusErrorCode } from '../src/errors.js';

@@ -1,7 +1,7 @@
 // What a Group handle holds under `reconnect: true`: a GroupLink that outlives the
 // connection. It forwards to the member link of the current session; between a broken
 // connection and the group's rejoin it has none, and every call rejects at once with
-// ConnectionError('ERR_DISCONNECTED') — nothing is queued for a later connection (API.md:
+// ConnectionError('ERR_DISCONNECTED') — nothing is queued for a later connection (the README's reconnect contract:
 // "nothing is queued silently"), because the application could not tell which of its
 // messages the group ever saw.
 //

@@ -1,4 +1,4 @@
-// Public surface of the client SDK (`chorusd/client`, API.md "Client SDK"). This list is
+// Public surface of the client SDK (`chorusd/client`; the README's "The same from code" shows it in use). This list is
 // the contract: everything not exported here is internal and may change.
 
 export { connect, Client } from './client.js';

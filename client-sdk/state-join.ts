@@ -1,4 +1,4 @@
-// The joiner's side of state transfer (DESIGN.md, guarantee 6): a join that asked for
+// The joiner's side of state transfer (guarantee 6, README: "The guarantees, in plain words"): a join that asked for
 // state, from the daemon's join reply until install() has run and join() may resolve.
 //
 // The daemon sends, after the first view and the join reply, one of NONE (first member:

@@ -24,7 +24,7 @@ export const STATE_ACK_ABORTED = 0xffff_ffff;
 
 const EMPTY = new Uint8Array(0);
 
-/** What a provider's provide() may produce (API.md). */
+/** What a provider's provide() may produce (see StateTransfer.provide in types.ts). */
 export type ProvidedState = Uint8Array | AsyncIterable<Uint8Array>;
 
 export interface StateSenderHost {

@@ -1,4 +1,4 @@
-// The typed error of a state transfer (DESIGN.md, guarantee 6), on either side.
+// The typed error of a state transfer (guarantee 6, README: "The guarantees, in plain words"), on either side.
 
 import { ChorusError } from '../src/errors.js';
 

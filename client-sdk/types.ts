@@ -1,9 +1,9 @@
-// Public types of the client SDK (docs: API.md, "Client SDK"). Shapes listed in API.md
+// Public types of the client SDK (the README shows them in use). Shapes listed in the project's API contract
 // are part of the contract: add fields only, never rename or remove one.
 
 import type { ChorusError } from '../src/errors.js';
 
-/** Delivery order of one multicast (DESIGN.md, guarantee 4). Default: `total`. */
+/** Delivery order of one multicast (guarantee 4, README: "The guarantees, in plain words"). Default: `total`. */
 export type Order = 'fifo' | 'causal' | 'total' | 'safe';
 
 /** The cause of every member in a view's `joined` list. */
@@ -120,7 +120,7 @@ export interface StateReader extends AsyncIterable<Uint8Array> {
 }
 
 /**
- * State transfer for `join()` (DESIGN.md, guarantee 6). Give `install` to receive the
+ * State transfer for `join()` (guarantee 6, README: "The guarantees, in plain words"). Give `install` to receive the
  * group's state when joining, `provide` to hand it to later joiners, or both.
  */
 export interface StateTransfer {

@@ -15,7 +15,7 @@ export interface StartOptions {
 }
 
 /**
- * Start a daemon from chorusd flags and CHORUS_* variables (see API.md). Resolves once
+ * Start a daemon from chorusd flags and CHORUS_* variables (see `chorusd --help` and the README's Configuration). Resolves once
  * it accepts clients; `daemon.addresses` holds the actual addresses (port 0 works).
  */
 export async function startDaemon(argv: readonly string[] = [], env: NodeJS.ProcessEnv = process.env, options: StartOptions = {}): Promise<Daemon> {

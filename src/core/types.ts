@@ -141,6 +141,6 @@ export function emptyOutput(): CoreOutput {
   return { addresses: [], sends: [], clientEvents: [], closeClients: [], traces: [], wakeAtMs: undefined, left: false, identity: undefined, probes: [] };
 }
 
-/** Order names indexed by the wire enum (chorus.Order): the names API.md uses. */
+/** Order names indexed by the wire enum (chorus.Order): the names the SDK uses. */
 export const ORDER_NAMES = ['total', 'fifo', 'causal', 'safe'] as const;
 export type OrderName = (typeof ORDER_NAMES)[number];
