@@ -131,24 +131,37 @@ export class GroupTable {
    */
   private prunedViewId = 0;
   private prunedTotalSeq = 0;
+  /**
+   * Members of all groups together, and per client the groups it is in: kept as members
+   * come and go (install() is the only place they do), so the join limits cost nothing
+   * per join (a scan of up to 100,000 memberships per join request made a client that
+   * joins 1,000 groups cost ~10^8 steps).
+   */
+  private memberships = 0;
+  private readonly groupsPerClient = new Map<string, number>();
+
+  private counted(members: readonly GroupMember[], delta: 1 | -1): void {
+    for (const m of members) {
+      this.memberships += delta;
+      const n = (this.groupsPerClient.get(m.client) ?? 0) + delta;
+      if (n > 0) this.groupsPerClient.set(m.client, n);
+      else this.groupsPerClient.delete(m.client);
+    }
+  }
 
   /** Groups in the table. */
   get size(): number {
     return this.groups.size;
   }
 
-  /** Members of all groups together (a scan: for join requests, not hot paths). */
+  /** Members of all groups together. */
   membershipCount(): number {
-    let n = 0;
-    for (const g of this.groups.values()) n += g.members.length;
-    return n;
+    return this.memberships;
   }
 
-  /** Groups `client` is a member of (a scan: for join requests, not hot paths). */
+  /** Groups `client` is a member of. */
   groupsOf(client: string): number {
-    let n = 0;
-    for (const g of this.groups.values()) if (g.members.some((m) => m.client === client)) n += 1;
-    return n;
+    return this.groupsPerClient.get(client) ?? 0;
   }
 
   get(name: string): GroupRecord | undefined {
@@ -329,6 +342,8 @@ export class GroupTable {
     const left = previous.filter((m) => !members.includes(m)).map((m) => ({ member: m, cause: causes.get(m.client) ?? 'leave' }));
     g.change = undefined;
     g.members = members;
+    this.counted(joined, 1);
+    this.counted(left.map((l) => l.member), -1);
     g.viewId += 1;
     const transfers = this.planTransfers(g, previous, joined);
     fx.push({ kind: 'view-installed', change: { group: g, previous, joined, left, abortedJoins: aborted, transfers } });
@@ -393,6 +408,7 @@ export class GroupTable {
       const members = g.members.map((m) => ({ ...m }));
       const copy = (m: GroupMember) => members.find((x) => x.client === m.client) ?? { ...m };
       const ops = change?.ops.map((op): PendingOp => (op.kind === 'join' ? { kind: 'join', member: copy(op.member) } : op));
+      t.counted(members, 1);
       t.groups.set(g.name, {
         name: g.name,
         viewId: g.viewId,
@@ -440,20 +456,16 @@ export class GroupTable {
         t.prunedTotalSeq = Math.max(t.prunedTotalSeq, g.totalSeq ?? 0);
         continue;
       }
-      t.groups.set(name, {
-        name,
-        viewId: g.viewId ?? 0,
-        totalSeq: g.totalSeq ?? 0,
-        members: (g.members ?? []).map((m) => ({
-          client: m.client ?? '',
-          daemon: m.daemon ?? '',
-          offersState: m.offersState === true,
-          awaitingState: m.awaitingState === true,
-          provider: m.provider ?? '',
-          transfer: m.transfer ?? 0,
-        })),
-        change: undefined,
-      });
+      const members: GroupMember[] = (g.members ?? []).map((m) => ({
+        client: m.client ?? '',
+        daemon: m.daemon ?? '',
+        offersState: m.offersState === true,
+        awaitingState: m.awaitingState === true,
+        provider: m.provider ?? '',
+        transfer: m.transfer ?? 0,
+      }));
+      t.counted(members, 1);
+      t.groups.set(name, { name, viewId: g.viewId ?? 0, totalSeq: g.totalSeq ?? 0, members, change: undefined });
     }
     return t;
   }

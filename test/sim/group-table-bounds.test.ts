@@ -48,8 +48,33 @@ describe('group table bounds', () => {
     sim.run(sim.nowMs + 200);
     expect(peek(sim, 'a').table.size).toBe(0);
     expect(peek(sim, 'b').table.size).toBe(0);
+    // The counts the join limits read are kept as members come and go: back to zero.
+    for (const n of ['a', 'b']) {
+      expect(peek(sim, n).table.membershipCount(), n).toBe(0);
+      expect(peek(sim, n).table.groupsOf(x.id), n).toBe(0);
+    }
     expectGuarantees(sim);
   }, 60_000);
+
+  it('keeps the membership counts equal to the groups, at every daemon, through joins, leaves, crashes and a new member', () => {
+    const sim = clusterOneByOne(5, ['a', 'b', 'c']);
+    const clients = ['a', 'b', 'c'].flatMap((d) => [sim.addClient(d), sim.addClient(d)]);
+    for (const [i, c] of clients.entries()) for (let g = 0; g <= i; g++) c.join(`g${g}`);
+    sim.run(sim.nowMs + 1_000);
+    clients[0]!.leave('g0');
+    sim.crash('c'); // its two clients leave every group they were in
+    sim.run(sim.nowMs + 3_000);
+    sim.addDaemon('d', 'a'); // gets the table in its Install
+    sim.run(sim.nowMs + 3_000);
+    for (const n of ['a', 'b', 'd']) {
+      const table = peek(sim, n).table;
+      const groups = [...table.sorted()] as Array<{ members: Array<{ client: string }> }>;
+      expect(table.membershipCount(), n).toBe(groups.reduce((k, g) => k + g.members.length, 0));
+      for (const c of clients) expect(table.groupsOf(c.id), `${n} ${c.id}`).toBe(groups.filter((g) => g.members.some((m) => m.client === c.id)).length);
+    }
+    expect(peek(sim, 'a').table.membershipCount()).toBeGreaterThan(0);
+    expectGuarantees(sim);
+  });
 
   it(`refuses the join past ${MAX_GROUPS_PER_CLIENT} groups of one client with ERR_LIMIT`, () => {
     const sim = clusterOneByOne(3, ['a', 'b']);
