@@ -75,6 +75,12 @@ export class StateJoin {
   #closed = false;
   /** WAIT came and no BEGIN since: no member provides now. */
   #waiting = false;
+  /**
+   * The run a WAIT ended (its stream failed): no longer current, so its install()
+   * throwing is not the join's failure, but the next BEGIN still waits for it to settle
+   * and must be newer.
+   */
+  #retired: Run | undefined;
 
   constructor(group: string, joiner: string, firstView: View, install: (state: StateReader) => void | Promise<void>, host: StateJoinHost) {
     this.#group = group;
@@ -119,7 +125,8 @@ export class StateJoin {
     if (this.#closed) return;
     this.#closed = true;
     this.#buffered = [];
-    const run = this.#run;
+    // A run a WAIT retired may still be in install(): the join fails once it settled.
+    const run = this.#run ?? this.#retired;
     run?.stream.fail(err);
     void (run?.settled ?? Promise.resolve()).then(() => this.#host.fail(err, member));
   }
@@ -131,7 +138,7 @@ export class StateJoin {
     switch (state.kind ?? chorus.StateTransfer.Kind.BEGIN) {
       case chorus.StateTransfer.Kind.NONE:
         // First member: nothing to install. After a BEGIN it would be nonsense: ignored.
-        if (this.#run) return;
+        if (this.#run || this.#retired) return;
         this.#closed = true;
         this.#host.complete(this.#firstView, this.#takeBuffered(0, this.#firstView.id));
         return;
@@ -146,7 +153,11 @@ export class StateJoin {
         // No member provides now: a transfer under way is over, the next comes with a later view.
         this.#waiting = true;
         this.#installed = undefined;
-        this.#run?.stream.fail(new StateTransferError('ERR_STATE_RESTARTED', 'the provider went and no other member provides now: waiting for one'));
+        if (this.#run) {
+          this.#retired = this.#run;
+          this.#run = undefined;
+          this.#retired.stream.fail(new StateTransferError('ERR_STATE_RESTARTED', 'the provider went and no other member provides now: waiting for one'));
+        }
         // Keep only the latest view on (the view this WAIT came with).
         let last = this.#buffered.length - 1;
         while (last > 0 && !this.#buffered[last]!.view) last--;
@@ -171,8 +182,9 @@ export class StateJoin {
   }
 
   #begin(transfer: number, provider: string): void {
-    const previous = this.#run;
-    // An older or repeated BEGIN: the transfer under way already supersedes it.
+    const current = this.#run;
+    const previous = current ?? this.#retired;
+    // An older or repeated BEGIN: the transfer under way (or the one a WAIT ended) already supersedes it.
     if (previous && transfer <= previous.transfer) return;
     if (transfer < this.#firstView.id) {
       // A state taken before this member's first view would miss the messages between
@@ -201,12 +213,13 @@ export class StateJoin {
       acked: -1,
     };
     this.#run = run;
+    this.#retired = undefined;
     this.#installed = undefined;
-    if (previous) {
-      previous.stream.fail(
+    if (current) {
+      current.stream.fail(
         new StateTransferError(
           'ERR_STATE_RESTARTED',
-          `state transfer ${previous.transfer} from ${previous.provider} was replaced by transfer ${transfer} from ${provider}`,
+          `state transfer ${current.transfer} from ${current.provider} was replaced by transfer ${transfer} from ${provider}`,
         ),
       );
     }

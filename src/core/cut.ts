@@ -6,7 +6,6 @@
 // in the cut's order (keeps guarantee 1, virtual synchrony: the survivors of a view
 // deliver the same set of messages in it).
 import type { chorus } from '../wire/gen/chorus.js';
-import { invariant } from '../errors.js';
 import { allAtLeast } from './causal-past.js';
 import { OrderLog, type OrderRun, runFromProto } from './order-log.js';
 
@@ -75,6 +74,23 @@ export function computeCut(input: CutInput): chorus.ICut {
     const passed = ack.earlyPassed ?? [];
     for (let s = 0; s < n; s++) keep[s] = Math.max(keep[s]!, passed[s] ?? 0);
   }
+  // What a kept entry names in its causal vector was passed where it was delivered, so
+  // it is kept too (to a fixpoint): the walk below must not cut the past of a kept entry.
+  const vectors = markLists.flat().filter((m) => m.causal?.passed !== undefined && m.causal.passed !== null);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const m of vectors) {
+      const s = m.sender ?? 0;
+      if (s >= n || (m.seq ?? 0) > keep[s]!) continue;
+      const passed = m.causal!.passed!;
+      for (let t = 0; t < n; t++) {
+        if (t !== s && (passed[t] ?? 0) > keep[t]!) {
+          keep[t] = passed[t]!;
+          grew = true;
+        }
+      }
+    }
+  }
   // Keep causality when failed senders took part of it with them: walking the known
   // order, a slot whose entry no participant holds is skipped; so is every later
   // entry that depends on a skipped one (its causal barrier reaches it, or its causal
@@ -142,8 +158,19 @@ export function computeCut(input: CutInput): chorus.ICut {
     }
   }
   for (let s = 0; s < n; s++) {
-    // Nothing kept can be left unplaced: its causal past is kept and placeable.
-    invariant(placed[s]! >= keep[s]!, `cut leaves ${s}/${keep[s]!} unplaced though it may be delivered`);
+    // Nothing kept is left unplaced when the acks are honest: a kept entry's causal past
+    // is kept and placeable. Acks that contradict each other (no honest daemon sends
+    // them: a lying member) must not stop the daemon: the rest of a kept prefix goes
+    // last, in seq order, whatever its vector says.
+    if (placed[s]! < keep[s]!) {
+      const from = placed[s]! + 1;
+      const count = Math.min(keep[s]!, cutSeqs[s]!) - from + 1;
+      if (count > 0) {
+        orders.push({ sender: s, firstSeq: from, count, firstGlobal: next });
+        next += count;
+        placed[s] = from + count - 1;
+      }
+    }
     cutSeqs[s] = Math.min(cutSeqs[s]!, placed[s]!);
   }
   return {

@@ -624,6 +624,7 @@ export class DaemonNode {
     this.out.traces.push({ type: 'step-down', reason });
     this.transfer.installing.clear(); // joiners are expelled with everyone else
     this.transfer.waiting.clear();
+    this.transfer.installedHere.clear();
     this.transfer.earlyChunks.clear();
     expelLocalClients(this.local, this.table, this.vs.ownEntries());
     this.lastGroups = groupsAfterPartition(this.table);

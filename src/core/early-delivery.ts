@@ -92,16 +92,20 @@ export class EarlyDelivery {
     // yet): its members may include a local client whose join is still on its way.
     // Wait for the ordered path.
     if (g === undefined || (e.groupView ?? 0) > g.viewId) return false;
+    // An entry passes only after its causal past, whether or not a local client is in its
+    // group: what this daemon passed is the causal past of what it sends next, so passing
+    // an entry without its past would let a later message of ours name the entry but not
+    // that past, and a flush that lost the past could then neither keep nor cut it
+    // consistently (the cut keeps what was delivered early, assuming its past was
+    // passed here too).
+    const passed = e.causal?.passed;
+    if (passed && !allAtLeast(this.early, passed, t)) return false;
+    // Also the ordered prefix the sender had delivered when it sent the entry.
+    if ((e.dep ?? 0) > orderedThrough) return false;
     if (!hasLocalMember(g)) return true;
     const order = e.order ?? chorus.Order.ORDER_TOTAL;
     // An undelivered total/safe entry holds back the sender's later entries (FIFO).
     if (order !== chorus.Order.ORDER_FIFO && order !== chorus.Order.ORDER_CAUSAL) return false;
-    const passed = e.causal?.passed;
-    if (passed && !allAtLeast(this.early, passed, t)) return false;
-    // Also wait for the ordered prefix the sender had delivered when it sent the entry:
-    // a flush never cuts an entry delivered early because a slot it follows was lost
-    // (computeCut keeps what was delivered early; this makes that sound).
-    if ((e.dep ?? 0) > orderedThrough) return false;
     due.push({ group: g, entry: e });
     this.earlyDelivered[t] = seq;
     return true;

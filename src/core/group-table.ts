@@ -272,10 +272,17 @@ export class GroupTable {
         return;
       }
       case chorus.Entry.Kind.STATE_INSTALLED: {
-        const joiner = this.groups.get(name)?.members.find((m) => m.client === client);
-        if (joiner?.awaitingState && joiner.transfer === (entry.groupView ?? 0)) {
+        // The joiner installed the state of view `groupView` (its join completed): it holds
+        // the group's state from then on, whichever transfer the table planned since (its
+        // provider may have gone just as the install finished, and a re-plan started
+        // another transfer, or a wait).
+        const g = this.groups.get(name);
+        const joiner = g?.members.find((m) => m.client === client);
+        const w = entry.groupView ?? 0;
+        if (joiner?.awaitingState && w > 0 && w <= g!.viewId) {
           joiner.awaitingState = false;
           joiner.provider = '';
+          joiner.transfer = w;
         }
         return;
       }
@@ -377,12 +384,13 @@ export class GroupTable {
       if (!m.awaitingState) continue;
       const isNew = joined.includes(m);
       if (!isNew && g.members.some((p) => p.client === m.provider && p.offersState)) continue;
-      if (isNew && previous.length === 0) {
-        m.awaitingState = false; // the first members: there is no state yet
+      const provider = providers.find((p) => p !== m);
+      if (provider === undefined && isNew && previous.length === 0) {
+        // The first members, and none brings a state of its own: there is no state yet.
+        m.awaitingState = false;
         plans.push({ kind: 'none', joiner: m });
         continue;
       }
-      const provider = providers.find((p) => p !== m);
       if (provider === undefined) {
         // Told once, when it starts waiting (it joined, or its provider went).
         const alreadyWaiting = !isNew && m.provider === '';

@@ -361,7 +361,9 @@ export class LocalClients {
         if (this.options.traceSends) {
           traces.push({ type: 'send', client: e.client ?? '', group: g.name, id: `${e.client ?? ''}/${e.clientSeq ?? 0}`, viewId: g.viewId, order: e.order ?? 0 });
         }
-      } else if (e.kind !== chorus.Entry.Kind.GROUP_JOIN) {
+      } else if (e.kind !== chorus.Entry.Kind.GROUP_JOIN && e.kind !== chorus.Entry.Kind.STATE_INSTALLED && e.kind !== chorus.Entry.Kind.STATE_FAILED) {
+        // (STATE_INSTALLED and STATE_FAILED name their transfer's view, not the current one:
+        // stamped with a later view, the table took them for another transfer's.)
         e.groupView = g?.viewId ?? 0;
       }
       if (item.replyTo) this.reply(item.replyTo.client, item.replyTo.req, true, undefined, undefined, item.replyTo.id);

@@ -39,6 +39,12 @@ export class StateTransfer {
   readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
   readonly installing = new Map<string, Installing>();
+  /**
+   * Local joiners whose SDK installed a state (its join completed) while the table still
+   * has them waiting for one (STATE_INSTALLED is on its way): plans made meanwhile for
+   * them (a new transfer, a wait) are over already.
+   */
+  readonly installedHere = new Set<string>();
   /** Local joiners waiting for a member that provides, by transferKey(group, joiner): until when. */
   readonly waiting = new Map<string, { readonly group: string; readonly joiner: string; readonly untilMs: number }>();
   private sends: PeerOutput[] = [];
@@ -98,10 +104,26 @@ export class StateTransfer {
     const key = transferKey(group, c.id);
     const t = this.installing.get(key);
     this.local.reply(c.id, req, true);
-    if (t === undefined || t.transfer !== (ack.transfer ?? 0)) return this.takeSends();
+    const transfer = ack.transfer ?? 0;
+    if (ack.installed && (t === undefined || t.transfer !== transfer)) {
+      // The SDK installed transfer `transfer` (its join completed) after this daemon
+      // moved on: its provider went and a re-plan started another transfer or a wait.
+      // The state it installed is still the group's state at that view, with every
+      // message since: the table is told, and the plans made meanwhile are over.
+      const m = this.ctx.table.get(group)?.members.find((x) => x.client === c.id);
+      if (m?.awaitingState && transfer > 0 && transfer <= (this.ctx.table.get(group)?.viewId ?? 0) && !this.installedHere.has(key)) {
+        this.installedHere.add(key);
+        this.installing.delete(key);
+        this.waiting.delete(key);
+        this.local.queue({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: transfer }, undefined);
+      }
+      return this.takeSends();
+    }
+    if (t === undefined || t.transfer !== transfer) return this.takeSends();
     t.lastChunkMs = this.ctx.nowMs;
     if (ack.installed) {
       this.installing.delete(key);
+      this.installedHere.add(key);
       this.local.queue({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: t.transfer }, undefined);
     }
     this.routeAck({ ...ack, joiner: c.id, installed: false });
@@ -119,12 +141,14 @@ export class StateTransfer {
   joinerLeft(group: string, client: string): void {
     this.installing.delete(transferKey(group, client));
     this.waiting.delete(transferKey(group, client));
+    this.installedHere.delete(transferKey(group, client));
   }
 
   /** Client `client` disconnected: forget its transfers. */
   forgetClient(client: string): void {
     for (const [k, t] of this.installing) if (t.joiner === client) this.installing.delete(k);
     for (const [k, w] of this.waiting) if (w.joiner === client) this.waiting.delete(k);
+    for (const k of this.installedHere) if (k.endsWith(`\u0000${client}`)) this.installedHere.delete(k);
     for (const [k, e] of this.earlyChunks) if (e.joiner === client) this.earlyChunks.delete(k);
   }
 
@@ -236,6 +260,9 @@ export class StateTransfer {
     const joiner = plan.joiner;
     const local = joiner.daemon === this.self && this.local.has(joiner.client);
     const key = transferKey(g.name, joiner.client);
+    // The joiner's SDK installed a state already (STATE_INSTALLED is on its way), or this
+    // daemon gave up for it (its leave is on the way): nothing more to start for it here.
+    if (local && (this.installedHere.has(key) || this.local.failedJoins.has(key))) return;
     if (plan.kind === 'wait') {
       if (!local) return;
       // A transfer under way (its provider went) is over; the next begins at a later view.
@@ -253,8 +280,6 @@ export class StateTransfer {
       return;
     }
     this.waiting.delete(key);
-    // This daemon gave up for the joiner (its wait ended) and its leave is on the way.
-    if (local && this.local.failedJoins.has(key)) return;
     if (plan.kind === 'none') {
       if (local) this.local.toClient(joiner.client, { state: { group: g.name, kind: chorus.StateTransfer.Kind.NONE } });
       return;

@@ -35,7 +35,8 @@ export function stateTransfer(index: HistoryIndex, transfers: readonly TransferE
   // A member holds the group's state when it installed it, or when it founded the group
   // (its first view lists every member as joined). One that joined a group with members
   // without a transfer (a watcher that neither asks for nor provides state) holds only
-  // what it delivered since: it is no reference for a transfer.
+  // what it delivered since: a transferred state must hold all of that (nothing missing),
+  // and may hold more.
   const holdsState = (s: MemberSession): boolean => {
     if (transferOf.has(s)) return true;
     const first = s.views[0];
@@ -51,14 +52,15 @@ export function stateTransfer(index: HistoryIndex, transfers: readonly TransferE
     }
     const sessions = index.sessionsByGroup.get(t.group) ?? [];
     for (const ref of sessions) {
-      if (ref === own || !holdsState(ref)) continue;
+      if (ref === own) continue;
+      const partial = !holdsState(ref);
       const ids = ref.views.map((v) => v.viewId);
       const k = ids.indexOf(w - 1);
       if (k < 0 || ids[k + 1] !== w) continue; // did not move from w-1 to w
       const theirs = contentBefore(ref, w);
       const theirSet = new Set(theirs);
       const missing = theirs.filter((id) => !contents.has(id));
-      const extra = t.contents.filter((id) => !theirSet.has(id));
+      const extra = partial ? [] : t.contents.filter((id) => !theirSet.has(id));
       if (missing.length > 0 || extra.length > 0) {
         out.push(
           violation(
@@ -70,8 +72,9 @@ export function stateTransfer(index: HistoryIndex, transfers: readonly TransferE
         );
         continue;
       }
-      const a = t.contents.filter(isTotal);
+      // (A partial holder's total messages are the tail of the state's.)
       const b = theirs.filter(isTotal);
+      const a = partial ? t.contents.filter(isTotal).slice(-b.length || Number.POSITIVE_INFINITY) : t.contents.filter(isTotal);
       const at = a.findIndex((id, i) => id !== b[i]);
       if (at >= 0) {
         out.push(violation(6, 'transfer-order', `group "${t.group}": the state ${t.member} installed at view ${w} orders ${a[at]} where ${ref.member} delivered ${b[at]}`, [t]));
