@@ -270,6 +270,10 @@ export class Daemon {
   }
 
   private apply(out: CoreOutput): void {
+    // The event log's sends go before anything leaves: a client may get (and log) the
+    // delivery of a message sent in this very output, here or through a peer, and the
+    // checker orders a member's sends and deliveries by their times across processes.
+    if (this.eventLog !== undefined) this.logSends(out.traces);
     if (out.identity !== undefined) this.peers.setIdentity(out.identity);
     for (const address of out.probes) this.peers.dialSeed(address);
     for (const a of out.addresses) this.peers.setAddress(a.peer, a.advertise);
@@ -333,14 +337,22 @@ export class Daemon {
       const line = { type: 'daemon-left', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId };
       appendFileSync(this.eventLog, `${JSON.stringify(line)}\n`);
     }
-    if (this.eventLog !== undefined && (t.type === 'daemon-view' || t.type === 'send')) {
+    if (this.eventLog !== undefined && t.type === 'daemon-view') {
       // The checker's history format (test/checker/history.ts).
-      const line =
-        t.type === 'daemon-view'
-          ? { type: 'daemon-view', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) }
-          : { type: 'send', t: wallClockMs(), member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId };
+      const line = { type: 'daemon-view', t: wallClockMs(), daemon: this.node.selfKey, viewId: t.viewId, members: t.members, ...(t.forced ? { forced: true } : {}) };
       appendFileSync(this.eventLog, `${JSON.stringify(line)}\n`);
     }
+  }
+
+  /** The `send` traces of one output, to the event log (see apply). */
+  private logSends(traces: readonly TraceEvent[]): void {
+    let text = '';
+    for (const t of traces) {
+      if (t.type !== 'send') continue;
+      const line = { type: 'send', t: wallClockMs(), member: t.client, group: t.group, id: t.id, order: ORDER_NAMES[t.order] ?? 'total', viewId: t.viewId };
+      text += `${JSON.stringify(line)}\n`;
+    }
+    if (text !== '') appendFileSync(this.eventLog!, text);
   }
 
   /** A peer frame dropped as invalid: counted, logged (rate-limited), and a persistent sender disconnected. */
