@@ -193,6 +193,12 @@ export class Processes {
    * change; all at once, they would wait for their leave timeout), SIGTERM then SIGKILL.
    */
   async stopAll(): Promise<void> {
+    await this.#stopProcesses();
+    this.killAllNow();
+    process.off('exit', this.#exitHook);
+  }
+
+  async #stopProcesses(): Promise<void> {
     this.#stopping = true;
     const never = new AbortController().signal;
     await Promise.all(this.children.map((c) => this.stopChild(c, never)));
@@ -201,8 +207,6 @@ export class Processes {
       d.proc.kill('SIGTERM');
       await this.#waitExit(d.proc, 3000);
     }
-    this.killAllNow();
-    process.off('exit', this.#exitHook);
   }
 
   /**
@@ -210,14 +214,7 @@ export class Processes {
    * one can start: the TLS pass of `--tls` runs on fresh daemons.
    */
   async stopCluster(): Promise<void> {
-    this.#stopping = true;
-    const never = new AbortController().signal;
-    await Promise.all(this.children.map((c) => this.stopChild(c, never)));
-    for (const d of [...this.daemons].reverse()) {
-      if (!alive(d.proc)) continue;
-      d.proc.kill('SIGTERM');
-      await this.#waitExit(d.proc, 3000);
-    }
+    await this.#stopProcesses();
     this.children.length = 0;
     this.daemons.length = 0;
     this.#stopping = false;

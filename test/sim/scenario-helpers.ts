@@ -22,6 +22,15 @@ export function clusterOneByOne(seed: number, names: readonly string[]): SimClus
   return sim;
 }
 
+/** Daemons a (founder) and b, in one view: the state-transfer scenarios' cluster. */
+export function twoDaemons(seed: number): SimCluster {
+  const sim = new SimCluster({ seed, heartbeatMs: HEARTBEAT_MS, suspectMs: SUSPECT_MS });
+  sim.addDaemon('a');
+  sim.addDaemon('b', 'a');
+  sim.runUntil(() => sim.nodes.get('b')!.currentView?.members.length === 2, 10_000);
+  return sim;
+}
+
 export function joinAll(sim: SimCluster, clients: SimClient[], group: string): void {
   const reqs = clients.map((c) => c.join(group));
   sim.runUntil(() => clients.every((c, i) => c.replies.get(reqs[i]!)?.ok === true));

@@ -7,61 +7,43 @@
 // gave up for it after waitMs, taking out of the group a member whose join had completed.
 import { describe, expect, it } from 'vitest';
 import { chorus } from '../../src/wire/gen/chorus.js';
-import { SimCluster, type SimClient } from './sim-cluster.js';
-import { expectGuarantees } from './scenario-helpers.js';
+import type { SimClient } from './sim-cluster.js';
+import { expectGuarantees, twoDaemons } from './scenario-helpers.js';
 
-const SUSPECT_MS = 300;
-
-function cluster(seed: number): SimCluster {
-  const sim = new SimCluster({ seed, heartbeatMs: 50, suspectMs: SUSPECT_MS });
-  sim.addDaemon('a');
-  sim.addDaemon('b', 'a');
-  sim.runUntil(() => sim.nodes.get('b')!.currentView?.members.length === 2, 10_000);
-  return sim;
+/**
+ * p (on a) holds m1 and provides slowly; j (on b) joins with state; while p's provide()
+ * runs, a watcher w joins: the group moves on a view, the transfer goes on.
+ */
+function watcherJoinsDuringProvide(seed: number) {
+  const sim = twoDaemons(seed);
+  const p = sim.addClient('a');
+  p.join('g', { install: true, provide: true, provideDelayMs: () => 100 });
+  sim.runUntil(() => p.ready('g'));
+  p.multicast('g', 'm1');
+  sim.runUntil(() => p.contents.get('g')?.length === 1);
+  const j: SimClient = sim.addClient('b');
+  j.join('g', { install: true, provide: true, waitMs: 1_000 });
+  sim.runUntil(() => p.events.some((e) => e.event.checkpoint?.joiner === j.id));
+  const w = sim.addClient('a');
+  w.join('g', { install: false, provide: false });
+  sim.runUntil(() => j.ready('g') && w.ready('g'), 5_000);
+  sim.run(sim.nowMs + 500);
+  return { sim, p, j, w };
 }
 
 describe('STATE_INSTALLED after an unrelated group view change', () => {
   it('a joiner whose install() ended after another member joined is recorded as installed', () => {
-    const sim = cluster(11);
-    const p = sim.addClient('a');
-    p.join('g', { install: true, provide: true, provideDelayMs: () => 100 });
-    sim.runUntil(() => p.ready('g'));
-    p.multicast('g', 'm1');
-    sim.runUntil(() => p.contents.get('g')?.length === 1);
-    const j: SimClient = sim.addClient('b');
-    j.join('g', { install: true, provide: true, waitMs: 1_000 });
-    sim.runUntil(() => p.events.some((e) => e.event.checkpoint?.joiner === j.id));
-    // While p's provide() runs, a watcher joins: group view t+1, the transfer goes on.
-    const w = sim.addClient('a');
-    w.join('g', { install: false, provide: false });
-    sim.runUntil(() => j.ready('g') && w.ready('g'), 5_000);
-    sim.run(sim.nowMs + 500);
+    const { sim, j } = watcherJoinsDuringProvide(11);
     const rec = sim.nodes.get('a')!.groups.get('g')!.members.find((m) => m.client === j.id)!;
     // j's join completed: the table must know it holds the state (it may provide now).
     expect({ awaiting: rec.awaitingState, transfer: rec.transfer }).toEqual({ awaiting: false, transfer: rec.transfer });
   });
 
   it('... and is not taken out of the group when its provider leaves', () => {
-    const sim = cluster(12);
-    const p = sim.addClient('a');
-    p.join('g', { install: true, provide: true, provideDelayMs: () => 100 });
-    sim.runUntil(() => p.ready('g'));
-    p.multicast('g', 'm1');
-    sim.runUntil(() => p.contents.get('g')?.length === 1);
-    const j: SimClient = sim.addClient('b');
-    j.join('g', { install: true, provide: true, waitMs: 1_000 });
-    sim.runUntil(() => p.events.some((e) => e.event.checkpoint?.joiner === j.id));
-    const w = sim.addClient('a');
-    w.join('g', { install: false, provide: false });
-    sim.runUntil(() => j.ready('g') && w.ready('g'), 5_000);
-    sim.run(sim.nowMs + 500);
+    const { sim, p, j, w } = watcherJoinsDuringProvide(12);
     p.leave('g');
     sim.run(sim.nowMs + 5_000);
     // j never asked to leave: it must still be in the group.
-    if (process.env.ATTACK_DEBUG) {
-      console.log(j.events.filter((e) => e.event.state || e.event.view).map((e) => `${e.at.toFixed(0)} ${e.event.view ? `view ${e.event.view.viewId} [${e.event.view.members}]` : `state ${e.event.state!.kind} t${e.event.state!.transfer ?? 0}`}`).join('\n'));
-      console.log(w.views('g').map((v) => `${v.id} [${v.members}]`).join('\n'));
-    }
     const last = w.views('g').at(-1)!;
     expect(last.members).toContain(j.id);
     expect(j.events.some((e) => (e.event.state?.kind ?? 0) === chorus.StateTransfer.Kind.FAILED)).toBe(false);
@@ -71,7 +53,7 @@ describe('STATE_INSTALLED after an unrelated group view change', () => {
 
 describe('the provider leaves right after the joiner installed, before STATE_INSTALLED is ordered', () => {
   it('the joiner (join completed, state installed) stays in the group', () => {
-    const sim = cluster(13);
+    const sim = twoDaemons(13);
     const p = sim.addClient('a');
     p.join('g', { install: true, provide: true, provideDelayMs: () => 100 });
     sim.runUntil(() => p.ready('g'));

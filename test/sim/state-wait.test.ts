@@ -5,19 +5,22 @@
 // (a member without state) made every stateful joiner fail at once.
 import { describe, expect, it } from 'vitest';
 import { chorus } from '../../src/wire/gen/chorus.js';
-import { SimCluster, type SimClient } from './sim-cluster.js';
-import { expectGuarantees } from './scenario-helpers.js';
+import type { SimClient } from './sim-cluster.js';
+import { SUSPECT_MS, expectGuarantees, twoDaemons } from './scenario-helpers.js';
 
-const SUSPECT_MS = 300;
 const REPLICA = { install: true, provide: true } as const;
 const WATCHER = { install: false, provide: false } as const;
 
-function cluster(seed: number): SimCluster {
-  const sim = new SimCluster({ seed, heartbeatMs: 50, suspectMs: SUSPECT_MS });
-  sim.addDaemon('a');
-  sim.addDaemon('b', 'a');
-  sim.runUntil(() => sim.nodes.get('b')!.currentView?.members.length === 2, 10_000);
-  return sim;
+/** A replica (on a) founds g and a watcher (on b) joins; the tests then let the replica go. */
+function replicaAndWatcher(seed: number) {
+  const sim = twoDaemons(seed);
+  const first = sim.addClient('a');
+  first.join('g', REPLICA);
+  sim.runUntil(() => first.ready('g'));
+  const watcher = sim.addClient('b');
+  watcher.join('g', WATCHER);
+  sim.runUntil(() => watcher.ready('g'));
+  return { sim, first, watcher };
 }
 
 const stateEvents = (c: SimClient, kind: chorus.StateTransfer.Kind) =>
@@ -25,13 +28,7 @@ const stateEvents = (c: SimClient, kind: chorus.StateTransfer.Kind) =>
 
 describe('a joiner waits for a member that provides', () => {
   it('with only a watcher present it waits, and gets the state from a provider that joins later (one with its own copy)', () => {
-    const sim = cluster(1);
-    const first = sim.addClient('a');
-    first.join('g', REPLICA);
-    sim.runUntil(() => first.ready('g'));
-    const watcher = sim.addClient('b');
-    watcher.join('g', WATCHER);
-    sim.runUntil(() => watcher.ready('g'));
+    const { sim, first, watcher } = replicaAndWatcher(1);
     first.multicast('g', 'm1', chorus.Order.ORDER_TOTAL);
     sim.runUntil(() => watcher.contents.get('g')?.length === 1 && first.contents.get('g')?.length === 1);
     const copy = [...first.contents.get('g')!];
@@ -61,13 +58,7 @@ describe('a joiner waits for a member that provides', () => {
   });
 
   it("fails with ERR_NO_STATE_PROVIDER once its wait is over, and leaves the group; the watcher's messages flow meanwhile", () => {
-    const sim = cluster(2);
-    const first = sim.addClient('a');
-    first.join('g', REPLICA);
-    sim.runUntil(() => first.ready('g'));
-    const watcher = sim.addClient('b');
-    watcher.join('g', WATCHER);
-    sim.runUntil(() => watcher.ready('g'));
+    const { sim, first, watcher } = replicaAndWatcher(2);
     first.leave('g');
     sim.run(sim.nowMs + 100);
 
@@ -93,13 +84,7 @@ describe('a joiner waits for a member that provides', () => {
   });
 
   it('a client of protocol 1 (it does not know WAIT) fails at once, as before', () => {
-    const sim = cluster(4);
-    const first = sim.addClient('a');
-    first.join('g', REPLICA);
-    sim.runUntil(() => first.ready('g'));
-    const watcher = sim.addClient('b');
-    watcher.join('g', WATCHER);
-    sim.runUntil(() => watcher.ready('g'));
+    const { sim, first } = replicaAndWatcher(4);
     first.leave('g');
     sim.run(sim.nowMs + 100);
     const old = sim.addClient('a', 1);
@@ -110,7 +95,7 @@ describe('a joiner waits for a member that provides', () => {
   });
 
   it('a provider that goes mid-transfer with no other provider left: the joiner waits instead of failing', () => {
-    const sim = cluster(3);
+    const sim = twoDaemons(3);
     const first = sim.addClient('a');
     first.join('g', { ...REPLICA, provideDelayMs: () => 200 });
     sim.runUntil(() => first.ready('g'));

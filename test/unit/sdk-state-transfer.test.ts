@@ -160,6 +160,30 @@ describe('joiner: the join request', () => {
 });
 
 describe('joiner: waiting for a member that provides (WAIT)', () => {
+  it('the provider goes mid-transfer and nobody provides for a while: join() keeps waiting (the retired install() throwing is not its failure)', async () => {
+    const { daemon, client } = await setup();
+    const { install, calls } = recordingInstall();
+    const joining = client.join('g', { state: { install } });
+    let outcome: string | undefined;
+    joining.then(
+      () => (outcome = 'resolved'),
+      (err: { code?: string }) => (outcome = `rejected ${err.code}`),
+    );
+    await until(() => daemon.of('join').length === 1, 'the join');
+    daemon.send(begin(5, 'p1'), chunk(5, 0, bytes(1)));
+    await until(() => calls[0]?.data.length === 1, 'the first chunk read');
+    // The provider leaves; no other member provides: WAIT. A provider comes only later.
+    daemon.send(view(6, ['c1', 'w1'], ['p1']), { state: { group: 'g', kind: WAIT } });
+    await tick(200);
+    // Still waiting: no leave sent, join() not settled.
+    expect(outcome).toBeUndefined();
+    expect(daemon.of('leave')).toEqual([]);
+    daemon.send(view(7, ['c1', 'w1', 'r1']), begin(7, 'r1'), chunk(7, 0, bytes(9), true));
+    const group = await joining;
+    expect(calls[1]).toEqual({ data: [9] });
+    expect(group.view).toMatchObject({ id: 7 });
+  });
+
   it('keeps only the events from the latest view while waiting; a BEGIN at a later view completes the join there', async () => {
     const { daemon, client } = await setup();
     const { install, calls } = recordingInstall();
