@@ -62,9 +62,27 @@ export class Admission {
     private readonly joinRetryMs: number,
   ) {}
 
-  /** The daemons a joiner knows of (seeds and members it heard from). */
+  /**
+   * Daemons outside the primary that asked this one (outside too) to let them join, lately
+   * (bounded, least recent dropped): force-primary asks them for their ids as well.
+   */
+  private readonly lookingPeers = new Map<PeerKey, string>();
+
+  /** The daemons a joiner knows of (seeds, members it heard from, daemons looking for the primary too). */
   knownPeers(): PeerKey[] {
-    return [...this.seeds.keys(), ...this.heardFrom.keys()];
+    return [...new Set([...this.seeds.keys(), ...this.heardFrom.keys(), ...this.lookingPeers.keys()])];
+  }
+
+  /**
+   * A daemon outside the primary asked to join here. It may know views this one never saw
+   * (seed 910004: it was in a view with a daemon that has crashed since, and this one never
+   * shared a view with it), so a force-primary run here must ask it too.
+   */
+  onLookingPeer(key: PeerKey, advertise: string): void {
+    this.lookingPeers.delete(key);
+    this.lookingPeers.set(key, advertise);
+    if (this.lookingPeers.size > MAX_JOIN_EVIDENCE) this.lookingPeers.delete(this.lookingPeers.keys().next().value!);
+    this.ctx.address(key, advertise);
   }
   /** The addresses a stepped-down daemon probes. */
   get probes(): readonly string[] {
@@ -195,6 +213,7 @@ export class Admission {
   /** A view was installed: the joiner is in; remember its members' addresses. */
   installed(view: DaemonView): void {
     this.seeds.clear();
+    this.lookingPeers.clear();
     this.probeAddresses = [];
     this.heardFrom.clear();
     for (const m of view.members) this.rememberAddress(m.id.name, m.advertise);

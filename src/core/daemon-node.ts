@@ -221,6 +221,7 @@ export class DaemonNode {
     this.admission = new Admission(shared, this.joinRetryMs);
     this.requests = new MembershipRequests(
       ctx({
+        lookingPeer: (key: PeerKey, advertise: string) => this.admission.onLookingPeer(key, advertise),
         freshPeer: (key: PeerKey, advertise: string) => {
           this.admission.onFreshPeer(key, advertise);
           this.bootstrap.notePeer(key, advertise);

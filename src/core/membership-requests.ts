@@ -27,6 +27,8 @@ export interface MembershipRequestsContext {
   trace(event: { type: 'suspect'; member: PeerKey }): void;
   /** Outside a primary: another fresh daemon looking for one (a bootstrap candidate). */
   freshPeer(key: PeerKey, advertise: string): void;
+  /** A daemon outside the primary asked this one (also outside) to let it join. */
+  lookingPeer(key: PeerKey, advertise: string): void;
   /** Coordinator: whether the join evidence admits `key` now (see Admission.onJoinRequest). */
   admit(view: DaemonView, key: PeerKey, from: PeerKey, direct: boolean, req: chorus.IJoinRequest): boolean;
   /** The running proposal adds `key` already. */
@@ -60,6 +62,9 @@ export class MembershipRequests {
     if (view === undefined || ctx.mode === 'joining') {
       // No primary here: another fresh daemon looking for one is a bootstrap candidate.
       if (ctx.fresh && req.fresh && from === key && key !== ctx.selfKey) ctx.freshPeer(key, req.advertise ?? '');
+      // Another daemon looking for the primary: if an operator forces one here, that
+      // daemon must be asked for its ids (it may know views this one never saw).
+      else if (from === key && key !== ctx.selfKey) ctx.lookingPeer(key, req.advertise ?? '');
       return;
     }
     const direct = from === key;

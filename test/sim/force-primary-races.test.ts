@@ -77,3 +77,28 @@ describe('force-primary reaches daemons that never shared a view with the forcin
     expectGuarantees(sim);
   });
 });
+
+describe('force-primary asks the daemons that are looking for the primary too', () => {
+  // Seed 910004's shape: b is cut off and steps down; c joins a (introduced to b as
+  // well, so it can find b later); a crashes: c steps down too. b never shared a view
+  // with c, whose ids are higher. Forced on b, the primary must continue above c's ids
+  // (c asked b to let it join: b asks c), and c must join it.
+  it('a forced view continues above the ids of a stepped-down daemon it never shared a view with', () => {
+    const sim = clusterOneByOne(6, ['a', 'b']);
+    sim.partition(['a'], ['b']);
+    sim.run(sim.nowMs + 10 * SUSPECT_MS); // a keeps the primary (oldest of two), b steps down
+    sim.addDaemon('c', 'a');
+    sim.introduce('c', 'b');
+    sim.runUntil(() => sim.nodes.get('c')!.currentView?.members.length === 2, 10 * SUSPECT_MS);
+    const cView = sim.nodes.get('c')!.currentView!.id;
+    sim.crash('a');
+    sim.run(sim.nowMs + 10 * SUSPECT_MS); // c steps down: 1 of 2, not the oldest
+    sim.healAll();
+    sim.run(sim.nowMs + 4 * SUSPECT_MS); // c's join attempts reach b
+    sim.input('b', { kind: 'force-primary' });
+    sim.run(sim.nowMs + 20 * SUSPECT_MS);
+    expect(sim.nodes.get('b')!.currentView!.id).toBeGreaterThan(cView);
+    expectOnePrimary(sim, ['b', 'c']);
+    expectGuarantees(sim);
+  });
+});

@@ -43,6 +43,8 @@ const NEMESIS_SEEDS: number[] =
         107586, 111363, 107911,
         // The cut kept an ordered safe entry whose causal past (a fifo entry) no survivor held (114207).
         114207,
+        // Force-primary did not ask a stepped-down daemon it never shared a view with (910004).
+        910004,
       ];
 /** `npm run sim -- --seed S`: that seed alone. */
 const only = process.env.CHORUS_SIM_ONLY === '1';
