@@ -16,21 +16,25 @@ const SIZES = [100, 1024, 64 * 1024];
 const ORDERS = ['total', 'fifo', 'causal', 'safe'];
 const NUMERIC = ['msgsPerSec', 'mbPerSec', 'ceilingMsgsPerSec', 'ratio', 'p50Ms', 'p99Ms', 'p999Ms', 'rssMiB'] as const;
 
+/** Runs `chorus bench` with `args` plus `--json FILE` (SIGINT after 50 s): exit code, output, rows. */
+async function runBench(args: readonly string[]): Promise<{ code: number | null; output: string; rows: Array<Record<string, unknown>> }> {
+  const file = join(mkdtempSync(join(tmpdir(), 'chorus-bench-')), 'bench.json');
+  const proc = spawn(process.execPath, [CHORUS, 'bench', ...args, '--json', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const timer = setTimeout(() => proc.kill('SIGINT'), 50_000);
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  clearTimeout(timer);
+  const rows = code === 0 ? (JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>) : [];
+  return { code, output, rows };
+}
+
 describe('chorus bench --smoke', () => {
   it('writes one row per size × order, numeric or marked unsupported, and leaves no process behind', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'chorus-bench-')), 'bench.json');
-    const proc = spawn(process.execPath, [CHORUS, 'bench', '--smoke', '--json', file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    const timer = setTimeout(() => proc.kill('SIGINT'), 50_000);
-    const [code] = (await once(proc, 'exit')) as [number | null];
-    clearTimeout(timer);
+    const { code, output, rows: all } = await runBench(['--smoke']);
     expect(code, output).toBe(0);
 
-    const all = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
     expect(Array.isArray(all)).toBe(true);
     // The messaging rows first, then the state-transfer rows (one per state size: 4 MiB in --smoke).
     const rows = all.filter((r) => r.order !== 'state-transfer');
@@ -102,17 +106,8 @@ function hasOpenssl(): boolean {
 
 describe.skipIf(!hasOpenssl())('chorus bench --smoke --tls (skipped without the openssl command)', () => {
   it('runs the rows again on a cluster under mutual TLS and prints what TLS costs', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'chorus-bench-')), 'bench.json');
-    const args = [CHORUS, 'bench', '--smoke', '--tls', '--sizes', '1KiB', '--orders', 'total', '--state-sizes', 'none', '--json', file];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
-    proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
-    const timer = setTimeout(() => proc.kill('SIGINT'), 50_000);
-    const [code] = (await once(proc, 'exit')) as [number | null];
-    clearTimeout(timer);
+    const { code, output, rows } = await runBench(['--smoke', '--tls', '--sizes', '1KiB', '--orders', 'total', '--state-sizes', 'none']);
     expect(code, output).toBe(0);
-    const rows = JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
     expect(rows.map((r) => `${String(r.size)}/${String(r.order)}/${r.tls === true ? 'tls' : 'plain'}`)).toEqual(['1024/total/plain', '1024/total/tls']);
     for (const row of rows) {
       expect(row.error, JSON.stringify(row)).toBeUndefined();
