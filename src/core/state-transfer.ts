@@ -112,22 +112,24 @@ export class StateTransfer {
       // message since: the table is told, and the plans made meanwhile are over.
       const m = this.ctx.table.get(group)?.members.find((x) => x.client === c.id);
       if (m?.awaitingState && transfer > 0 && transfer <= (this.ctx.table.get(group)?.viewId ?? 0) && !this.installedHere.has(key)) {
-        this.installedHere.add(key);
-        this.installing.delete(key);
-        this.waiting.delete(key);
-        this.local.queue({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: transfer }, undefined);
+        this.installed(group, c.id, transfer);
       }
       return this.takeSends();
     }
     if (t === undefined || t.transfer !== transfer) return this.takeSends();
     t.lastChunkMs = this.ctx.nowMs;
-    if (ack.installed) {
-      this.installing.delete(key);
-      this.installedHere.add(key);
-      this.local.queue({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: c.id, groupView: t.transfer }, undefined);
-    }
+    if (ack.installed) this.installed(group, c.id, transfer);
     this.routeAck({ ...ack, joiner: c.id, installed: false });
     return this.takeSends();
+  }
+
+  /** Local `joiner`'s SDK installed the state of view `transfer`: the table is told (STATE_INSTALLED), and any plan for it is over here. */
+  private installed(group: string, joiner: string, transfer: number): void {
+    const key = transferKey(group, joiner);
+    this.installedHere.add(key);
+    this.installing.delete(key);
+    this.waiting.delete(key);
+    this.local.queue({ kind: chorus.Entry.Kind.STATE_INSTALLED, group, client: joiner, groupView: transfer }, undefined);
   }
 
   /** Credit for a local provider. */
