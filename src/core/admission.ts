@@ -24,6 +24,13 @@ const MAX_KNOWN_ADDRESSES = 256;
  */
 const MAX_JOIN_EVIDENCE = 256;
 
+/** Sets `key` as the most recent entry of `map` (insertion order), dropping the least recent past `max`. */
+function setMostRecent<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
+}
+
 export interface AdmissionContext {
   readonly nowMs: number;
   readonly selfId: DaemonId;
@@ -79,9 +86,7 @@ export class Admission {
    * shared a view with it), so a force-primary run here must ask it too.
    */
   onLookingPeer(key: PeerKey, advertise: string): void {
-    this.lookingPeers.delete(key);
-    this.lookingPeers.set(key, advertise);
-    if (this.lookingPeers.size > MAX_JOIN_EVIDENCE) this.lookingPeers.delete(this.lookingPeers.keys().next().value!);
+    setMostRecent(this.lookingPeers, key, advertise, MAX_JOIN_EVIDENCE);
     this.ctx.address(key, advertise);
   }
   /** The addresses a stepped-down daemon probes. */
@@ -119,9 +124,7 @@ export class Admission {
 
   private rememberAddress(name: string, advertise: string): void {
     if (advertise === '') return;
-    this.knownAddresses.delete(name);
-    this.knownAddresses.set(name, advertise);
-    if (this.knownAddresses.size > MAX_KNOWN_ADDRESSES) this.knownAddresses.delete(this.knownAddresses.keys().next().value!);
+    setMostRecent(this.knownAddresses, name, advertise, MAX_KNOWN_ADDRESSES);
   }
 
   /** Joiner: a link came up. */
@@ -179,14 +182,9 @@ export class Admission {
     const nowMs = this.ctx.nowMs;
     // Admit a joiner only once every member hears it and it hears every member: a
     // daemon behind a broken link would be dropped again at once (views would flap).
-    let ev = this.joinEvidence.get(key);
-    if (ev === undefined) {
-      ev = { heardBy: new Map(), heard: new Set() };
-      if (this.joinEvidence.size >= MAX_JOIN_EVIDENCE) this.joinEvidence.delete(this.joinEvidence.keys().next().value!);
-    } else {
-      this.joinEvidence.delete(key); // re-inserted below: the map stays in order of last request
-    }
-    this.joinEvidence.set(key, ev);
+    // The map stays in order of last request: the least recently heard joiner goes first.
+    const ev = this.joinEvidence.get(key) ?? { heardBy: new Map<PeerKey, number>(), heard: new Set<PeerKey>() };
+    setMostRecent(this.joinEvidence, key, ev, MAX_JOIN_EVIDENCE);
     ev.heardBy.set(direct ? this.ctx.selfKey : from, nowMs);
     if (direct) {
       // Only the members of the view count (at most the view's size is kept, whatever the request lists).
