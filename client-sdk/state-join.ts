@@ -173,7 +173,10 @@ export class StateJoin {
         // A chunk of a replaced transfer (still in flight), or a duplicate: not ours.
         if (!run || run.transfer !== transfer) return;
         const index = state.chunk ?? 0;
-        if (index < run.nextChunk) return;
+        // One past a gap is never passed on: install() would read a state with a hole.
+        // The daemon hands chunks on in order (resending what a broken link lost); should
+        // one be missing anyway, the transfer stalls and the daemon asks another member.
+        if (index !== run.nextChunk) return;
         run.nextChunk = index + 1;
         run.stream.push({ index, data: plainBytes(state.data), last: state.last === true });
         return;

@@ -123,7 +123,7 @@ export class ClientPath {
       this.local.deferredJoins.delete(key);
       if (retry !== undefined) this.onClientRequest(retry.client, retry.request);
     }
-    ctx.sendAll(this.transfer.dropStaleEarlyChunks(g, change.transfers));
+    ctx.sendAll(this.transfer.dropStale(g, change.transfers));
     for (const plan of change.transfers) ctx.sendAll(this.transfer.start(g, plan));
   }
 

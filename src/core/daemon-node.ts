@@ -472,6 +472,7 @@ export class DaemonNode {
     // the broken connection lost (and we do the same on its heartbeat).
     const i = this.memberIndex(peer);
     if (i >= 0) this.data.sendHeartbeat(i);
+    this.sendAll(this.transfer.onPeerUp(peer));
   }
 
   private onJoinStatus(status: chorus.IJoinStatus): void {
@@ -623,10 +624,7 @@ export class DaemonNode {
   private stepDown(reason: string): void {
     const old = this.vs.view;
     this.out.traces.push({ type: 'step-down', reason });
-    this.transfer.installing.clear(); // joiners are expelled with everyone else
-    this.transfer.waiting.clear();
-    this.transfer.installedHere.clear();
-    this.transfer.earlyChunks.clear();
+    this.transfer.reset();
     expelLocalClients(this.local, this.table, this.vs.ownEntries());
     this.lastGroups = groupsAfterPartition(this.table);
     this.lastViewId = Math.max(this.lastViewId, this.maxViewIdSeen());

@@ -7,6 +7,15 @@
 // (STATE_INSTALLED) and a provider's failure (STATE_FAILED) are ordered (queued here as
 // local entries). Frames to other daemons are returned as data; client events go to
 // the local clients' queue.
+//
+// Repair: a peer link that breaks loses the frames in flight on it, and chunks and
+// acknowledgements are not in the ordered stream that the receive vectors repair. So the
+// provider's daemon keeps the chunks it forwarded until the joiner acknowledges them
+// (the SDK's window bounds them), and sends them again when its link to the joiner's
+// daemon comes back (peer-up); the joiner's daemon passes on chunks strictly in order
+// (a copy is dropped, one past a gap waits for the resend) and, on its own peer-up,
+// sends the last acknowledgement again. Without this a lost chunk stalled the transfer
+// until STATE_STALL_MS (30 s) re-planned it.
 import { chorus } from '../wire/gen/chorus.js';
 import type { GroupMember, GroupRecord, GroupTable, TransferPlan } from './group-table.js';
 import { DEFAULT_STATE_WAIT_MS, type LocalClient, type LocalClients, transferKey } from './local-clients.js';
@@ -18,6 +27,12 @@ const HOLD_GRACE_MS = 1000;
 const STATE_STALL_MS = 30_000;
 /** StateAck.chunk meaning "this transfer is over here": the provider stops. */
 const ABORTED_CHUNK = 0xffffffff;
+/**
+ * Bytes of unacknowledged chunks kept per transfer for a resend. The SDK sends at most
+ * 9 chunks of 256 KiB ahead of the joiner's credit; a provider that ignores its window
+ * gets no repair beyond this (its transfer falls back to the stall detection).
+ */
+const RESEND_MAX_BYTES = 4 * 1024 * 1024;
 
 /** What the transfers read of the node (never change). */
 export interface TransferContext {
@@ -32,6 +47,26 @@ interface Installing {
   readonly transfer: number;
   bytes: number;
   lastChunkMs: number;
+  /** The index of the next chunk to pass on to the joiner (chunks are numbered from 0). */
+  nextChunk: number;
+  /** The joiner's last acknowledgement, sent again when the link to its provider comes back. */
+  lastAck: chorus.IStateAck | undefined;
+}
+
+/** Chunks a local provider sent to a joiner on another daemon, not acknowledged yet. */
+interface Forwarded {
+  readonly group: string;
+  readonly joiner: string;
+  readonly provider: string;
+  readonly transfer: number;
+  /** The joiner's daemon. */
+  to: PeerKey;
+  readonly chunks: chorus.IStateChunk[];
+  bytes: number;
+}
+
+function forwardedKey(group: string, joiner: string, provider: string): string {
+  return `${transferKey(group, joiner)}\u0000${provider}`;
 }
 
 export class StateTransfer {
@@ -47,6 +82,8 @@ export class StateTransfer {
   readonly installedHere = new Set<string>();
   /** Local joiners waiting for a member that provides, by transferKey(group, joiner): until when. */
   readonly waiting = new Map<string, { readonly group: string; readonly joiner: string; readonly untilMs: number }>();
+  /** Chunks of local providers not acknowledged yet, by forwardedKey(group, joiner, provider). */
+  readonly forwarded = new Map<string, Forwarded>();
   private sends: PeerOutput[] = [];
 
   constructor(
@@ -87,8 +124,51 @@ export class StateTransfer {
         return this.takeSends();
       }
       this.sends.push({ to: key, frame: { stateChunk: frame } });
+      this.keep(key, frame);
     }
     this.local.reply(c.id, req, true);
+    return this.takeSends();
+  }
+
+  /** Keeps `frame` (sent to daemon `to`) until its joiner acknowledges it, for a resend. */
+  private keep(to: PeerKey, frame: chorus.IStateChunk): void {
+    const group = frame.group ?? '';
+    const joiner = frame.joiner ?? '';
+    const provider = frame.provider ?? '';
+    const transfer = frame.transfer ?? 0;
+    const k = forwardedKey(group, joiner, provider);
+    let f = this.forwarded.get(k);
+    if (f === undefined || f.transfer !== transfer) {
+      f = { group, joiner, provider, transfer, to, chunks: [], bytes: 0 };
+      this.forwarded.set(k, f);
+    }
+    f.to = to;
+    f.chunks.push(frame);
+    f.bytes += frame.data?.length ?? 0;
+    while (f.bytes > RESEND_MAX_BYTES && f.chunks.length > 0) f.bytes -= f.chunks.shift()!.data?.length ?? 0;
+  }
+
+  /**
+   * The link to daemon `peer` came back (frames in flight on the old one may be lost):
+   * send again the chunks of local providers its joiners have not acknowledged, and the
+   * last acknowledgements of local joiners whose provider is there.
+   */
+  onPeerUp(peer: PeerKey): PeerOutput[] {
+    for (const [k, f] of this.forwarded) {
+      if (f.to !== peer) continue;
+      if (this.currentTransfer(f.group, f.joiner, f.provider, f.transfer) === undefined) {
+        this.forwarded.delete(k);
+        continue;
+      }
+      for (const chunk of f.chunks) this.sends.push({ to: peer, frame: { stateChunk: chunk } });
+    }
+    for (const t of this.installing.values()) {
+      if (t.lastAck === undefined) continue;
+      const provider = this.ctx.table.get(t.group)?.members.find((m) => m.client === (t.lastAck!.provider ?? ''));
+      if (provider !== undefined && provider.daemon !== this.self && this.daemonKey(provider.daemon) === peer) {
+        this.sends.push({ to: peer, frame: { stateAck: t.lastAck } });
+      }
+    }
     return this.takeSends();
   }
 
@@ -119,7 +199,8 @@ export class StateTransfer {
     if (t === undefined || t.transfer !== transfer) return this.takeSends();
     t.lastChunkMs = this.ctx.nowMs;
     if (ack.installed) this.installed(group, c.id, transfer);
-    this.routeAck({ ...ack, joiner: c.id, installed: false });
+    t.lastAck = { ...ack, joiner: c.id, installed: false };
+    this.routeAck(t.lastAck);
     return this.takeSends();
   }
 
@@ -135,6 +216,20 @@ export class StateTransfer {
   /** Credit for a local provider. */
   onStateAck(ack: chorus.IStateAck): void {
     const provider = ack.provider ?? '';
+    const f = this.forwarded.get(forwardedKey(ack.group ?? '', ack.joiner ?? '', provider));
+    if (f !== undefined && f.transfer === (ack.transfer ?? 0)) {
+      const upTo = ack.chunk ?? 0;
+      if (upTo === ABORTED_CHUNK) this.forwarded.delete(forwardedKey(f.group, f.joiner, provider));
+      else {
+        let done = false;
+        while (f.chunks.length > 0 && (f.chunks[0]!.chunk ?? 0) <= upTo) {
+          const c = f.chunks.shift()!;
+          f.bytes -= c.data?.length ?? 0;
+          done ||= c.last === true;
+        }
+        if (done) this.forwarded.delete(forwardedKey(f.group, f.joiner, provider));
+      }
+    }
     if (!this.local.has(provider)) return;
     this.local.toClient(provider, { stateAck: { group: ack.group ?? '', joiner: ack.joiner ?? '', transfer: ack.transfer ?? 0, chunk: ack.chunk ?? 0 } });
   }
@@ -149,17 +244,31 @@ export class StateTransfer {
   /** Client `client` disconnected: forget its transfers. */
   forgetClient(client: string): void {
     for (const [k, t] of this.installing) if (t.joiner === client) this.installing.delete(k);
+    for (const [k, f] of this.forwarded) if (f.provider === client) this.forwarded.delete(k);
     for (const [k, w] of this.waiting) if (w.joiner === client) this.waiting.delete(k);
     for (const k of this.installedHere) if (k.endsWith(`\u0000${client}`)) this.installedHere.delete(k);
     for (const [k, e] of this.earlyChunks) if (e.joiner === client) this.earlyChunks.delete(k);
   }
 
+  /** Outside the primary component: every transfer here is over. */
+  reset(): void {
+    this.installing.clear(); // joiners are expelled with everyone else
+    this.waiting.clear();
+    this.installedHere.clear();
+    this.earlyChunks.clear();
+    this.forwarded.clear();
+  }
+
   /**
    * Group view `g` installed here with these transfer plans: early chunks that wait for
    * this view or an earlier one and whose transfer the plan here did not start are for
-   * a transfer that is over (their provider is told to stop).
+   * a transfer that is over (their provider is told to stop). Chunks kept for a resend
+   * of a transfer in `g` that is over are dropped.
    */
-  dropStaleEarlyChunks(g: GroupRecord, plans: readonly TransferPlan[]): PeerOutput[] {
+  dropStale(g: GroupRecord, plans: readonly TransferPlan[]): PeerOutput[] {
+    for (const [k, f] of this.forwarded) {
+      if (f.group === g.name && this.currentTransfer(f.group, f.joiner, f.provider, f.transfer) === undefined) this.forwarded.delete(k);
+    }
     for (const [k, early] of this.earlyChunks) {
       // This daemon is now at or past the view those chunks wait for: if the plan here
       // did not start that transfer, they are for one that is over.
@@ -292,7 +401,7 @@ export class StateTransfer {
       this.local.toClient(provider.client, { checkpoint: { group: g.name, joiner: joiner.client, transfer: plan.transfer } });
     }
     if (local) {
-      this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.ctx.nowMs });
+      this.installing.set(key, { group: g.name, joiner: joiner.client, transfer: plan.transfer, bytes: 0, lastChunkMs: this.ctx.nowMs, nextChunk: 0, lastAck: undefined });
       this.local.toClient(joiner.client, {
         state: { group: g.name, kind: chorus.StateTransfer.Kind.BEGIN, transfer: plan.transfer, provider: provider.client },
       });
@@ -333,6 +442,16 @@ export class StateTransfer {
       this.routeAck({ group, joiner, provider: chunk.provider ?? '', transfer: chunk.transfer ?? 0, chunk: ABORTED_CHUNK });
       return;
     }
+    const index = chunk.chunk ?? 0;
+    if (index !== t.nextChunk) {
+      // A copy (sent again after a broken link) is dropped, and its provider hears the
+      // last acknowledgement again (the one it waits for may be what the link lost). A
+      // chunk past a gap is dropped too: the lost one and those after it come again, in
+      // order, once the provider's link to this daemon is back.
+      if (index < t.nextChunk && t.lastAck !== undefined) this.routeAck(t.lastAck);
+      return;
+    }
+    t.nextChunk = index + 1;
     t.lastChunkMs = this.ctx.nowMs;
     this.local.toClient(joiner, {
       state: {

@@ -357,6 +357,28 @@ describe('joiner: outcomes', () => {
     expect(daemon.acks().at(-1)).toMatchObject({ transfer: 5, chunk: 10, installed: true });
   });
 
+  it('a chunk past a gap is never read, a copy is dropped: install() gets the bytes in order once the missing one comes', async () => {
+    const { client } = await setup((d) => {
+      d.afterJoin = [
+        begin(5),
+        chunk(5, 0, bytes(1)),
+        chunk(5, 2, bytes(9), true), // chunk 1 is missing: this one is not read
+        chunk(5, 0, bytes(1)), // a copy
+        chunk(5, 1, bytes(2)),
+        chunk(5, 2, bytes(3), true),
+      ];
+    });
+    let got: Uint8Array | undefined;
+    await client.join('g', {
+      state: {
+        install: async (state) => {
+          got = await state.bytes();
+        },
+      },
+    });
+    expect([...got!]).toEqual([1, 2, 3]);
+  });
+
   it('a BEGIN replaced before its install() started: install() runs once, for the latest transfer', async () => {
     const { daemon, client } = await setup((d) => {
       d.afterJoin = [begin(5), view(6, ['p2', 'c1'], ['p1']), begin(6, 'p2'), chunk(6, 0, bytes(4), true)];
