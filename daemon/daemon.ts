@@ -9,7 +9,7 @@ import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 import { DaemonNode } from '../src/core/daemon-node.js';
-import { ORDER_NAMES, type CoreInput, type CoreOutput, type TraceEvent } from '../src/core/types.js';
+import { ORDER_NAMES, peerKey, type CoreInput, type CoreOutput, type TraceEvent } from '../src/core/types.js';
 import { RACY_REASONS, REJECT_REASONS, type RejectReason } from '../src/core/frame-guard.js';
 import { InvariantError } from '../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
@@ -21,6 +21,8 @@ import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
 import { PeerLinks } from './peer-links.js';
 import { PeerRejections } from './peer-rejections.js';
+import { LiveEvents } from './live-events.js';
+import { ViewTimeline } from './view-timeline.js';
 import { calibrateWallClock, wallClockMs } from './wall-clock.js';
 
 export interface DaemonAddresses {
@@ -38,14 +40,6 @@ export interface DaemonOptions {
   /** Append trace events (daemon and group views) as JSON lines to this file. */
   readonly eventLog?: string;
 }
-
-interface ViewChangeRecord {
-  readonly at: string;
-  readonly viewId: number;
-  readonly members: readonly string[];
-}
-
-const MAX_TIMELINE = 100;
 
 export class Daemon {
   readonly name: string;
@@ -74,7 +68,12 @@ export class Daemon {
   /** An output is being carried out: new inputs wait in `deferred` (the core is not re-entrant). */
   private stepping = false;
   private readonly deferred: CoreInput[] = [];
-  private readonly timeline: ViewChangeRecord[] = [];
+  /** Daemon and group view changes with causes and durations (status, live page, watch). */
+  readonly timeline = new ViewTimeline();
+  private live: LiveEvents | undefined;
+  private readonly startedAt = Date.now();
+  /** Per group: the total order seq and when it was read, for the message rates of the status. */
+  private readonly groupRates = new Map<string, { seq: number; atMs: number; perSecond: number }>();
   private readonly metrics = new MetricsRegistry();
   private readonly m = {
     framesOut: this.metrics.counter({ name: 'chorus_peer_frames_sent_total', help: 'Frames sent to peer daemons' }),
@@ -208,6 +207,7 @@ export class Daemon {
         listen: cfg.admin,
         logger: this.log,
         status: () => this.status(),
+        events: (req, res, headers) => this.liveEvents().subscribe(req, res, headers),
         metrics: () => this.metrics.render(),
         forcePrimary: () => this.forcePrimary(),
         ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
@@ -301,10 +301,9 @@ export class Daemon {
       for (const w of this.forceWaiters.splice(0)) w({ ok: t.ok, message: t.message });
     }
     const view = this.node.currentView;
+    this.timeline.trace(t, view?.id);
     if (t.type === 'daemon-view') {
       this.m.viewChanges.inc();
-      this.timeline.push({ at: new Date().toISOString(), viewId: t.viewId, members: t.members });
-      if (this.timeline.length > MAX_TIMELINE) this.timeline.shift();
       this.log.info({ viewId: t.viewId, members: t.members }, 'daemon view installed');
       // A daemon restarted under the same name is a new incarnation: stop redialling the
       // old one (it is gone for good; its name now belongs to the new member).
@@ -403,15 +402,72 @@ export class Daemon {
 
   status(): unknown {
     const st = this.node.status();
+    const self = st.members.find((m) => m.name === st.name && m.incarnation === st.incarnation);
+    const now = performance.now();
+    // Clients per daemon: the members of every group, by the daemon that hosts them.
+    const clientsByDaemon = new Map<string, Set<string>>();
+    for (const g of st.groups) {
+      g.hosts.forEach((d, i) => {
+        let set = clientsByDaemon.get(d);
+        if (set === undefined) clientsByDaemon.set(d, (set = new Set()));
+        set.add(g.members[i]!);
+      });
+    }
     return {
-      daemon: { name: st.name, incarnation: st.incarnation, mode: st.mode, addresses: this.addresses, cluster: this.config.cluster },
-      daemonView: { id: st.viewId, members: st.members },
-      groups: st.groups,
+      daemon: {
+        name: st.name,
+        incarnation: st.incarnation,
+        // normal or flushing: in the primary component; joining: outside it (starting, or stepped down).
+        mode: st.mode,
+        coordinator: self?.coordinator ?? false,
+        addresses: this.addresses,
+        cluster: this.config.cluster,
+        uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      },
+      daemonView: { id: st.viewId, members: st.members.map((m) => ({ ...m, clients: clientsByDaemon.get(m.name)?.size ?? 0 })) },
+      // This daemon's links to the other members: up, suspected, round trip, bytes waiting.
+      links: st.members
+        .filter((m) => m !== self)
+        .map((m) => {
+          const peer = peerKey(m);
+          return { peer, up: this.peers.isUp(peer), suspected: m.suspected, rttMs: m.rttMs === undefined ? null : Math.round(m.rttMs * 100) / 100, queuedBytes: this.peers.bufferedBytes(peer) };
+        }),
+      groups: this.pruneRates(st.groups).map((g) => ({ name: g.name, viewId: g.viewId, members: g.members, seq: g.seq, messagesPerS: this.rateOf(g.name, g.seq, now) })),
       clients: st.clients,
+      bufferedBytes: st.bufferedBytes,
       // Who is being admitted and on what evidence (a daemon stuck joining: see README).
       admission: st.admission,
-      viewChanges: this.timeline,
+      viewChanges: this.timeline.since(),
     };
+  }
+
+  /** Messages per second ordered in `group`, over the last second or more. */
+  private rateOf(group: string, seq: number, nowMs: number): number {
+    const r = this.groupRates.get(group);
+    if (r === undefined || seq < r.seq) {
+      this.groupRates.set(group, { seq, atMs: nowMs, perSecond: 0 });
+      return 0;
+    }
+    if (nowMs - r.atMs >= 1000) {
+      r.perSecond = Math.round(((seq - r.seq) * 1000) / (nowMs - r.atMs));
+      r.seq = seq;
+      r.atMs = nowMs;
+    }
+    return r.perSecond;
+  }
+
+  /** `groups`, after forgetting the rates of groups that are gone. */
+  private pruneRates<G extends { name: string }>(groups: readonly G[]): readonly G[] {
+    if (this.groupRates.size > groups.length) {
+      const names = new Set(groups.map((g) => g.name));
+      for (const name of this.groupRates.keys()) if (!names.has(name)) this.groupRates.delete(name);
+    }
+    return groups;
+  }
+
+  private liveEvents(): LiveEvents {
+    this.live ??= new LiveEvents(() => this.status(), this.timeline);
+    return this.live;
   }
 
   /**
@@ -441,6 +497,7 @@ export class Daemon {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    this.live?.close();
     await Promise.allSettled([this.gateway?.close(), this.peers?.close(), this.admin?.close()]);
   }
 }

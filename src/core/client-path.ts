@@ -114,7 +114,7 @@ export class ClientPath {
     const g = change.group;
     ctx.groupViewInstalled(g.name);
     const view = this.local.groupViewInstalled(change);
-    ctx.trace({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left! });
+    ctx.trace({ type: 'group-view', group: g.name, viewId: g.viewId, members: view.members!, joined: view.joined!, left: view.left!, leftCauses: change.left.map((l) => l.cause) });
     for (const l of change.left) {
       const key = transferKey(g.name, l.member.client);
       this.transfer.joinerLeft(g.name, l.member.client);

@@ -287,7 +287,7 @@ export class DaemonNode {
         adoptTable: (groups: chorus.IGroupTable | null | undefined) => {
           this.table = GroupTable.fromProto(groups);
         },
-        installView: (view: DaemonView, forced: boolean) => this.installView(view, forced),
+        installView: (view: DaemonView, forced: boolean, left: ReadonlyArray<{ key: PeerKey; cause: LeaveCause }>) => this.installView(view, forced, left),
         unblock: (name: string) => this.clients.unblock(name),
         replay: (from: PeerKey, frame: chorus.IPeerFrame) => this.onFrame(from, frame),
       }),
@@ -595,12 +595,13 @@ export class DaemonNode {
     if (first) {
       this.data.flushOutbox();
       this.clients.blockForFlush();
+      this.out.traces.push({ type: 'flush-start', ballot: ballot.counter, proposer: from });
     }
     this.mode = 'flushing';
   }
 
   /** Enter `view` (a fresh ViewState): every component starts the view. */
-  private installView(view: DaemonView, forced = false): void {
+  private installView(view: DaemonView, forced = false, left: ReadonlyArray<{ key: PeerKey; cause: LeaveCause }> = []): void {
     this.vs = ViewState.install(view, this.key);
     this.fresh = false;
     this.bootstrap.reset();
@@ -612,7 +613,13 @@ export class DaemonNode {
     this.admission.installed(view);
     this.requests.installed(view);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-    this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...(forced ? { forced: true } : {}) });
+    this.out.traces.push({
+      type: 'daemon-view',
+      viewId: view.id,
+      members: view.members.map((m) => m.key),
+      ...(forced ? { forced: true } : {}),
+      ...(left.length > 0 ? { left } : {}),
+    });
     this.requests.leaveAgain();
   }
 
@@ -665,8 +672,8 @@ export class DaemonNode {
     incarnation: string;
     mode: Mode;
     viewId: number | undefined;
-    members: Array<{ name: string; incarnation: string; advertise: string; coordinator: boolean; suspected: boolean }>;
-    groups: Array<{ name: string; viewId: number; members: string[]; seq: number }>;
+    members: Array<{ name: string; incarnation: string; advertise: string; coordinator: boolean; suspected: boolean; rttMs: number | undefined }>;
+    groups: Array<{ name: string; viewId: number; members: string[]; hosts: string[]; seq: number }>;
     clients: number;
     bufferedBytes: number;
     admission: AdmissionStatus;
@@ -682,8 +689,9 @@ export class DaemonNode {
         advertise: m.advertise,
         coordinator: i === 0,
         suspected: this.fd.suspects.has(i),
+        rttMs: this.vs.rtt.rttMs[i],
       })),
-      groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), seq: g.totalSeq })),
+      groups: this.table.sorted().map((g) => ({ name: g.name, viewId: g.viewId, members: g.members.map((m) => m.client), hosts: g.members.map((m) => m.daemon), seq: g.totalSeq })),
       clients: this.local.size,
       bufferedBytes: this.vs.rlog.retainedBytes,
       admission: this.admission.describe(),

@@ -143,6 +143,7 @@ export class DataPath {
     // What the sender had sent by its previous heartbeat and is still missing here was
     // lost with a broken connection.
     const due = vs.stability.noteHeartbeat(i, theirs, hb.delivered ?? 0, hb.ordered ?? 0, hb.holding === true);
+    vs.rtt.heard(i, hb, this.ctx.nowMs);
     this.fd.peerReported(i, hb.suspects ?? []);
     if (!this.ctx.flushing && due > vs.rlog.received[i]!) {
       this.ctx.send(from, { fetch: { viewId, origin: i, fromSeq: vs.rlog.received[i]! + 1, toSeq: due } });
@@ -264,6 +265,7 @@ export class DataPath {
         ordered: vs.sequencer.order.known,
         delivered: vs.nextDeliver - 1,
         holding: this.ctx.holding,
+        ...vs.rtt.stamp(i, this.ctx.nowMs),
       },
     });
   }
@@ -291,7 +293,7 @@ export class DataPath {
     const view = this.ctx.vs.view;
     if (view === undefined) return false;
     const suspected = this.fd.detect(this.ctx.nowMs);
-    for (const i of suspected) this.ctx.trace({ type: 'suspect', member: view.members[i]!.key });
+    for (const i of suspected) this.ctx.trace({ type: 'suspect', member: view.members[i]!.key, silentMs: this.ctx.nowMs - (this.fd.lastHeard[i] ?? this.ctx.nowMs) });
     return this.excludeLaggard() || suspected.length > 0;
   }
 

@@ -63,7 +63,14 @@ export type CoreInput =
 /** Trace events: what the checker and the logs see. */
 export type TraceEvent =
   /** `forced`: the view an operator declared with force-primary (exempt from the quorum rule). */
-  | { readonly type: 'daemon-view'; readonly viewId: number; readonly members: readonly string[]; readonly forced?: boolean }
+  /** `left`: the members of the previous view that are not in this one, with why (as the proposer saw it). */
+  | {
+      readonly type: 'daemon-view';
+      readonly viewId: number;
+      readonly members: readonly string[];
+      readonly forced?: boolean;
+      readonly left?: ReadonlyArray<{ readonly key: PeerKey; readonly cause: 'leave' | 'crash' | 'partition' | 'expelled' }>;
+    }
   | {
       readonly type: 'group-view';
       readonly group: string;
@@ -71,8 +78,12 @@ export type TraceEvent =
       readonly members: readonly string[];
       readonly joined: readonly string[];
       readonly left: readonly string[];
+      /** Why each of `left` left, in the same order. */
+      readonly leftCauses?: ReadonlyArray<'leave' | 'crash' | 'partition' | 'expelled'>;
     }
   | { readonly type: 'view-change-start'; readonly ballot: number; readonly proposer: string; readonly members: readonly string[] }
+  /** This daemon promised its first ballot in the current view: it stops sending and flushes (observability only). */
+  | { readonly type: 'flush-start'; readonly ballot: number; readonly proposer: string }
   /** Left on purpose; `viewId`: the daemon view whose change took it out (it took part in it). */
   | { readonly type: 'left'; readonly viewId?: number }
   /** A local client's message entered the sending stream, stamped with its sending view. */
@@ -84,7 +95,8 @@ export type TraceEvent =
       readonly viewId: number;
       readonly order: number;
     }
-  | { readonly type: 'suspect'; readonly member: string }
+  /** `silentMs`: how long the member had been silent here when suspected for silence. */
+  | { readonly type: 'suspect'; readonly member: string; readonly silentMs?: number }
   /** A state transfer made no progress for long: its provider is reported as failed. */
   | { readonly type: 'state-stalled'; readonly group: string; readonly joiner: string; readonly provider: string; readonly transfer: number }
   | { readonly type: 'flush-restart'; readonly ballot: number }

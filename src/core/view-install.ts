@@ -18,6 +18,7 @@ import { chorus } from '../wire/gen/chorus.js';
 import { invariant } from '../errors.js';
 import { type GroupEffect, type GroupTable, type LeaveCause, causeFromProto } from './group-table.js';
 import type { DaemonId, DaemonView, PeerKey } from './types.js';
+import { peerKey } from './types.js';
 import { memberFromProto } from './view-member.js';
 import type { Mode, ViewState } from './view-state.js';
 
@@ -50,7 +51,7 @@ export interface ViewInstallContext {
   /** Joiner: the group table the Install carries. */
   adoptTable(groups: chorus.IGroupTable | null | undefined): void;
   groupEffects(effects: readonly GroupEffect[]): void;
-  installView(view: DaemonView, forced: boolean): void;
+  installView(view: DaemonView, forced: boolean, left: ReadonlyArray<{ key: PeerKey; cause: LeaveCause }>): void;
   /** Tell the local members of group `name` that sends flow again. */
   unblock(name: string): void;
   leaveNow(viewId: number): void;
@@ -190,18 +191,23 @@ export class ViewInstall {
       else ctx.stepDown('excluded from the new view');
       return true;
     }
+    const departed = new Map<string, LeaveCause>();
+    const causes = install.leftCauses ?? [];
+    const left: Array<{ key: PeerKey; cause: LeaveCause }> = [];
+    (install.left ?? []).forEach((id, i) => {
+      const cause = causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE);
+      departed.set(id.name ?? '', cause);
+      left.push({ key: peerKey({ name: id.name ?? '', incarnation: id.incarnation ?? '' }), cause });
+    });
     if (ctx.vs.view === undefined) {
       ctx.adoptTable(install.groups);
     } else {
-      const departed = new Map<string, LeaveCause>();
-      const causes = install.leftCauses ?? [];
-      (install.left ?? []).forEach((id, i) => departed.set(id.name ?? '', causeFromProto(causes[i] ?? chorus.Cause.CAUSE_LEAVE)));
       this.boundaryViews.clear();
       ctx.groupEffects(ctx.table.applyBoundary(departed));
     }
     const forced = install === this.forced;
     this.forced = undefined;
-    ctx.installView({ id: install.newViewId ?? 0, members }, forced);
+    ctx.installView({ id: install.newViewId ?? 0, members }, forced, left);
     // Groups blocked by the flush whose view did not change: unblock them now.
     for (const name of this.flushBlocked) {
       if (this.boundaryViews.has(name)) continue;

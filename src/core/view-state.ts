@@ -17,6 +17,7 @@ import { EarlyDelivery } from './early-delivery.js';
 import { ReceiveLog } from './receive-log.js';
 import { Sequencer } from './sequencer.js';
 import { StabilityTracker } from './stability.js';
+import { LinkRtt } from './link-rtt.js';
 import type { DaemonView, PeerKey } from './types.js';
 
 /** What the daemon is doing: joining a primary, in a view, in a flush of its view, or gone. */
@@ -41,10 +42,13 @@ export class ViewState {
   readonly sequencer: Sequencer;
   /** What the other members hold (from heartbeats and data batches). */
   readonly stability: StabilityTracker;
+  /** Round-trip times to the other members (status only). */
+  readonly rtt: LinkRtt;
 
   private constructor(view: DaemonView | undefined, myIndex: number, from?: ViewState) {
     this.view = view;
     this.myIndex = myIndex;
+    this.rtt = new LinkRtt(view?.members.length ?? 0);
     if (from !== undefined) {
       this.sentSeq = from.sentSeq;
       this.nextDeliver = from.nextDeliver;
