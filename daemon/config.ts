@@ -108,7 +108,8 @@ export const USAGE = `Usage: chorusd [options]
                              hosts and ports); DNS names are resolved again on every dial
   --expect N                 daemons that form the first primary (default: seeds + 1;
                              required with a dns: or dns+srv: seed)
-  --dns-servers IP[:PORT],...  DNS servers for dns: seeds (default: the system's)
+  --dns-servers ADDR,...     DNS servers for dns: seeds, each IP or IP:PORT (default:
+                             the system's)
   --heartbeat-ms MS          heartbeat period on idle links (default: 250)
   --suspect-ms MS            silence before a peer is suspected (default: 1500)
   --max-message-bytes N      largest message accepted (default: 16777216)
@@ -710,7 +711,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
   return {
     name: get('name', (r) => identifier(r, 'daemon name'), defaultDaemonName()),
     cluster: get('cluster', (r) => identifier(r, 'cluster name'), 'chorus'),
-    listen: get('listen', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7500'),
+    listen: get('listen', (r) => address(r, { allowPortZero: true }), `127.0.0.1:${DEFAULT_PEER_PORT}`),
     advertise: get<string | undefined>('advertise', (r) => address(r, { allowPortZero: false }), undefined),
     client: get('client', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7400'),
     serveDir: get<string | undefined>('serveDir', directory, undefined),
