@@ -127,6 +127,7 @@ const KNOWN_CODES: Record<ChorusErrorCode, true> = {
   ERR_PROVIDE_FAILED: true,
   ERR_INSTALL_FAILED: true,
   ERR_CONFIG: true,
+  ERR_DNS_SEED: true,
   ERR_INVARIANT: true,
 };
 

@@ -8,6 +8,7 @@
 // default.
 
 import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -37,10 +38,18 @@ export interface DaemonConfig {
   readonly serveDir: string | undefined;
   /** HTTP admin address (`/status`, `/metrics`, the status page), `host:port`. */
   readonly admin: string;
-  /** Peer addresses to join through; empty = start a new cluster at once. */
+  /**
+   * Seeds to join through, normalized (`host:port`, `dns:name:port`, `dns+srv:name`: see
+   * parseSeed); empty = start a new cluster at once.
+   */
   readonly seeds: readonly string[];
-  /** Daemons that must be together before the first primary forms (undefined = seeds + 1). */
+  /**
+   * Daemons that must be together before the first primary forms (undefined = seeds + 1;
+   * required with a DNS seed, which names an unknown number of daemons).
+   */
   readonly expect: number | undefined;
+  /** DNS servers (`ip:port`) that resolve DNS seeds; empty = the system's (/etc/resolv.conf). */
+  readonly dnsServers: readonly string[];
   readonly heartbeatMs: number;
   readonly suspectMs: number;
   /** Largest multicast payload accepted from a client. */
@@ -93,8 +102,14 @@ export const USAGE = `Usage: chorusd [options]
   --serve-dir DIR            also serve DIR's files over HTTP on the client port (a page
                              and its assets; GET /chorus.js is the SDK bundle either way)
   --admin HOST:PORT          HTTP /status, /metrics and status page (default: 127.0.0.1:7600)
-  --seeds HOST:PORT,...      daemons to join through (default: none, start a new cluster)
-  --expect N                 daemons that form the first primary (default: seeds + 1)
+  --seeds SEED,...           daemons to join through (default: none, start a new cluster);
+                             a seed is HOST:PORT, dns:NAME[:PORT] (every A/AAAA address of
+                             NAME, port default 7500) or dns+srv:NAME (SRV records give
+                             hosts and ports); DNS names are resolved again on every dial
+  --expect N                 daemons that form the first primary (default: seeds + 1;
+                             required with a dns: or dns+srv: seed)
+  --dns-servers ADDR,...     DNS servers for dns: seeds, each IP or IP:PORT (default:
+                             the system's)
   --heartbeat-ms MS          heartbeat period on idle links (default: 250)
   --suspect-ms MS            silence before a peer is suspected (default: 1500)
   --max-message-bytes N      largest message accepted (default: 16777216)
@@ -123,7 +138,7 @@ export const USAGE = `Usage: chorusd [options]
   --version, -V              print the version
 
 Precedence: flags, then the config file, then CHORUS_* environment variables
-(CHORUS_NAME, CHORUS_LISTEN, CHORUS_SEEDS=a:1,b:2, CHORUS_HEARTBEAT_MS, ...), then defaults.
+(CHORUS_NAME, CHORUS_LISTEN, CHORUS_SEEDS=a:1,dns:b, CHORUS_HEARTBEAT_MS, ...), then defaults.
 Secrets are best given by CHORUS_SECRET (and CHORUS_SECRET_PREVIOUS) or --secret-file
 rather than on the command line, which other local users can read.
 IPv6 addresses are written in brackets: [::1]:7500.
@@ -137,6 +152,13 @@ const MAX_MESSAGE_BYTES_LIMIT = 1024 * 1024 * 1024; // 1 GiB: frames carry lengt
 const MAX_TIMER_MS = 3_600_000; // one hour
 const MAX_EXPECT = 1024;
 const MAX_SEEDS = 1024;
+const MAX_DNS_SERVERS = 16;
+/** The peer port a seed without one is dialled on: the port of the default --listen. */
+export const DEFAULT_PEER_PORT = 7500;
+const DNS_PORT = 53;
+/** A DNS name: labels of letters, digits, `-` and `_` (SRV labels), at most 253 characters. */
+const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+const MAX_DNS_NAME_CHARS = 253;
 const MAX_SECRET_CHARS = 4096;
 /**
  * The client buffer must hold one largest message plus its framing and the events around
@@ -210,6 +232,7 @@ const KEYS: Record<Key, KeySpec> = {
   admin: { flag: 'admin', env: 'CHORUS_ADMIN' },
   seeds: { flag: 'seeds', env: 'CHORUS_SEEDS' },
   expect: { flag: 'expect', env: 'CHORUS_EXPECT' },
+  dnsServers: { flag: 'dns-servers', env: 'CHORUS_DNS_SERVERS' },
   heartbeatMs: { flag: 'heartbeat-ms', env: 'CHORUS_HEARTBEAT_MS' },
   suspectMs: { flag: 'suspect-ms', env: 'CHORUS_SUSPECT_MS' },
   maxMessageBytes: { flag: 'max-message-bytes', env: 'CHORUS_MAX_MESSAGE_BYTES' },
@@ -225,6 +248,9 @@ const KEYS: Record<Key, KeySpec> = {
   token: { flag: 'client-token', env: 'CHORUS_CLIENT_TOKEN' },
   adminToken: { flag: 'admin-token', env: 'CHORUS_ADMIN_TOKEN' },
 };
+
+/** Comma-separated lists: the flag may be repeated (`--seeds a:1 --seeds b:2`). */
+const LIST_KEYS: ReadonlySet<Key> = new Set<Key>(['seeds', 'dnsServers']);
 
 /** Config-file aliases: the flag spelled in camelCase, where it differs from the key. */
 const FILE_ALIASES: Readonly<Record<string, Key>> = { clientToken: 'token' };
@@ -251,7 +277,7 @@ function parseFlags(argv: readonly string[]): { values: Partial<Record<Key, Raw>
     help: { type: 'boolean' },
   };
   for (const key of Object.keys(KEYS) as Key[]) {
-    options[KEYS[key].flag] = key === 'seeds' ? { type: 'string', multiple: true } : { type: 'string' };
+    options[KEYS[key].flag] = LIST_KEYS.has(key) ? { type: 'string', multiple: true } : { type: 'string' };
   }
   let parsed: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
   try {
@@ -275,7 +301,7 @@ function parseFlags(argv: readonly string[]): { values: Partial<Record<Key, Raw>
   for (const key of Object.keys(KEYS) as Key[]) {
     const v = parsed.values[KEYS[key].flag];
     if (v === undefined) continue;
-    values[key] = { value: key === 'seeds' ? (v as string[]).join(',') : v, origin: flagOrigin(key) };
+    values[key] = { value: LIST_KEYS.has(key) ? (v as string[]).join(',') : v, origin: flagOrigin(key) };
   }
   const config = parsed.values.config;
   return {
@@ -370,22 +396,139 @@ function integer(raw: Raw, min: number, max: number): number {
   return n;
 }
 
-function seedList(raw: Raw): string[] {
+/** The items of a comma-separated string, or of an array of strings (config file). */
+function listItems(raw: Raw, what: string, example: string): string[] {
   let items: unknown[];
   if (typeof raw.value === 'string') items = raw.value.split(',');
   else if (Array.isArray(raw.value)) items = raw.value;
-  else throw new ConfigError(`${raw.origin}: expected "host:port,host:port" or an array of strings`);
-  const seeds: string[] = [];
+  else throw new ConfigError(`${raw.origin}: expected "${example}" or an array of strings`);
+  const texts: string[] = [];
   for (const item of items) {
     if (typeof item !== 'string') {
-      throw new ConfigError(`${raw.origin}: seed ${JSON.stringify(item)} is not a string`);
+      throw new ConfigError(`${raw.origin}: ${what} ${JSON.stringify(item)} is not a string`);
     }
     if (item.trim() === '') continue; // tolerate "a:1,,b:2" and a trailing comma
-    const seed = address({ value: item, origin: raw.origin }, { allowPortZero: false });
+    texts.push(item.trim());
+  }
+  return texts;
+}
+
+function seedList(raw: Raw): string[] {
+  const seeds: string[] = [];
+  for (const item of listItems(raw, 'seed', 'host:port,dns:name')) {
+    const seed = formatSeed(parseSeed(item, raw.origin));
     if (!seeds.includes(seed)) seeds.push(seed);
   }
   if (seeds.length > MAX_SEEDS) throw new ConfigError(`${raw.origin}: more than ${MAX_SEEDS} seeds`);
   return seeds;
+}
+
+/**
+ * A seed as configured. A DNS seed is a name, not an address: the daemon resolves it
+ * again on every dial (daemon/dns-seeds.ts), so a name whose addresses change (a
+ * Kubernetes headless Service) keeps working. The core never sees names.
+ */
+export type SeedSpec =
+  | { readonly kind: 'address'; readonly address: string }
+  /** `dns:NAME[:PORT]`: every A and AAAA address of the name, on `port`. */
+  | { readonly kind: 'dns'; readonly name: string; readonly port: number }
+  /** `dns+srv:NAME`: the targets and ports of the name's SRV records. */
+  | { readonly kind: 'srv'; readonly name: string };
+
+export type DnsSeedSpec = Exclude<SeedSpec, { kind: 'address' }>;
+
+const DNS_PREFIX = 'dns:';
+const SRV_PREFIX = 'dns+srv:';
+
+/**
+ * Parses one seed: `host:port`, `dns:NAME[:PORT]` (port default DEFAULT_PEER_PORT) or
+ * `dns+srv:NAME`. Throws ConfigError (with `what` naming the value's origin) when
+ * malformed. Names are lowercased (DNS is case-insensitive) and keep a trailing dot
+ * (a fully qualified name: no search domains are tried).
+ */
+export function parseSeed(s: string, what = 'seed'): SeedSpec {
+  const text = s.trim();
+  const lower = text.toLowerCase();
+  if (lower.startsWith(SRV_PREFIX)) {
+    const name = text.slice(SRV_PREFIX.length);
+    if (name.includes(':')) {
+      throw new ConfigError(`${what}: "${s}": a dns+srv: seed takes no port (its SRV records give the ports)`);
+    }
+    return { kind: 'srv', name: dnsName(name, s, what) };
+  }
+  if (lower.startsWith(DNS_PREFIX)) {
+    const rest = text.slice(DNS_PREFIX.length);
+    const colon = rest.lastIndexOf(':');
+    const name = colon < 0 ? rest : rest.slice(0, colon);
+    let port = DEFAULT_PEER_PORT;
+    if (colon >= 0) {
+      const portText = rest.slice(colon + 1);
+      if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+        throw new ConfigError(`${what}: "${s}" has an invalid port (dns:NAME or dns:NAME:PORT)`);
+      }
+      port = Number(portText);
+      if (port === 0) throw new ConfigError(`${what}: "${s}": port 0 cannot be dialled; give the actual port`);
+    }
+    return { kind: 'dns', name: dnsName(name, s, what), port };
+  }
+  const { host, port } = parseHostPort(text, what);
+  if (port === 0) throw new ConfigError(`${what}: "${s}": port 0 cannot be dialled; give the actual port`);
+  return { kind: 'address', address: formatHostPort(host, port) };
+}
+
+/** The seed as text, in the form parseSeed reads back (normalized: the default port spelled out). */
+export function formatSeed(seed: SeedSpec): string {
+  switch (seed.kind) {
+    case 'address':
+      return seed.address;
+    case 'dns':
+      return `${DNS_PREFIX}${seed.name}:${seed.port}`;
+    case 'srv':
+      return `${SRV_PREFIX}${seed.name}`;
+  }
+}
+
+function dnsName(name: string, s: string, what: string): string {
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  if (bare === '') throw new ConfigError(`${what}: "${s}" names no host (dns:NAME[:PORT], dns+srv:NAME)`);
+  if (isIP(bare) !== 0 || bare.includes('[')) {
+    throw new ConfigError(`${what}: "${s}": an IP address needs no DNS; write it as a host:port seed`);
+  }
+  if (bare.length > MAX_DNS_NAME_CHARS || !bare.split('.').every((label) => DNS_LABEL.test(label))) {
+    throw new ConfigError(
+      `${what}: "${s}": "${name}" is not a DNS name (dot-separated labels of 1-63 letters, digits, - or _; at most ${MAX_DNS_NAME_CHARS} characters)`,
+    );
+  }
+  if (/^\d+$/.test(bare.slice(bare.lastIndexOf('.') + 1))) {
+    // No host name ends in an all-digit label (RFC 3696), and "dns:7500" is more likely
+    // a host named dns than a DNS seed: refuse rather than guess.
+    throw new ConfigError(
+      `${what}: "${s}": "${name}" is not a host name (its last label is all digits); a DNS seed is dns:NAME[:PORT], ` +
+        'and a host that is itself named dns is written with its fully qualified name',
+    );
+  }
+  return name.toLowerCase();
+}
+
+/** DNS servers: IP addresses, with an optional port (default 53): `10.0.0.2`, `10.0.0.2:5353`, `[::1]:53`, `::1`. */
+function dnsServerList(raw: Raw): string[] {
+  const servers: string[] = [];
+  for (const item of listItems(raw, 'DNS server', 'ip:port,ip:port')) {
+    let host: string;
+    let port: number;
+    if (isIP(item) !== 0) {
+      host = item;
+      port = DNS_PORT;
+    } else {
+      ({ host, port } = parseHostPort(item, raw.origin));
+      if (isIP(host) === 0) throw new ConfigError(`${raw.origin}: DNS server "${item}" must be an IP address (with an optional :port)`);
+      if (port === 0) throw new ConfigError(`${raw.origin}: DNS server "${item}": port 0 cannot be queried`);
+    }
+    const server = formatHostPort(host, port);
+    if (!servers.includes(server)) servers.push(server);
+  }
+  if (servers.length > MAX_DNS_SERVERS) throw new ConfigError(`${raw.origin}: more than ${MAX_DNS_SERVERS} DNS servers`);
+  return servers;
 }
 
 function secretText(raw: Raw): string {
@@ -553,16 +696,29 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv): 
     );
   }
 
+  const seeds = get('seeds', seedList, []);
+  const expect = get<number | undefined>('expect', (r) => integer(r, 1, MAX_EXPECT), undefined);
+  const dnsSeed = seeds.find((seed) => parseSeed(seed).kind !== 'address');
+  if (dnsSeed !== undefined && expect === undefined) {
+    // The default (seeds + 1) counts daemons the seeds name; a DNS name may stand for any
+    // number of them, and guessing too low lets two subsets each form a primary.
+    throw new ConfigError(
+      `${pick('seeds')!.origin}: seed "${dnsSeed}" names an unknown number of daemons: give --expect ` +
+        '(CHORUS_EXPECT, config key "expect"), the number of daemons that form the first primary (more than half of those you start)',
+    );
+  }
+
   return {
     name: get('name', (r) => identifier(r, 'daemon name'), defaultDaemonName()),
     cluster: get('cluster', (r) => identifier(r, 'cluster name'), 'chorus'),
-    listen: get('listen', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7500'),
+    listen: get('listen', (r) => address(r, { allowPortZero: true }), `127.0.0.1:${DEFAULT_PEER_PORT}`),
     advertise: get<string | undefined>('advertise', (r) => address(r, { allowPortZero: false }), undefined),
     client: get('client', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7400'),
     serveDir: get<string | undefined>('serveDir', directory, undefined),
     admin: get('admin', (r) => address(r, { allowPortZero: true }), '127.0.0.1:7600'),
-    seeds: get('seeds', seedList, []),
-    expect: get<number | undefined>('expect', (r) => integer(r, 1, MAX_EXPECT), undefined),
+    seeds,
+    expect,
+    dnsServers: get('dnsServers', dnsServerList, []),
     heartbeatMs,
     suspectMs,
     maxMessageBytes,

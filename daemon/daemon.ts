@@ -15,7 +15,8 @@ import { InvariantError } from '../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { ClientGateway } from './client-gateway.js';
-import { parseHostPort, type DaemonConfig } from './config.js';
+import { parseHostPort, parseSeed, type DaemonConfig, type DnsSeedSpec } from './config.js';
+import { DnsSeeds, createLookups } from './dns-seeds.js';
 import { bindPort } from './listen.js';
 import type { Logger } from './logger.js';
 import { MetricsRegistry } from './metrics.js';
@@ -51,6 +52,8 @@ export class Daemon {
   private peers!: PeerLinks;
   private gateway!: ClientGateway;
   private admin!: AdminServer;
+  /** Resolves and dials the dns: and dns+srv: seeds (undefined: none configured). */
+  private dnsSeeds: DnsSeeds | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Number.POSITIVE_INFINITY;
   private lastTickMs = 0;
@@ -92,6 +95,11 @@ export class Daemon {
       labelNames: ['reason'],
     }),
     peersDropped: this.metrics.counter({ name: 'chorus_peers_disconnected_total', help: 'Peers disconnected for sending invalid frames' }),
+    dnsLookups: this.metrics.counter({
+      name: 'chorus_dns_seed_lookups_total',
+      help: 'Resolutions of dns: and dns+srv: seeds, by result: "ok" (some address) or "failed" (NXDOMAIN, no records, timeout)',
+      labelNames: ['result'],
+    }),
     authFailures: this.metrics.counter({
       name: 'chorus_peer_auth_failures_total',
       help: 'Peer connections refused for failed authentication: kind "secret" (bad or missing proof, bad frame MAC) or "tls" (TLS handshake, certificate)',
@@ -157,7 +165,8 @@ export class Daemon {
       advertise: this.peers.advertise,
       join: cfg.seeds.length > 0,
       // Bootstrap: with no primary to join, form one once this many fresh daemons meet
-      // (default: the daemons the seeds name, plus this one).
+      // (default: the daemons the seeds name, plus this one; config.ts requires --expect
+      // with a DNS seed, which names an unknown number of daemons).
       ...(cfg.seeds.length > 0 ? { expect: cfg.expect ?? cfg.seeds.length + 1 } : {}),
       maxMessageBytes: cfg.maxMessageBytes,
       maxBufferBytes: cfg.maxBufferBytes,
@@ -224,15 +233,38 @@ export class Daemon {
       const links = this.peers.stats;
       this.m.authFailures.inc({ kind: 'secret' }, links.authFailures - this.m.authFailures.get({ kind: 'secret' }));
       this.m.authFailures.inc({ kind: 'tls' }, links.tlsFailures - this.m.authFailures.get({ kind: 'tls' }));
+      if (this.dnsSeeds !== undefined) {
+        const dns = this.dnsSeeds.stats;
+        const ok = dns.lookups - dns.lookupFailures;
+        this.m.dnsLookups.inc({ result: 'ok' }, ok - this.m.dnsLookups.get({ result: 'ok' }));
+        this.m.dnsLookups.inc({ result: 'failed' }, dns.lookupFailures - this.m.dnsLookups.get({ result: 'failed' }));
+      }
       const st = this.node.status();
       this.m.clients.set(st.clients);
       this.m.groups.set(st.groups.length);
       this.m.viewId.set(st.viewId ?? 0);
       this.m.members.set(st.members.length);
     });
-    for (const seed of cfg.seeds) {
-      if (seed === listen || seed === this.peers.advertise) continue;
-      this.peers.dialSeed(seed);
+    const dnsSeeds: DnsSeedSpec[] = [];
+    for (const seed of cfg.seeds.map((s) => parseSeed(s))) {
+      if (seed.kind !== 'address') {
+        dnsSeeds.push(seed);
+        continue;
+      }
+      if (seed.address === listen || seed.address === this.peers.advertise) continue;
+      this.peers.dialSeed(seed.address);
+    }
+    if (dnsSeeds.length > 0) {
+      this.m.dnsLookups.inc({ result: 'ok' }, 0);
+      this.m.dnsLookups.inc({ result: 'failed' }, 0);
+      this.dnsSeeds = new DnsSeeds({
+        seeds: dnsSeeds,
+        self: [listen, this.peers.advertise],
+        dial: (address) => this.peers.probeSeed(address),
+        lookups: createLookups(cfg.dnsServers),
+        logger: this.log,
+      });
+      this.dnsSeeds.start();
     }
     this.log.info({ ...this.addresses, seeds: cfg.seeds, cluster: cfg.cluster }, 'daemon started');
   }
@@ -498,6 +530,7 @@ export class Daemon {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.live?.close();
+    this.dnsSeeds?.close();
     await Promise.allSettled([this.gateway?.close(), this.peers?.close(), this.admin?.close()]);
   }
 }

@@ -236,6 +236,15 @@ interface DialFailure {
   readonly self?: boolean;
 }
 
+/** What one dial of a DNS seed's address came to (PeerLinks.probeSeed). */
+export type SeedProbe =
+  /** A daemon answered: the connection is its outbound link now (or it already had one). */
+  | { readonly outcome: 'linked' }
+  /** The address is this daemon. */
+  | { readonly outcome: 'self' }
+  /** Unreachable, timed out or refused (`refused`: the daemon answered and said no). */
+  | { readonly outcome: 'failed'; readonly code: string; readonly reason: string; readonly refused: boolean };
+
 interface DialHandlers {
   onOpen(id: chorus.IDaemonId): void;
   onFail(failure: DialFailure): void;
@@ -684,6 +693,8 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
   private readonly links = new Map<PeerKey, OutboundLink>();
   private readonly addresses = new Map<PeerKey, string>();
   private readonly seeds = new Map<string, SeedDial>();
+  /** Dials of probeSeed under way, with how to settle each when close() abandons it. */
+  private readonly probes = new Map<Dial, (probe: SeedProbe) => void>();
   private readonly inbound = new Set<InboundConn>();
   // Usually one accepted connection per peer; briefly more when the peer redials before
   // we noticed its old stream break, or dials a seed it is already linked to (it then
@@ -851,6 +862,42 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     };
     this.seeds.set(normalized, seed);
     this.connectSeed(seed);
+  }
+
+  /**
+   * Dials `address` once, as dialSeed does, but never retries it: for an address a DNS
+   * seed resolved (daemon/dns-seeds.ts), which may be gone for good by the next dial, so
+   * the DNS seed retries by resolving its name again. An address already linked to a
+   * daemon is not dialled again. Failures are the caller's to log.
+   */
+  probeSeed(address: string): Promise<SeedProbe> {
+    const failed = (code: string, reason: string): SeedProbe => ({ outcome: 'failed', code, reason, refused: false });
+    if (this.closed) return Promise.resolve(failed('ERR_CLOSED', 'peer links closed'));
+    const normalized = this.checkAddress(address, undefined);
+    if (normalized === undefined) return Promise.resolve(failed(ERR_HANDSHAKE, `invalid address ${address}`));
+    for (const [peer, known] of this.addresses) {
+      if (known === normalized && this.isUp(peer)) return Promise.resolve({ outcome: 'linked' });
+    }
+    return new Promise<SeedProbe>((resolve) => {
+      this.log.debug({ seed: normalized }, 'dialling an address of a DNS seed');
+      const dial = this.newDial(normalized, {
+        onOpen: (id) => {
+          this.probes.delete(dial);
+          this.adoptSeedDial(dial, id, normalized);
+          resolve({ outcome: 'linked' });
+        },
+        onFail: (failure) => {
+          this.probes.delete(dial);
+          resolve(
+            failure.self === true
+              ? { outcome: 'self' }
+              : { outcome: 'failed', code: failure.code, reason: failure.message, refused: failure.refused },
+          );
+        },
+        onClose: () => {},
+      });
+      this.probes.set(dial, resolve);
+    });
   }
 
   forgetSeed(address: string): void {
@@ -1080,6 +1127,11 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     this.closed = true;
     for (const peer of [...this.links.keys()]) this.disconnect(peer);
     for (const address of [...this.seeds.keys()]) this.forgetSeed(address);
+    for (const [dial, settle] of this.probes) {
+      dial.abandon();
+      settle({ outcome: 'failed', code: 'ERR_CLOSED', reason: 'peer links closed', refused: false });
+    }
+    this.probes.clear();
     for (const conn of this.inbound) {
       conn.silent = true;
       if (conn.timer) clearTimeout(conn.timer);
@@ -1806,6 +1858,6 @@ function normalizeAddress(address: string): string {
 }
 
 /** ±20 % so that daemons restarted together do not redial in lockstep. */
-function withJitter(ms: number): number {
+export function withJitter(ms: number): number {
   return Math.round(ms * (0.8 + Math.random() * 0.4));
 }

@@ -33,6 +33,8 @@ export type ChorusErrorCode =
   | 'ERR_INSTALL_FAILED'
   // configuration
   | 'ERR_CONFIG'
+  // a DNS seed that did not resolve (the daemon retries; see daemon/dns-seeds.ts)
+  | 'ERR_DNS_SEED'
   // broken invariant: a bug
   | 'ERR_INVARIANT';
 
