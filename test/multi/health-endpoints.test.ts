@@ -113,7 +113,7 @@ describe('GET /healthz and /readyz', () => {
   });
 
   it('a leaving daemon is not ready', async () => {
-    const d = await startDaemon(['--name', 'solo', '--listen', '127.0.0.1:0', '--client', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {}, { logger: createLogger({ level: 'silent' }) });
+    const d = await startDaemon(['--name', 'solo', '--listen', '127.0.0.1:0', '--client', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {}, { logger: createLogger({ name: 'solo', level: 'silent' }) });
     inProcess.push(d);
     expect(d.readiness().ready).toBe(true);
     const left = d.leave();
