@@ -156,6 +156,8 @@ describe('deploy/kubernetes', () => {
     expect(sts.spec.replicas).toBe(3);
     expect(sts.spec.podManagementPolicy).toBe('Parallel');
     expect(Number(env.CHORUS_EXPECT)).toBe(sts.spec.replicas);
+    // Service links would add CHORUS_* variables of their own (Services named chorus*).
+    expect(pod.enableServiceLinks).toBe(false);
     for (const [k, v] of Object.entries(sts.spec.selector.matchLabels as Record<string, string>)) expect(podLabels[k]).toBe(v);
   });
 
