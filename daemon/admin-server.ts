@@ -1,6 +1,7 @@
-// The admin HTTP server: `GET /status` (JSON), `GET /metrics` (Prometheus text 0.0.4)
-// `GET /events` (the status and view timeline pushed as Server-Sent Events) and `GET /`
-// (the live page, daemon/status-page.ts, fed by /events), and one
+// The admin HTTP server: `GET /status` (JSON), `GET /metrics` (Prometheus text 0.0.4),
+// `GET /events` (the status and view timeline pushed as Server-Sent Events), `GET /`
+// (the live page, daemon/status-page.ts, fed by /events), the probes `GET /healthz`
+// (liveness) and `GET /readyz` (in the primary component), and one
 // operator action, `POST /force-primary`, routed to the driver.
 //
 // Bound to loopback by default (`--admin 127.0.0.1:7600`). GET endpoints are open. An
@@ -34,6 +35,11 @@ export interface AdminServerOptions {
   readonly events?: (req: IncomingMessage, res: ServerResponse, headers: Record<string, string>) => void;
   /** The body of GET /metrics (Prometheus text). */
   readonly metrics: () => string;
+  /**
+   * GET /readyz: whether the daemon is in the primary component, and why not (one line).
+   * Default: always ready (a server without a daemon behind it, as in unit tests).
+   */
+  readonly ready?: () => Readiness;
   /** The body of GET / (default: the built-in status page). */
   readonly page?: () => string;
   /** POST /force-primary (operator): declare this daemon's side the primary component. */
@@ -44,6 +50,13 @@ export interface AdminServerOptions {
   readonly maxConnections?: number;
   /** Time a client has to send its request headers (default ADMIN_HEADERS_TIMEOUT_MS). */
   readonly headersTimeoutMs?: number;
+}
+
+/** The answer of GET /readyz: 200 with `reason` when ready, else 503 with it. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** One line (no newline): what the daemon is doing. */
+  readonly reason: string;
 }
 
 export const ADMIN_MAX_CONNECTIONS = 64;
@@ -220,9 +233,23 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
     options.events(req, res, COMMON_HEADERS);
     return;
   }
+  let status = 200;
   let body: string;
   let contentType: string;
   switch (path) {
+    case '/healthz':
+      // Liveness: answered by the event loop itself, so an answer means the loop runs.
+      body = 'ok\n';
+      contentType = 'text/plain; charset=utf-8';
+      break;
+    case '/readyz': {
+      // Readiness: in the primary component (a probe takes endpoints out of service on 503).
+      const r = options.ready ? options.ready() : { ready: true, reason: 'ready' };
+      status = r.ready ? 200 : 503;
+      body = `${r.reason.replaceAll('\n', ' ')}\n`;
+      contentType = 'text/plain; charset=utf-8';
+      break;
+    }
     case '/status':
       body = JSON.stringify(options.status(), null, 2) + '\n';
       contentType = 'application/json; charset=utf-8';
@@ -241,7 +268,7 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
       res.end('not found\n');
       return;
   }
-  res.writeHead(200, {
+  res.writeHead(status, {
     ...COMMON_HEADERS,
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),

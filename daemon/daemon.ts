@@ -13,7 +13,7 @@ import { ORDER_NAMES, peerKey, type CoreInput, type CoreOutput, type TraceEvent 
 import { RACY_REASONS, REJECT_REASONS, type RejectReason } from '../src/core/frame-guard.js';
 import { InvariantError } from '../src/errors.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/wire/codec.js';
-import { startAdminServer, type AdminServer } from './admin-server.js';
+import { startAdminServer, type AdminServer, type Readiness } from './admin-server.js';
 import { ClientGateway } from './client-gateway.js';
 import { parseHostPort, parseSeed, type DaemonConfig, type DnsSeedSpec } from './config.js';
 import { DnsSeeds, createLookups } from './dns-seeds.js';
@@ -63,6 +63,8 @@ export class Daemon {
   /** Operators waiting for the answer of a force-primary (it comes in a later step). */
   private readonly forceWaiters: Array<(answer: { ok: boolean; message: string }) => void> = [];
   private closed = false;
+  /** Why the daemon last stepped down (outside the primary); cleared when a view installs. */
+  private steppedDown: string | undefined;
   /**
    * The core has started (every port is bound, then `node.start()`): until then inputs
    * wait in `deferred`, so a client or peer that is quick to connect finds the core started.
@@ -217,6 +219,7 @@ export class Daemon {
         logger: this.log,
         status: () => this.status(),
         events: (req, res, headers) => this.liveEvents().subscribe(req, res, headers),
+        ready: () => this.readiness(),
         metrics: () => this.metrics.render(),
         forcePrimary: () => this.forcePrimary(),
         ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
@@ -336,6 +339,7 @@ export class Daemon {
     this.timeline.trace(t, view?.id);
     if (t.type === 'daemon-view') {
       this.m.viewChanges.inc();
+      this.steppedDown = undefined;
       this.log.info({ viewId: t.viewId, members: t.members }, 'daemon view installed');
       // A daemon restarted under the same name is a new incarnation: stop redialling the
       // old one (it is gone for good; its name now belongs to the new member).
@@ -362,6 +366,7 @@ export class Daemon {
     } else if (t.type === 'frame-rejected') {
       this.onRejected(t.from, t.reason);
     } else if (t.type === 'step-down') {
+      this.steppedDown = t.reason;
       this.log.warn({ reason: t.reason, incarnation: this.node.self.incarnation }, 'outside the primary component: clients expelled, rejoining');
     }
     if (this.eventLog !== undefined && t.type === 'left' && t.viewId !== undefined) {
@@ -500,6 +505,32 @@ export class Daemon {
   private liveEvents(): LiveEvents {
     this.live ??= new LiveEvents(() => this.status(), this.timeline);
     return this.live;
+  }
+
+  /**
+   * GET /readyz: ready while this daemon is a member of the primary component — an
+   * installed daemon view, in mode `normal` or `flushing` (a view change of that primary:
+   * every member flushes at once, and taking them all out of service for it would empty
+   * a load balancer's pool on each view change). Not ready while joining (before its
+   * first view, or after stepping down from the primary) or leaving.
+   */
+  readiness(): Readiness {
+    if (!this.started) return { ready: false, reason: 'not ready: starting' };
+    if (this.leaving !== undefined || this.node.state === 'left') return { ready: false, reason: 'not ready: leaving the cluster' };
+    const view = this.node.currentView;
+    if (this.node.state === 'joining' || view === undefined) {
+      if (this.steppedDown !== undefined) {
+        return { ready: false, reason: `not ready: outside the primary component (${this.steppedDown}); rejoining` };
+      }
+      const cfg = this.config;
+      const expect = cfg.expect ?? cfg.seeds.length + 1;
+      return {
+        ready: false,
+        reason: `not ready: joining: no primary component reached yet through ${cfg.seeds.length} seed(s); with none running, ${expect} daemons (--expect) must hear each other to form the first`,
+      };
+    }
+    const what = this.node.state === 'flushing' ? ', view change in progress' : '';
+    return { ready: true, reason: `ready: in the primary component, daemon view ${view.id} of ${view.members.length} member(s)${what}` };
   }
 
   /**
