@@ -34,7 +34,7 @@ export interface AdminServerOptions {
   /** GET /events: serve a Server-Sent Events stream (see live-events.ts). */
   readonly events?: (req: IncomingMessage, res: ServerResponse, headers: Record<string, string>) => void;
   /** The body of GET /metrics (Prometheus text). */
-  readonly metrics: () => string;
+  readonly metrics: () => string | Promise<string>;
   /**
    * GET /readyz: whether the daemon is in the primary component, and why not (one line).
    * Default: always ready (a server without a daemon behind it, as in unit tests).
@@ -233,6 +233,20 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
     options.events(req, res, COMMON_HEADERS);
     return;
   }
+  if (path === '/metrics') {
+    // prom-client collects asynchronously (GC and event-loop figures).
+    Promise.resolve(options.metrics()).then(
+      (body) => {
+        res.writeHead(200, { ...COMMON_HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { ...COMMON_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`metrics failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      },
+    );
+    return;
+  }
   let status = 200;
   let body: string;
   let contentType: string;
@@ -253,10 +267,6 @@ function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerO
     case '/status':
       body = JSON.stringify(options.status(), null, 2) + '\n';
       contentType = 'application/json; charset=utf-8';
-      break;
-    case '/metrics':
-      body = options.metrics();
-      contentType = METRICS_CONTENT_TYPE;
       break;
     case '/':
     case '/index.html':

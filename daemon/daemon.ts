@@ -19,7 +19,7 @@ import { parseHostPort, parseSeed, type DaemonConfig, type DnsSeedSpec } from '.
 import { DnsSeeds, createLookups } from './dns-seeds.js';
 import { bindPort } from './listen.js';
 import type { Logger } from './logger.js';
-import { MetricsRegistry } from './metrics.js';
+import { DaemonMetrics } from './metrics.js';
 import { PeerLinks } from './peer-links.js';
 import { PeerRejections } from './peer-rejections.js';
 import { LiveEvents } from './live-events.js';
@@ -79,35 +79,24 @@ export class Daemon {
   private readonly startedAt = Date.now();
   /** Per group: the total order seq and when it was read, for the message rates of the status. */
   private readonly groupRates = new Map<string, { seq: number; atMs: number; perSecond: number }>();
-  private readonly metrics = new MetricsRegistry();
-  private readonly m = {
-    framesOut: this.metrics.counter({ name: 'chorus_peer_frames_sent_total', help: 'Frames sent to peer daemons' }),
-    framesIn: this.metrics.counter({ name: 'chorus_peer_frames_received_total', help: 'Frames received from peer daemons' }),
-    clientEvents: this.metrics.counter({ name: 'chorus_client_events_total', help: 'Events sent to clients (deliveries, views, replies)' }),
-    deliveries: this.metrics.counter({ name: 'chorus_deliveries_total', help: 'Messages delivered to local clients' }),
-    viewChanges: this.metrics.counter({ name: 'chorus_daemon_views_installed_total', help: 'Daemon views installed' }),
-    viewId: this.metrics.gauge({ name: 'chorus_daemon_view_id', help: 'Id of the installed daemon view' }),
-    members: this.metrics.gauge({ name: 'chorus_daemon_view_members', help: 'Daemons in the installed view' }),
-    clients: this.metrics.gauge({ name: 'chorus_clients', help: 'Connected clients' }),
-    expelled: this.metrics.counter({ name: 'chorus_clients_expelled_total', help: 'Clients expelled by the daemon, by reason', labelNames: ['reason'] }),
-    groups: this.metrics.gauge({ name: 'chorus_groups', help: 'Process groups known to the cluster' }),
-    rejected: this.metrics.counter({
-      name: 'chorus_peer_frames_rejected_total',
-      help: 'Peer frames dropped at the boundary as invalid (src/core/frame-guard.ts), by reason',
-      labelNames: ['reason'],
-    }),
-    peersDropped: this.metrics.counter({ name: 'chorus_peers_disconnected_total', help: 'Peers disconnected for sending invalid frames' }),
-    dnsLookups: this.metrics.counter({
-      name: 'chorus_dns_seed_lookups_total',
-      help: 'Resolutions of dns: and dns+srv: seeds, by result: "ok" (some address) or "failed" (NXDOMAIN, no records, timeout)',
-      labelNames: ['result'],
-    }),
-    authFailures: this.metrics.counter({
-      name: 'chorus_peer_auth_failures_total',
-      help: 'Peer connections refused for failed authentication: kind "secret" (bad or missing proof, bad frame MAC) or "tls" (TLS handshake, certificate)',
-      labelNames: ['kind'],
-    }),
-  };
+  private readonly m = new DaemonMetrics(
+    () => performance.now(),
+    () => {
+      const st = this.node.status();
+      return {
+        mode: st.mode,
+        viewId: st.viewId,
+        members: st.members.map((m) => ({ key: peerKey(m), rttMs: m.rttMs, self: m.name === st.name && m.incarnation === st.incarnation })),
+        clients: st.clients,
+        groups: st.groups.map((g) => ({ name: g.name, members: g.members.length })),
+        bufferedBytes: st.bufferedBytes,
+        authFailures: this.peers?.stats.authFailures ?? 0,
+        tlsFailures: this.peers?.stats.tlsFailures ?? 0,
+        dnsLookups: this.dnsSeeds?.stats.lookups ?? 0,
+        dnsLookupFailures: this.dnsSeeds?.stats.lookupFailures ?? 0,
+      };
+    },
+  );
   /** Per peer: invalid frames lately (rate-limited warnings, disconnection). */
   private readonly rejections = new PeerRejections();
   addresses!: DaemonAddresses;
@@ -120,9 +109,8 @@ export class Daemon {
     this.log = options.logger.child({ incarnation: this.incarnation });
     this.eventLog = options.eventLog;
     // Shown as 0 before the first expulsion, so a dashboard's rate() has a series.
-    this.m.expelled.inc({ reason: 'slow-consumer' }, 0);
     for (const reason of REJECT_REASONS) this.m.rejected.inc({ reason }, 0);
-    for (const kind of ['secret', 'tls']) this.m.authFailures.inc({ kind }, 0);
+    this.timeline.onViewChange((t) => this.m.viewChanged(t));
   }
 
   /**
@@ -201,8 +189,12 @@ export class Daemon {
       groupsOf: (client) => this.node.groups.sorted().filter((g) => g.members.some((m) => m.client === client)).map((g) => g.name),
     });
     this.gateway.on('connect', (client, name, protocol) => this.step({ kind: 'client-connect', client, name, protocol }));
-    this.gateway.on('request', (client, request) => this.step({ kind: 'client-request', client, request }));
+    this.gateway.on('request', (client, request) => {
+      this.m.clientRequest(client, request);
+      this.step({ kind: 'client-request', client, request });
+    });
     this.gateway.on('disconnect', (client, expelled) => {
+      this.m.clientGone(client);
       if (expelled === undefined) {
         this.step({ kind: 'client-disconnect', client });
         return;
@@ -220,7 +212,7 @@ export class Daemon {
         status: () => this.status(),
         events: (req, res, headers) => this.liveEvents().subscribe(req, res, headers),
         ready: () => this.readiness(),
-        metrics: () => this.metrics.render(),
+        metrics: () => this.m.render(),
         forcePrimary: () => this.forcePrimary(),
         ...(cfg.adminToken !== undefined ? { token: cfg.adminToken } : {}),
       }),
@@ -232,22 +224,6 @@ export class Daemon {
     this.apply(this.node.start());
     const waiting = this.deferred.shift();
     if (waiting !== undefined) this.step(waiting);
-    this.metrics.onCollect(() => {
-      const links = this.peers.stats;
-      this.m.authFailures.inc({ kind: 'secret' }, links.authFailures - this.m.authFailures.get({ kind: 'secret' }));
-      this.m.authFailures.inc({ kind: 'tls' }, links.tlsFailures - this.m.authFailures.get({ kind: 'tls' }));
-      if (this.dnsSeeds !== undefined) {
-        const dns = this.dnsSeeds.stats;
-        const ok = dns.lookups - dns.lookupFailures;
-        this.m.dnsLookups.inc({ result: 'ok' }, ok - this.m.dnsLookups.get({ result: 'ok' }));
-        this.m.dnsLookups.inc({ result: 'failed' }, dns.lookupFailures - this.m.dnsLookups.get({ result: 'failed' }));
-      }
-      const st = this.node.status();
-      this.m.clients.set(st.clients);
-      this.m.groups.set(st.groups.length);
-      this.m.viewId.set(st.viewId ?? 0);
-      this.m.members.set(st.members.length);
-    });
     const dnsSeeds: DnsSeedSpec[] = [];
     for (const seed of cfg.seeds.map((s) => parseSeed(s))) {
       if (seed.kind !== 'address') {
@@ -258,8 +234,6 @@ export class Daemon {
       this.peers.dialSeed(seed.address);
     }
     if (dnsSeeds.length > 0) {
-      this.m.dnsLookups.inc({ result: 'ok' }, 0);
-      this.m.dnsLookups.inc({ result: 'failed' }, 0);
       this.dnsSeeds = new DnsSeeds({
         seeds: dnsSeeds,
         self: [listen, this.peers.advertise],
@@ -313,16 +287,14 @@ export class Daemon {
     for (const address of out.probes) this.peers.dialSeed(address);
     for (const a of out.addresses) this.peers.setAddress(a.peer, a.advertise);
     for (const s of out.sends) this.peers.send(s.to, s.frame);
-    this.m.framesOut.inc(undefined, out.sends.length);
+    this.m.output(out);
     for (const ce of out.clientEvents) {
       if (ce.flow !== undefined) {
         this.gateway.setFlowPaused(ce.client, ce.flow === 'pause');
         continue;
       }
-      if (ce.event.delivery) this.m.deliveries.inc();
       this.gateway.send(ce.client, ce.event);
     }
-    this.m.clientEvents.inc(undefined, out.clientEvents.length);
     for (const c of out.closeClients) this.gateway.closeClient(c.client, 1001, c.reason);
     for (const t of out.traces) this.onTrace(t);
     this.arm(out.wakeAtMs);
@@ -338,7 +310,6 @@ export class Daemon {
     const view = this.node.currentView;
     this.timeline.trace(t, view?.id);
     if (t.type === 'daemon-view') {
-      this.m.viewChanges.inc();
       this.steppedDown = undefined;
       this.log.info({ viewId: t.viewId, members: t.members }, 'daemon view installed');
       // A daemon restarted under the same name is a new incarnation: stop redialling the
