@@ -9,14 +9,17 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+import { watch } from './cli-watch.js';
 import { probePort, probeTarget, type PortKind, type ProbeTarget } from './port-probe.js';
 
 /** Where the tool writes, and what stops `tail`; injectable so tests can drive the CLI. */
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
-  /** Aborting it ends `tail` as Ctrl-C does. Default: SIGINT/SIGTERM. */
+  /** Aborting it ends `tail` and `watch` as Ctrl-C does. Default: SIGINT/SIGTERM. */
   stop?: AbortSignal;
+  /** `watch` redraws one screen on a terminal (default: whether stdout is one). */
+  tty?: boolean;
 }
 
 const defaultIo: CliIo = {
@@ -36,6 +39,10 @@ export const USAGE = `Usage: chorus <command> [options]
 Commands:
   status [--admin host:port] [--json]
       Show the daemon view (coordinator marked *) and the process groups.
+  watch [--admin host:port] [--json]
+      The live view: the daemon view, links, groups and every view change with its
+      cause, as it happens, until Ctrl-C. Piped: one line per view change; --json: one
+      JSON object per event (status every second, timeline entries).
   tail GROUP [--url ws://host:port] [--name tail] [--json] [--verbose] [--ca FILE] [--token T]
       Join GROUP and print every view and message until Ctrl-C (then leave cleanly).
       --json: one JSON object per line; --verbose: also block/unblock signals.
@@ -91,6 +98,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         return 0;
       case 'status':
         return await statusCommand(rest, io);
+      case 'watch':
+        return await watchCommand(rest, io);
       case 'tail':
         return await tailCommand(rest, io);
       case 'send':
@@ -388,6 +397,26 @@ async function statusCommand(args: string[], io: CliIo): Promise<number> {
   const status = parseJson(body);
   if (status === undefined) throw new CliError('ERR_BAD_RESPONSE', `GET /status did not answer JSON: ${body.slice(0, 200).replaceAll('\n', ' ')}`);
   io.out(values.json ? (body.endsWith('\n') ? body : `${body}\n`) : formatStatus(status));
+  return 0;
+}
+
+async function watchCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals: pos } = parse(args, {
+    admin: { type: 'string', default: DEFAULT_ADMIN },
+    json: { type: 'boolean', default: false },
+  });
+  if (values.help) return help(io);
+  positionals(pos, []);
+  const admin = values.admin as string;
+  // The same checks as status first: a wrong or silent port is one clear line.
+  const first = await adminRequest(admin, 'status', 'GET');
+  if (first.status !== 200) throw new CliError(`HTTP_${first.status}`, `GET /status: ${first.statusText}: ${describeBody(first.body)}`);
+  const tty = io.tty ?? (io === defaultIo && process.stdout.isTTY === true);
+  try {
+    await watch(adminUrl(admin, 'events'), values.json === true, { out: io.out, err: io.err, tty }, stopRequested(io));
+  } catch (err) {
+    throw new CliError('ERR_CONNECT', `cannot watch the daemon at ${admin}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return 0;
 }
 
