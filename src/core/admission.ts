@@ -23,6 +23,8 @@ const MAX_KNOWN_ADDRESSES = 256;
  * first): a stranger sending join requests under many identities costs a bounded table.
  */
 const MAX_JOIN_EVIDENCE = 256;
+/** Daemons outside the primary that asked this one to let them join, kept for force-primary's query (most recent). */
+const MAX_LOOKING_PEERS = 256;
 
 /** Sets `key` as the most recent entry of `map` (insertion order), dropping the least recent past `max`. */
 function setMostRecent<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
@@ -86,7 +88,7 @@ export class Admission {
    * shared a view with it), so a force-primary run here must ask it too.
    */
   onLookingPeer(key: PeerKey, advertise: string): void {
-    setMostRecent(this.lookingPeers, key, advertise, MAX_JOIN_EVIDENCE);
+    setMostRecent(this.lookingPeers, key, advertise, MAX_LOOKING_PEERS);
     this.ctx.address(key, advertise);
   }
   /** The addresses a stepped-down daemon probes. */
