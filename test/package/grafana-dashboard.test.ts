@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChorusd, type DaemonProcess } from '../multi/harness.js';
 
 const file = fileURLToPath(new URL('../../deploy/grafana/chorus-dashboard.json', import.meta.url));
+const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 
 interface Target {
   refId?: string;
@@ -193,10 +194,22 @@ describe('deploy/grafana/chorus-dashboard.json', () => {
       expect(problems, 'metrics the dashboard queries but chorusd does not expose so').toEqual([]);
     });
 
+    it("is what the README's Metrics section lists, name for name", () => {
+      const start = readme.indexOf('\n### Metrics\n');
+      expect(start, 'README.md has a "### Metrics" section').toBeGreaterThan(0);
+      const section = readme.slice(start, readme.indexOf('\n## ', start));
+      expect(section).toContain('curl http://127.0.0.1:7600/metrics');
+      expect(section).toContain('deploy/grafana/chorus-dashboard.json');
+      const listed = new Set([...section.matchAll(/`((?:chorus|process|nodejs)_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(HISTOGRAM_SUFFIX, '')));
+      const chorus = [...exposition.keys()].filter((n) => n.startsWith('chorus_'));
+      expect(chorus.filter((n) => !listed.has(n)), 'chorus_ families the README does not list').toEqual([]);
+      expect([...listed].filter((n) => !exposition.has(n)), 'names the README lists that chorusd does not expose').toEqual([]);
+    });
+
     it('has a panel for every chorus_ family chorusd exposes', () => {
       const used = new Set(exprs.flatMap(({ expr }) => metricNames(expr).map((n) => n.replace(HISTOGRAM_SUFFIX, ''))));
       const chorus = [...exposition.keys()].filter((n) => n.startsWith('chorus_'));
-      expect(chorus.filter((n) => !used.has(n)), 'chorus_ families with no panel (add one)').toEqual([]);
+      expect(chorus.filter((n) => !used.has(n)), 'chorus_ families with no panel (add one, and a line in the README)').toEqual([]);
     });
   });
 });
