@@ -1063,6 +1063,23 @@ export class PeerLinks extends EventEmitter<PeerLinksEvents> {
     this.self = { name: self.name, incarnation: self.incarnation };
     this.selfKey = peerKeyOf(this.self);
     for (const peer of [...new Set([...this.links.keys(), ...this.inboundByKey.keys()])]) this.disconnect(peer);
+    // Seed dials under way sent (or will send) the old identity in their hello: one that
+    // completes later (its hello held by a slow network, or a proxy, until the peer comes
+    // back) would open a link under the old key, and that peer would hear from a daemon
+    // that no longer exists — a joiner then never reports hearing this one, and waits for
+    // admission for good (soak seed 20261215). Start them again with the new identity.
+    for (const seed of this.seeds.values()) {
+      const dial = seed.dial;
+      if (dial === undefined) continue;
+      seed.dial = undefined;
+      dial.abandon();
+      this.connectSeed(seed);
+    }
+    for (const [dial, resolve] of [...this.probes]) {
+      this.probes.delete(dial);
+      dial.abandon();
+      resolve({ outcome: 'failed', code: ERR_HANDSHAKE, reason: 'this daemon took a new incarnation during the dial', refused: false });
+    }
     this.log.info({ incarnation: self.incarnation }, 'new incarnation: links reset');
   }
 

@@ -10,6 +10,7 @@ import {
   PEER_PROTOCOL_MAX as PROTOCOL_MAX,
   encodeLengthPrefixed,
   encodePeerFrame,
+  decodePeerFrame,
   type DecodedPeerFrame,
 } from '../../src/wire/index.js';
 import { capture } from './helpers/log-capture.js';
@@ -308,6 +309,47 @@ describe('PeerLinks', () => {
     // a said nothing; b saw both of its connections to a close.
     expect(events.sort()).toEqual([`b down ${a.key}`, `b inbound-down ${a.key}`]);
     expect(a.links.isUp(b.key)).toBe(false);
+  });
+
+  it('a new incarnation dials its seeds again: a hello held in flight with the old identity never opens a link', async () => {
+    // A seed whose hello answer is held (a proxy or a slow network holding the connection
+    // while the peer restarts): it records each hello and answers only the later ones.
+    const hellos: string[] = [];
+    const held: Socket[] = [];
+    let answer = false;
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      const decoder = new FrameDecoder(1 << 16);
+      socket.on('data', (chunk: Buffer) => {
+        for (const bytes of decoder.push(chunk)) {
+          const frame = decodePeerFrame(bytes);
+          if (frame.body !== 'hello') continue;
+          hellos.push(`${frame.hello.from?.name}#${frame.hello.from?.incarnation}`);
+          if (!answer) {
+            held.push(socket);
+            continue;
+          }
+          socket.write(encodeLengthPrefixed([encodePeerFrame({ helloReply: { ok: true, protocol: PROTOCOL_MAX, from: { name: 'seed', incarnation: '1' } } })]));
+        }
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    const a = await makeLinks('a', { incarnation: 'old' });
+    a.links.dialSeed(address);
+    await until(() => hellos.length === 1);
+    expect(hellos).toEqual(['a#old']);
+    // Stepped down: a new incarnation, while the first hello is still unanswered.
+    answer = true;
+    a.links.setIdentity({ name: 'a', incarnation: 'old.1' });
+    await until(() => hellos.length === 2);
+    expect(hellos).toEqual(['a#old', 'a#old.1']);
+    await until(() => a.links.isUp('seed#1'));
+    // The dial of the old identity is gone: its connection closed, nothing else answered.
+    await until(() => held.every((h) => h.destroyed || h.readableEnded));
+    expect(hellos).toEqual(['a#old', 'a#old.1']);
   });
 
   it('waits for drain on a slow peer, and beyond the queue bound (64 MiB + 2 frames) drops the queue and breaks the link', async () => {
