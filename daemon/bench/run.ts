@@ -367,6 +367,7 @@ class Bench {
         await this.#startDaemons();
       }
       if (this.#opt.stateSizes.length > 0) await this.#stateRuns(await (this.#stateSetup ?? this.#startStateClients()));
+      await this.#daemonHistograms();
       if (this.#opt.tls !== undefined && this.#opt.messaging) await this.#tlsRuns();
     } finally {
       clearTimeout(deadline);
@@ -509,6 +510,32 @@ class Bench {
   async #warmUp(): Promise<void> {
     const warm = await this.#chorusPhase(1024, 'total', 'max', 0, this.#opt.profile.warmupMs);
     this.#progress(`warm-up (1 KiB total, not reported): ${fmt(warm.msgsPerSec)} msgs/s per member`);
+  }
+
+  /**
+   * What the daemons' own histograms (GET /metrics) saw during the run, one progress line
+   * each: the delivery latency at the sender (sampled), and the state transfers installed.
+   * A cross-check of the harness's figures, and proof the operators' histograms move.
+   */
+  async #daemonHistograms(): Promise<void> {
+    for (const d of this.#daemons) {
+      try {
+        const text = await (await fetch(`http://${d.admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+        const value = (name: string): number => {
+          const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+          return line === undefined ? 0 : Number(line.slice(name.length + 1));
+        };
+        const n = value('chorus_delivery_latency_seconds_count');
+        const mean = n > 0 ? (value('chorus_delivery_latency_seconds_sum') / n) * 1000 : 0;
+        const transfers = value('chorus_state_transfer_seconds_count');
+        this.#progress(
+          `${d.name} /metrics: chorus_delivery_latency_seconds ${fmt(n)} samples, mean ${mean.toFixed(2)} ms; ` +
+            `chorus_state_transfer_seconds ${transfers} transfer(s)${transfers > 0 ? `, mean ${((value('chorus_state_transfer_seconds_sum') / transfers) * 1000).toFixed(0)} ms` : ''}`,
+        );
+      } catch (err) {
+        this.#progress(`${d.name} /metrics: not read (${err instanceof Error ? err.message : String(err)})`);
+      }
+    }
   }
 
   async #waitForDaemonView(): Promise<void> {
