@@ -50,7 +50,9 @@ export class ClientPath {
   onClientRequest(clientId: string, request: chorus.IClientRequest): void {
     const ctx = this.ctx;
     const state = this.local.request(clientId, request, ctx.table, ctx.vs.rlog.retainedBytes, ctx.leaveRequested);
-    if (state?.kind === 'chunk') ctx.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, ctx.mode === 'normal'));
+    // A chunk sent during a daemon flush goes on: the transfer is anchored at its group
+    // view and the flush does not end it (refused, the SDK would stop, and the joiner stall).
+    if (state?.kind === 'chunk') ctx.sendAll(this.transfer.onProviderChunk(state.client, state.req, state.chunk, ctx.mode === 'normal' || ctx.mode === 'flushing'));
     else if (state?.kind === 'ack') ctx.sendAll(this.transfer.onJoinerAck(state.client, state.req, state.ack));
   }
 

@@ -420,6 +420,7 @@ export class DaemonNode {
         this.data.flushOutbox();
       }
     }
+    if (this.transfer.forwarded.size > 0) this.transfer.sweepForwarded();
     this.data.acknowledgeSafe();
     this.data.collectGarbage();
     this.out.wakeAtMs = this.nextWake();

@@ -28,9 +28,10 @@ const STATE_STALL_MS = 30_000;
 /** StateAck.chunk meaning "this transfer is over here": the provider stops. */
 const ABORTED_CHUNK = 0xffffffff;
 /**
- * Bytes of unacknowledged chunks kept per transfer for a resend. The SDK sends at most
- * 9 chunks of 256 KiB ahead of the joiner's credit; a provider that ignores its window
- * gets no repair beyond this (its transfer falls back to the stall detection).
+ * Bytes of chunks kept per transfer for a resend (and of early chunks at the joiner's
+ * daemon). The SDK sends at most 8 chunks of 256 KiB ahead of the joiner's credit; a
+ * provider that ignores its window gets no repair beyond this (its transfer falls back
+ * to the stall detection).
  */
 const RESEND_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -71,7 +72,7 @@ function forwardedKey(group: string, joiner: string, provider: string): string {
 
 export class StateTransfer {
   /** Chunks that came before this daemon installed the view of their transfer, by transferKey(group, joiner). */
-  readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[] }>();
+  readonly earlyChunks = new Map<string, { group: string; joiner: string; transfer: number; chunks: chorus.IStateChunk[]; bytes: number }>();
   /** Local joiners installing state, by transferKey(group, joiner). */
   readonly installing = new Map<string, Installing>();
   /**
@@ -248,6 +249,15 @@ export class StateTransfer {
     for (const [k, w] of this.waiting) if (w.joiner === client) this.waiting.delete(k);
     for (const k of this.installedHere) if (k.endsWith(`\u0000${client}`)) this.installedHere.delete(k);
     for (const [k, e] of this.earlyChunks) if (e.joiner === client) this.earlyChunks.delete(k);
+  }
+
+  /**
+   * Drops the chunks kept for transfers that are over: one that ended by STATE_INSTALLED
+   * whose last acknowledgement a broken link lost would keep them until the group's next
+   * view. Run at the end of every step while any are kept (a few entries at most).
+   */
+  sweepForwarded(): void {
+    for (const [k, f] of this.forwarded) if (this.currentTransfer(f.group, f.joiner, f.provider, f.transfer) === undefined) this.forwarded.delete(k);
   }
 
   /** Outside the primary component: every transfer here is over. */
@@ -428,13 +438,18 @@ export class StateTransfer {
     const joiner = chunk.joiner ?? '';
     const t = this.installing.get(transferKey(group, joiner));
     const transfer = chunk.transfer ?? 0;
-    if (t === undefined && transfer > (this.ctx.table.get(group)?.viewId ?? 0) && this.local.has(joiner)) {
-      // The provider's daemon installed the view first: keep the chunk until this daemon
-      // installs it too and starts the transfer (the provider's credit window bounds it).
+    if ((t === undefined || t.transfer < transfer) && transfer > (this.ctx.table.get(group)?.viewId ?? 0) && this.local.has(joiner)) {
+      // The provider's daemon installed the view first (a first transfer, or a re-plan
+      // while an older one runs here): keep the chunk until this daemon installs it too
+      // and starts the transfer. A copy (resent after a broken link) is kept once, and
+      // the bytes kept are bounded (past the bound the transfer stalls and is re-planned).
       const key = transferKey(group, joiner);
       const early = this.earlyChunks.get(key);
-      if (early !== undefined && early.transfer === transfer) early.chunks.push(chunk);
-      else this.earlyChunks.set(key, { group, joiner, transfer, chunks: [chunk] });
+      if (early === undefined || early.transfer !== transfer) this.earlyChunks.set(key, { group, joiner, transfer, chunks: [chunk], bytes: chunk.data?.length ?? 0 });
+      else if (!early.chunks.some((c) => (c.chunk ?? 0) === (chunk.chunk ?? 0)) && early.bytes < RESEND_MAX_BYTES) {
+        early.chunks.push(chunk);
+        early.bytes += chunk.data?.length ?? 0;
+      }
       return;
     }
     if (t === undefined || t.transfer !== transfer || !this.local.has(joiner)) {
