@@ -383,7 +383,8 @@ function parseJson(text: string): unknown {
 
 // ---------------------------------------------------------------- admin commands
 
-async function statusCommand(args: string[], io: CliIo): Promise<number> {
+/** `status` and `watch`: their options (`--admin`, `--json`), and the daemon's GET /status (a wrong or silent port is one clear line). */
+async function adminStatus(args: string[], io: CliIo): Promise<{ admin: string; json: boolean; body: string } | number> {
   const { values, positionals: pos } = parse(args, {
     admin: { type: 'string', default: DEFAULT_ADMIN },
     json: { type: 'boolean', default: false },
@@ -392,8 +393,15 @@ async function statusCommand(args: string[], io: CliIo): Promise<number> {
   positionals(pos, []);
   const admin = values.admin as string;
   const res = await adminRequest(admin, 'status', 'GET');
-  const body = res.body;
-  if (res.status !== 200) throw new CliError(`HTTP_${res.status}`, `GET /status: ${res.statusText}: ${describeBody(body)}`);
+  if (res.status !== 200) throw new CliError(`HTTP_${res.status}`, `GET /status: ${res.statusText}: ${describeBody(res.body)}`);
+  return { admin, json: values.json === true, body: res.body };
+}
+
+async function statusCommand(args: string[], io: CliIo): Promise<number> {
+  const got = await adminStatus(args, io);
+  if (typeof got === 'number') return got;
+  const { body } = got;
+  const values = { json: got.json };
   const status = parseJson(body);
   if (status === undefined) throw new CliError('ERR_BAD_RESPONSE', `GET /status did not answer JSON: ${body.slice(0, 200).replaceAll('\n', ' ')}`);
   io.out(values.json ? (body.endsWith('\n') ? body : `${body}\n`) : formatStatus(status));
@@ -401,19 +409,13 @@ async function statusCommand(args: string[], io: CliIo): Promise<number> {
 }
 
 async function watchCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals: pos } = parse(args, {
-    admin: { type: 'string', default: DEFAULT_ADMIN },
-    json: { type: 'boolean', default: false },
-  });
-  if (values.help) return help(io);
-  positionals(pos, []);
-  const admin = values.admin as string;
-  // The same checks as status first: a wrong or silent port is one clear line.
-  const first = await adminRequest(admin, 'status', 'GET');
-  if (first.status !== 200) throw new CliError(`HTTP_${first.status}`, `GET /status: ${first.statusText}: ${describeBody(first.body)}`);
+  // The same checks as status first.
+  const got = await adminStatus(args, io);
+  if (typeof got === 'number') return got;
+  const { admin } = got;
   const tty = io.tty ?? (io === defaultIo && process.stdout.isTTY === true);
   try {
-    await watch(adminUrl(admin, 'events'), values.json === true, { out: io.out, err: io.err, tty }, stopRequested(io));
+    await watch(adminUrl(admin, 'events'), got.json, { out: io.out, err: io.err, tty }, stopRequested(io));
   } catch (err) {
     throw new CliError('ERR_CONNECT', `cannot watch the daemon at ${admin}: ${err instanceof Error ? err.message : String(err)}`);
   }

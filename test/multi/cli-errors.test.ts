@@ -4,13 +4,12 @@
 // stack or a raw ECONNREFUSED, and chorusd never joins anything before its ports are bound.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCli } from '../../daemon/cli.js';
-import { startChorusd, type DaemonProcess } from './harness.js';
+import { freePort, startChorusd, type DaemonProcess } from './harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -36,14 +35,6 @@ async function run(bin: 'chorus' | 'chorusd', args: readonly string[], env: Node
   return { code, stdout, stderr };
 }
 
-/** A loopback port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** stderr as its lines; the tool must print exactly one. */
 const lines = (r: Run): string[] => r.stderr.trimEnd().split('\n');
@@ -60,7 +51,7 @@ afterAll(async () => {
 
 describe('chorus against a port where no daemon listens', () => {
   it('says ERR_CONNECT, which port and "connection refused" in one line, and exits 1', async () => {
-    const port = await deadPort();
+    const port = await freePort();
     const [status, force, send, tail] = await Promise.all([
       run('chorus', ['status', '--admin', `127.0.0.1:${port}`]),
       run('chorus', ['force-primary', '--admin', `127.0.0.1:${port}`]),

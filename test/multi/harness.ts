@@ -1,6 +1,7 @@
 // Real chorusd processes on loopback for multi-process tests: port 0 everywhere, the
 // actual addresses read from the `ready` line, logs kept for failure reports.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -108,4 +109,13 @@ export async function startCluster(names: readonly string[], options: StartOptio
     return st.every((s) => s.daemonView.members.length === names.length && s.daemonView.id === st[0]!.daemonView.id);
   });
   return all;
+}
+
+/** A loopback port nothing listens on (bound, then closed). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

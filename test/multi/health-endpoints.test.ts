@@ -2,13 +2,12 @@
 // over real chorusd processes (issue 14, item 5): what a Kubernetes probe, a Docker
 // HEALTHCHECK or a systemd start-up wait sees while a daemon founds, joins, waits for its
 // --expect peers, steps down and leaves.
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { startDaemon, type Daemon } from '../../daemon/index.js';
 import { createLogger } from '../../daemon/logger.js';
-import { startChorusd, waitFor, type DaemonProcess } from './harness.js';
+import { freePort, startChorusd, waitFor, type DaemonProcess } from './harness.js';
 
 let daemons: DaemonProcess[] = [];
 let inProcess: Daemon[] = [];
@@ -46,14 +45,6 @@ function get(admin: string, path: string, method = 'GET', headers: Record<string
   });
 }
 
-/** A loopback port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const FAST = ['--heartbeat-ms', '100', '--suspect-ms', '600'];
 

@@ -6,7 +6,6 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 import { parseHostPort, resolveConfig } from '../../daemon/config.js';
-import { startChorusd, waitFor, type DaemonProcess } from '../multi/harness.js';
+import { freePort, startChorusd, waitFor, type DaemonProcess } from '../multi/harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const deployDir = join(root, 'deploy');
@@ -33,14 +32,6 @@ async function start(name: string, args: string[] = []): Promise<DaemonProcess> 
   return d;
 }
 
-/** A loopback port nothing listens on (bound, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The environment of a command run as the image or the unit would: no CHORUS_* but these. */
 function envWith(vars: Record<string, string>): NodeJS.ProcessEnv {

@@ -29,11 +29,7 @@ describe('early chunks duplicated by resends', () => {
     const early = () => [...(b.transfer.earlyChunks as Map<string, { chunks: unknown[] }>).values()][0]?.chunks.length ?? 0;
     sim.runUntil(() => early() > 0, 200);
     const before = early();
-    // The a>b link flaps 40 times (each time: cut, healed, a sees peer-up).
-    for (let i = 0; i < 40; i++) {
-      sim.shortCut('a', 'b', 0.5, true);
-      sim.run(sim.nowMs + 3);
-    }
+    flap(sim, 'a', 'b', 40);
     const after = early();
     sim.runUntil(() => j.ready('g'), 5_000);
     expect(j.contents.get('g')).toEqual(p.contents.get('g'));
@@ -71,10 +67,7 @@ describe('early chunks resent, a window of 8 chunks of 256 KiB (the SDK provider
     };
     sim.runUntil(() => early().chunks === 8, 100);
     const before = early();
-    for (let i = 0; i < 40; i++) {
-      sim.shortCut('a', 'b', 0.5, true);
-      sim.run(sim.nowMs + 3);
-    }
+    flap(sim, 'a', 'b', 40);
     const after = early();
     sim.runUntil(() => j.ready('g'), 5_000);
     expect(j.contents.get('g')).toEqual(p.contents.get('g'));
@@ -186,4 +179,12 @@ function lagAtMarker(sim: SimCluster, lagger: string, seq: string, group: string
   sim.runUntil(() => (target ??= findTarget()) !== undefined && (b.vs.sequencer.order.known as number) >= target, 2_000);
   if (b.table.get(group)?.viewId !== fromView) throw new Error(`${lagger} installed view ${b.table.get(group)?.viewId} already`);
   sim.shortCut(seq, lagger, cutMs, true);
+}
+
+/** The link `from`>`to` flaps `times` times: each time cut, healed at once, `from` sees peer-up (and resends). */
+function flap(sim: SimCluster, from: string, to: string, times: number): void {
+  for (let i = 0; i < times; i++) {
+    sim.shortCut(from, to, 0.5, true);
+    sim.run(sim.nowMs + 3);
+  }
 }
