@@ -614,13 +614,8 @@ export class DaemonNode {
     this.admission.installed(view);
     this.requests.installed(view);
     for (const m of view.members) if (m.key !== this.key) this.out.addresses.push({ peer: m.key, advertise: m.advertise });
-    this.out.traces.push({
-      type: 'daemon-view',
-      viewId: view.id,
-      members: view.members.map((m) => m.key),
-      ...(forced ? { forced: true } : {}),
-      ...(left.length > 0 ? { left } : {}),
-    });
+    const extra = { ...(forced ? { forced: true } : {}), ...(left.length > 0 ? { left } : {}) };
+    this.out.traces.push({ type: 'daemon-view', viewId: view.id, members: view.members.map((m) => m.key), ...extra });
     this.requests.leaveAgain();
   }
 
