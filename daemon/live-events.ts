@@ -41,8 +41,8 @@ export class LiveEvents {
     let after = Number(req.headers['last-event-id'] ?? new URL(req.url ?? '/', 'http://admin').searchParams.get('since') ?? 0);
     // An id past this run's entries was given by an earlier run of the daemon: send all.
     if (!Number.isFinite(after) || after > this.timeline.lastSeq) after = 0;
-    this.send(res, 'status', this.status());
-    for (const e of this.timeline.since(after)) this.send(res, 'timeline', e, e.seq);
+    this.send(res, message('status', this.status()));
+    for (const e of this.timeline.since(after)) this.send(res, message('timeline', e, e.seq));
     this.subscribers.add(res);
     const drop = () => this.subscribers.delete(res);
     res.on('close', drop);
@@ -60,7 +60,8 @@ export class LiveEvents {
 
   private onEntry(e: TimelineEntry): void {
     if (this.subscribers.size === 0) return;
-    for (const res of this.subscribers) this.send(res, 'timeline', e, e.seq);
+    const text = message('timeline', e, e.seq);
+    for (const res of this.subscribers) this.send(res, text);
     // The status moved with it (view, members, mode): send it too, once per turn.
     if (this.statusQueued) return;
     this.statusQueued = true;
@@ -76,17 +77,23 @@ export class LiveEvents {
       this.timer = undefined;
       return;
     }
-    const status = this.status();
-    for (const res of this.subscribers) this.send(res, 'status', status);
+    // Serialised once for every subscriber (the status holds the whole timeline).
+    const text = message('status', this.status());
+    for (const res of this.subscribers) this.send(res, text);
   }
 
-  private send(res: ServerResponse, event: string, data: unknown, id?: number): void {
+  private send(res: ServerResponse, text: string): void {
     if (res.writableLength > MAX_BUFFERED_BYTES) {
       // A subscriber that does not read: drop it rather than buffer without bound.
       this.subscribers.delete(res);
       res.destroy();
       return;
     }
-    res.write(`event: ${event}\n${id !== undefined ? `id: ${id}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
+    res.write(text);
   }
+}
+
+/** One Server-Sent Event. */
+function message(event: string, data: unknown, id?: number): string {
+  return `event: ${event}\n${id !== undefined ? `id: ${id}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
 }
