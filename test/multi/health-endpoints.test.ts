@@ -2,11 +2,11 @@
 // over real chorusd processes (issue 14, item 5): what a Kubernetes probe, a Docker
 // HEALTHCHECK or a systemd start-up wait sees while a daemon founds, joins, waits for its
 // --expect peers, steps down and leaves.
-import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { startDaemon, type Daemon } from '../../daemon/index.js';
 import { createLogger } from '../../daemon/logger.js';
+import { raw } from '../unit/helpers/http.js';
 import { freePort, startChorusd, waitFor, type DaemonProcess } from './harness.js';
 
 let daemons: DaemonProcess[] = [];
@@ -31,19 +31,7 @@ interface Answer {
 }
 
 /** One request to the admin port (node:http: fetch refuses to set Host). */
-function get(admin: string, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> {
-  const colon = admin.lastIndexOf(':');
-  return new Promise((resolve, reject) => {
-    const req = request({ host: admin.slice(0, colon), port: Number(admin.slice(colon + 1)), path, method, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (admin: string, path: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> => raw(admin, method, path, headers);
 
 
 const FAST = ['--heartbeat-ms', '100', '--suspect-ms', '600'];

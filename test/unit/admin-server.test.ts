@@ -1,12 +1,12 @@
 // Admin port hardening (issue 10, must-have 7): a token for state-changing endpoints,
 // Host and Origin checks against browser pages, 400 for malformed URLs, a connection cap
 // and a working header timeout.
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { startAdminServer, tokenMatches, requestPath, type AdminServer, type AdminServerOptions } from '../../daemon/admin-server.js';
 import { createLogger } from '../../daemon/logger.js';
+import { raw } from './helpers/http.js';
 
 const logger = createLogger({ level: 'silent' });
 let servers: AdminServer[] = [];
@@ -32,21 +32,6 @@ async function start(extra: Partial<AdminServerOptions> = {}): Promise<AdminServ
   });
   servers.push(s);
   return s;
-}
-
-/** A raw HTTP request (fetch would normalise the path and refuse to set Host). */
-function raw(address: string, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, method, path, headers, setHost: headers.host === undefined }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('admin token', () => {
